@@ -1,0 +1,45 @@
+# Two commands for a new user: `make run` and `make test`. Both install the Debian packages
+# the build needs (only those missing), then build.
+
+SWIFT        ?= swift
+APT_PACKAGES := libzmq3-dev libsqlite3-dev libssl-dev pkg-config
+STATE_DIR    ?= var/emulator
+SWIFT_FORMAT_PATHS := Package.swift Sources Tests
+
+.PHONY: all deps build run test lint format bench clean
+
+all: build
+
+## Installs whatever of $(APT_PACKAGES) is missing, through apt-get, and nothing else.
+deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing missing packages:$$missing"; \
+		if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi; \
+		$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+## Starts a software fiscal device on a pseudo-terminal, with its state under $(STATE_DIR).
+run: build
+	$(SWIFT) run fiscal-mediator device-emulator --pty --state $(STATE_DIR) --init-if-needed --verbose
+
+test: deps lint
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+lint:
+	$(SWIFT) format lint --strict --recursive $(SWIFT_FORMAT_PATHS)
+
+format:
+	$(SWIFT) format --in-place --recursive $(SWIFT_FORMAT_PATHS)
+
+## The benchmark package (ordo-one/benchmark); not part of `make test`.
+bench: deps
+	cd Benchmarks && $(SWIFT) package benchmark
+
+clean:
+	rm -rf .build var

@@ -1,0 +1,107 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// Settings every Swift target shares: Swift 6 language mode plus the upcoming features the
+/// model server packages (swift-log, hummingbird, async-http-client) turn on.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .treatAllWarnings(as: .error),
+]
+
+let package = Package(
+    name: "fiscal-mediator",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "fiscal-mediator", targets: ["fiscal-mediator"]),
+        .library(name: "FiscalCore", targets: ["FiscalCore"]),
+        .library(name: "FiscalDevice", targets: ["FiscalDevice"]),
+        .library(name: "DeviceEmulator", targets: ["DeviceEmulator"]),
+        .library(name: "FiscalTestSupport", targets: ["FiscalTestSupport"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // C libraries from Debian, reached only through these module maps.
+        .systemLibrary(
+            name: "CZeroMQ",
+            providers: [.apt(["libzmq3-dev"])]
+        ),
+        .systemLibrary(
+            name: "COpenSSL",
+            providers: [.apt(["libssl-dev"])]
+        ),
+
+        // The domain: values only, no I/O, no actors.
+        .target(
+            name: "FiscalCore",
+            dependencies: ["COpenSSL"],
+            swiftSettings: swiftSettings
+        ),
+
+        // The DEF wire protocol, the link abstraction and its transports.
+        .target(
+            name: "FiscalDevice",
+            dependencies: [
+                "FiscalCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // A software DEF with its own durable journal.
+        .target(
+            name: "DeviceEmulator",
+            dependencies: [
+                "FiscalCore",
+                "FiscalDevice",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Harnesses shared by tests and benchmarks.
+        .target(
+            name: "FiscalTestSupport",
+            dependencies: ["FiscalCore", "FiscalDevice", "DeviceEmulator"],
+            swiftSettings: swiftSettings
+        ),
+
+        .executableTarget(
+            name: "fiscal-mediator",
+            dependencies: [
+                "FiscalCore",
+                "FiscalDevice",
+                "DeviceEmulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .testTarget(
+            name: "FiscalCoreTests",
+            dependencies: ["FiscalCore", "FiscalTestSupport"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FiscalDeviceTests",
+            dependencies: ["FiscalCore", "FiscalDevice", "DeviceEmulator", "FiscalTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DeviceEmulatorTests",
+            dependencies: [
+                "FiscalCore", "FiscalDevice", "DeviceEmulator", "FiscalTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)
