@@ -78,6 +78,7 @@ let package = Package(
                 "FiscalCore",
                 "FiscalDevice",
                 "DeviceEmulator",
+                "FiscalTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

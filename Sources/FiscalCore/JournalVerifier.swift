@@ -20,6 +20,10 @@ public struct JournalVerifier: Sendable {
         public var seq: UInt64
         public var reason: String
         public var description: String { "entry \(seq): \(reason)" }
+        public init(seq: UInt64, reason: String) {
+            self.seq = seq
+            self.reason = reason
+        }
     }
 
     /// Returns the number of entries checked, or throws the first failure.

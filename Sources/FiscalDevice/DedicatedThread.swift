@@ -35,6 +35,19 @@ package final class DedicatedThread: @unchecked Sendable {
         return try result.get()
     }
 
+    /// Runs `body` on the thread and blocks the calling thread until it returns. Only for
+    /// callers that are themselves dedicated threads, never the cooperative pool.
+    package func runBlocking<T>(_ body: @escaping @Sendable () -> T) -> T {
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: T?
+        submit {
+            result = body()
+            done.signal()
+        }
+        done.wait()
+        return result!
+    }
+
     /// Lets queued jobs finish, then ends the thread; waits until it has ended.
     package func shutdown() {
         condition.lock()

@@ -69,6 +69,21 @@ public struct DeviceFrameDecoder: Sendable {
     public private(set) var discardedBytes = 0
     /// Frames that failed their CRC or header check, since creation.
     public private(set) var rejectedFrames = 0
+    /// Frames rejected since the last `takeRejections()`, for answering `FRAME_INVALID`.
+    private var rejections: [Rejection] = []
+
+    /// A frame whose header was readable but which was refused.
+    public struct Rejection: Hashable, Sendable {
+        /// The exchange id its header carried (a reply should echo it).
+        public var exchangeID: UInt32
+        public var reason: String
+    }
+
+    /// The frames refused since the last call.
+    public mutating func takeRejections() -> [Rejection] {
+        defer { rejections.removeAll() }
+        return rejections
+    }
 
     public init(maxPayload: Int = DeviceFrame.defaultMaxPayload) { self.maxPayload = maxPayload }
 
@@ -88,6 +103,12 @@ public struct DeviceFrameDecoder: Sendable {
     /// what is left, so a frame whose header lied about its length cannot stall the stream.
     public mutating func abandonPartialFrame() -> [DeviceFrame] {
         guard hasPartialFrame else { return [] }
+        if buffer.count - start >= DeviceFrame.headerSize, buffer[start] == DeviceFrame.magic[0],
+            buffer[start + 1] == DeviceFrame.magic[1]
+        {
+            rejectedFrames += 1
+            rejections.append(Rejection(exchangeID: readUInt32(at: start + 4), reason: "the frame is truncated"))
+        }
         dropByte()
         var frames: [DeviceFrame] = []
         while let frame = nextFrame() { frames.append(frame) }
@@ -117,8 +138,15 @@ public struct DeviceFrameDecoder: Sendable {
             let version = buffer[start + 2]
             let kind = DeviceFrame.Kind(rawValue: buffer[start + 3])
             let length = Int(readUInt32(at: start + 8))
-            guard version == DeviceFrame.version, kind != nil, length >= 1, length <= maxPayload else {
+            guard version == DeviceFrame.version, kind != nil else {
+                // Not a frame header at all: garbage that happened to hold the magic.
+                dropByte()
+                continue
+            }
+            guard length >= 1, length <= maxPayload else {
                 rejectedFrames += 1
+                let reason = length == 0 ? "the frame is empty" : "a payload of \(length) bytes exceeds the maximum of \(maxPayload)"
+                rejections.append(Rejection(exchangeID: readUInt32(at: start + 4), reason: reason))
                 dropByte()
                 continue
             }
@@ -128,6 +156,7 @@ public struct DeviceFrameDecoder: Sendable {
             let expected = readUInt32(at: crcOffset)
             guard CRC32.checksum(buffer[(start + 2)..<crcOffset]) == expected else {
                 rejectedFrames += 1
+                rejections.append(Rejection(exchangeID: readUInt32(at: start + 4), reason: "the frame failed its CRC check"))
                 dropByte()
                 continue
             }

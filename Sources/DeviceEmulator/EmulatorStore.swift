@@ -1,0 +1,209 @@
+import FiscalCore
+import FiscalDevice
+import Foundation
+import GRDB
+
+/// The emulator's durable fiscal memory: one SQLite file in the state directory.
+///
+/// WAL with `synchronous = FULL`: a COMMIT's journal row and counter move are on disk before
+/// the reply is written, as a real device's flash would be. The nonce of an outstanding
+/// PREPARE is deliberately *not* stored: it lives in RAM and dies with a power loss.
+struct EmulatorStore {
+    let database: DatabaseQueue
+
+    /// The device's persistent header.
+    struct Header {
+        var deviceID: DeviceID?
+        var privateKey: [UInt8]?
+        var publicKey: [UInt8]?
+        var resetTokenHash: String?
+        var nextSeq: UInt64
+        var headHash: String
+        var journalCount: UInt64
+        var zCount: UInt64
+        var lastZSeq: UInt64
+        var lastZAt: String?
+        var revoked: Bool
+        var capacity: UInt64
+        var clockOffsetMs: Int64
+        /// The latest device time ever issued, in ms since 1970: the rollback guard.
+        var highWaterMs: Int64
+    }
+
+    init(directory: URL) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var configuration = Configuration()
+        configuration.journalMode = .wal
+        configuration.label = "device-emulator"
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        database = try DatabaseQueue(path: directory.appendingPathComponent("device.sqlite").path, configuration: configuration)
+        try Self.migrator.migrate(database)
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE device (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        device_id TEXT,
+                        private_key BLOB,
+                        public_key BLOB,
+                        reset_token_hash TEXT,
+                        next_seq INTEGER NOT NULL,
+                        head_hash TEXT NOT NULL,
+                        z_count INTEGER NOT NULL,
+                        last_z_seq INTEGER NOT NULL,
+                        last_z_at TEXT,
+                        revoked INTEGER NOT NULL,
+                        capacity INTEGER NOT NULL,
+                        clock_offset_ms INTEGER NOT NULL,
+                        high_water_ms INTEGER NOT NULL
+                    );
+                    CREATE TABLE journal (
+                        seq INTEGER PRIMARY KEY,
+                        entry TEXT NOT NULL,
+                        payload BLOB NOT NULL
+                    );
+                    CREATE TABLE z_report (
+                        z_number INTEGER PRIMARY KEY,
+                        report TEXT NOT NULL
+                    );
+                    """
+            )
+            try Self.insertBlankHeader(db, capacity: 1_000_000)
+        }
+        return migrator
+    }
+
+    private static func insertBlankHeader(_ db: Database, capacity: UInt64) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO device (id, next_seq, head_hash, z_count, last_z_seq, revoked, capacity,
+                                    clock_offset_ms, high_water_ms)
+                VALUES (1, 1, ?, 0, 0, 0, ?, 0, 0)
+                """,
+            arguments: [JournalEntry.genesisHash, Int64(capacity)]
+        )
+    }
+
+    func header() throws -> Header {
+        try database.read { db in
+            let row = try Row.fetchOne(db, sql: "SELECT * FROM device WHERE id = 1")!
+            let count = try UInt64.fetchOne(db, sql: "SELECT COUNT(*) FROM journal") ?? 0
+            return Header(
+                deviceID: (row["device_id"] as String?).map(DeviceID.init(rawValue:)),
+                privateKey: (row["private_key"] as Data?).map { Array($0) },
+                publicKey: (row["public_key"] as Data?).map { Array($0) },
+                resetTokenHash: row["reset_token_hash"],
+                nextSeq: row["next_seq"],
+                headHash: row["head_hash"],
+                journalCount: count,
+                zCount: row["z_count"],
+                lastZSeq: row["last_z_seq"],
+                lastZAt: row["last_z_at"],
+                revoked: row["revoked"],
+                capacity: row["capacity"],
+                clockOffsetMs: row["clock_offset_ms"],
+                highWaterMs: row["high_water_ms"]
+            )
+        }
+    }
+
+    func initialize(deviceID: DeviceID, key: Ed25519.PrivateKey, resetTokenHash: String) throws {
+        try database.write { db in
+            try db.execute(
+                sql: "UPDATE device SET device_id = ?, private_key = ?, public_key = ?, reset_token_hash = ? WHERE id = 1",
+                arguments: [deviceID.rawValue, Data(key.rawRepresentation), Data(key.publicKey.rawRepresentation), resetTokenHash]
+            )
+        }
+    }
+
+    /// Writes the sealed entry and moves the counter in one transaction.
+    func append(_ entry: JournalEntry, payload: [UInt8], highWaterMs: Int64) throws {
+        let json = try String(decoding: JSONEncoder().encode(entry), as: UTF8.self)
+        try database.write { db in
+            try db.execute(
+                sql: "INSERT INTO journal (seq, entry, payload) VALUES (?, ?, ?)",
+                arguments: [Int64(entry.seq.rawValue), json, Data(payload)]
+            )
+            try db.execute(
+                sql: "UPDATE device SET next_seq = ?, head_hash = ?, high_water_ms = MAX(high_water_ms, ?) WHERE id = 1",
+                arguments: [Int64(entry.seq.rawValue + 1), entry.entryHash, highWaterMs]
+            )
+        }
+    }
+
+    func entry(_ seq: UInt64) throws -> JournalEntry? {
+        try database.read { db in
+            try String.fetchOne(db, sql: "SELECT entry FROM journal WHERE seq = ?", arguments: [Int64(seq)])
+        }.map { try JSONDecoder().decode(JournalEntry.self, from: Data($0.utf8)) }
+    }
+
+    func entries(from seq: UInt64, limit: Int) throws -> [JournalEntry] {
+        let rows = try database.read { db in
+            try String.fetchAll(
+                db, sql: "SELECT entry FROM journal WHERE seq >= ? ORDER BY seq LIMIT ?", arguments: [Int64(seq), limit]
+            )
+        }
+        let decoder = JSONDecoder()
+        return try rows.map { try decoder.decode(JournalEntry.self, from: Data($0.utf8)) }
+    }
+
+    /// The entries and canonical payloads after `seq`, for reports.
+    func payloads(after seq: UInt64) throws -> [(entry: JournalEntry, payload: [UInt8])] {
+        let rows = try database.read { db in
+            try Row.fetchAll(db, sql: "SELECT entry, payload FROM journal WHERE seq > ? ORDER BY seq", arguments: [Int64(seq)])
+        }
+        let decoder = JSONDecoder()
+        return try rows.map { row in
+            let entry = try decoder.decode(JournalEntry.self, from: Data((row["entry"] as String).utf8))
+            return (entry, Array(row["payload"] as Data))
+        }
+    }
+
+    func storeZ(_ report: DeviceReport, lastSeq: UInt64) throws {
+        let json = try String(decoding: JSONEncoder().encode(report), as: UTF8.self)
+        try database.write { db in
+            try db.execute(
+                sql: "INSERT INTO z_report (z_number, report) VALUES (?, ?)", arguments: [Int64(report.zNumber), json]
+            )
+            try db.execute(
+                sql: "UPDATE device SET z_count = ?, last_z_seq = ?, last_z_at = ? WHERE id = 1",
+                arguments: [Int64(report.zNumber), Int64(lastSeq), report.generatedAt]
+            )
+        }
+    }
+
+    func setClockOffset(_ milliseconds: Int64) throws {
+        try database.write { db in
+            try db.execute(sql: "UPDATE device SET clock_offset_ms = ? WHERE id = 1", arguments: [milliseconds])
+        }
+    }
+
+    func setRevoked(_ revoked: Bool) throws {
+        try database.write { db in
+            try db.execute(sql: "UPDATE device SET revoked = ? WHERE id = 1", arguments: [revoked])
+        }
+    }
+
+    func setCapacity(_ capacity: UInt64) throws {
+        try database.write { db in
+            try db.execute(sql: "UPDATE device SET capacity = ? WHERE id = 1", arguments: [Int64(capacity)])
+        }
+    }
+
+    /// Erases the journal, the Z reports and the identity; returns the number of entries erased.
+    func erase() throws -> UInt64 {
+        try database.write { db in
+            let count = try UInt64.fetchOne(db, sql: "SELECT COUNT(*) FROM journal") ?? 0
+            let capacity = try Int64.fetchOne(db, sql: "SELECT capacity FROM device WHERE id = 1") ?? 1_000_000
+            try db.execute(sql: "DELETE FROM journal; DELETE FROM z_report; DELETE FROM device;")
+            try Self.insertBlankHeader(db, capacity: UInt64(capacity))
+            return count
+        }
+    }
+}

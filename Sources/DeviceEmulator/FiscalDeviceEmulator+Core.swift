@@ -1,0 +1,427 @@
+import FiscalCore
+import FiscalDevice
+import Foundation
+
+extension FiscalDeviceEmulator {
+    /// The device's logic. Confined to the emulator's thread.
+    ///
+    /// `@unchecked Sendable`: every use is a job on `FiscalDeviceEmulator.thread`, which runs
+    /// them one at a time; no two threads ever touch a `Core` at once.
+    final class Core: @unchecked Sendable {
+        private let configuration: Configuration
+        private let clock: any EmulatorClock
+        private let faults: FaultPlan
+        private let store: EmulatorStore
+        private let validator: InvoiceValidator
+        private var header: EmulatorStore.Header
+        private var key: Ed25519.PrivateKey?
+        private var pending: Pending?
+        private var usedNonces: [Nonce] = []
+        private var decoder: DeviceFrameDecoder
+        private var firing: [EmulatorFault] = []
+
+        /// The outstanding PREPARE: RAM only, lost with power.
+        private struct Pending {
+            var nonce: Nonce
+            var invoice: Invoice
+            var canonical: [UInt8]
+            var digest: String
+            var expiresAt: Duration
+        }
+
+        init(configuration: Configuration, clock: any EmulatorClock, faults: FaultPlan) throws {
+            self.configuration = configuration
+            self.clock = clock
+            self.faults = faults
+            store = try EmulatorStore(directory: configuration.stateDirectory)
+            validator = InvoiceValidator(rules: configuration.rules)
+            header = try store.header()
+            key = header.privateKey.flatMap(Ed25519.PrivateKey.init(rawRepresentation:))
+            decoder = DeviceFrameDecoder(maxPayload: configuration.maxPayload)
+        }
+
+        // MARK: Bytes in, bytes out
+
+        /// Raw bytes from an in-process host: decodes whatever frames they hold.
+        func receive(_ bytes: [UInt8]) -> [UInt8] {
+            var out: [UInt8] = []
+            for frame in decoder.feed(bytes) where frame.kind == .request {
+                out += handle(frame)
+            }
+            out += rejectionReplies()
+            // The in-process host writes whole frames: what is left is a broken one.
+            while decoder.hasPartialFrame { out += abandonPartialFrame() }
+            return out
+        }
+
+        /// `FRAME_INVALID` for every frame the decoder refused, echoing its exchange id.
+        func rejectionReplies() -> [UInt8] {
+            decoder.takeRejections().flatMap { rejection in
+                Self.frame(rejection.exchangeID, Self.error(FiscalError(.frameInvalid, rejection.reason)))
+            }
+        }
+
+        /// For a stream transport: the partial frame stopped arriving; drop it and carry on.
+        func abandonPartialFrame() -> [UInt8] {
+            var out: [UInt8] = []
+            for frame in decoder.abandonPartialFrame() where frame.kind == .request { out += handle(frame) }
+            return out + rejectionReplies()
+        }
+
+        /// For a stream transport: bytes as they arrive.
+        func receiveStream(_ bytes: [UInt8]) -> [UInt8] {
+            var out: [UInt8] = []
+            for frame in decoder.feed(bytes) where frame.kind == .request { out += handle(frame) }
+            return out + rejectionReplies()
+        }
+
+        var hasPartialFrame: Bool { decoder.hasPartialFrame }
+
+        /// One request frame in, the reply frame's bytes out (empty when nothing is sent).
+        func handle(_ frame: DeviceFrame) -> [UInt8] {
+            let request: DeviceRequest
+            do {
+                request = try DeviceRequest.parse(payload: frame.payload)
+            } catch {
+                return Self.frame(frame.exchangeID, Self.error(error))
+            }
+            firing = faults.tick(isCommit: request.command == .commit)
+            defer { firing = [] }
+            let latency =
+                switch request.command {
+                case .prepare: configuration.latency.prepare
+                case .commit: configuration.latency.commit
+                default: configuration.latency.other
+                }
+            if latency > .zero { Thread.sleep(forTimeInterval: latency.seconds) }
+
+            let body: [UInt8]
+            do {
+                body = try dispatch(request)
+            } catch PowerLoss.lost {
+                // The device died mid-COMMIT: RAM is gone, nothing is written to the line.
+                pending = nil
+                return []
+            } catch let error as FiscalError {
+                body = Self.error(error)
+            } catch {
+                body = Self.error(FiscalError(.argumentInvalid, "\(error)"))
+            }
+            var reply = Self.frame(frame.exchangeID, body)
+            if firing.contains(.noReply) { return [] }
+            if firing.contains(.truncatedReply) { reply = Array(reply.prefix(reply.count / 2)) }
+            if firing.contains(.garbledReply) {
+                for index in stride(from: DeviceFrame.headerSize, to: reply.count - 4, by: 7) { reply[index] ^= 0x5A }
+            }
+            return reply
+        }
+
+        private enum PowerLoss: Error { case lost }
+
+        private func dispatch(_ request: DeviceRequest) throws -> [UInt8] {
+            let body = try Self.jsonObject(request.body)
+            switch request.command {
+            case .status: return try Self.ok(status())
+            case .initialize: return try Self.ok(initialize(body))
+            case .setTime: return try Self.ok(setTime(body))
+            case .log: return try Self.ok(log(request.argument))
+            case .prepare: return try Self.ok(prepare(request.body))
+            case .commit: return try Self.ok(commit(body))
+            case .reportZ: return try Self.ok(report(.z))
+            case .reportX: return try Self.ok(report(.x))
+            case .reportA: return try Self.ok(report(.a))
+            case .dumpLog: return try Self.ok(dumpLog(body))
+            case .reset: return try Self.ok(reset(body))
+            }
+        }
+
+        // MARK: Commands
+
+        private func status() throws -> DeviceReply.Status {
+            DeviceReply.Status(
+                deviceID: header.deviceID,
+                initialized: key != nil,
+                emulated: true,
+                firmware: configuration.firmware,
+                revoked: header.revoked,
+                nextInvoiceSeq: InvoiceSeq(header.nextSeq),
+                lastEntryHash: header.headHash,
+                journalEntries: header.journalCount,
+                capacity: header.capacity,
+                zCount: header.zCount,
+                deviceTime: DeviceTimestamp.format(deviceNow()),
+                preparePending: pending.map { $0.expiresAt > clock.monotonicNow() } ?? false,
+                publicKey: key.map { Hex.encode($0.publicKey.rawRepresentation) }
+            )
+        }
+
+        private func initialize(_ body: [String: Any]) throws -> DeviceReply.Initialized {
+            guard key == nil else { throw FiscalError(.alreadyInitialized, "the device already has an identity") }
+            guard let token = body["reset_token"] as? String, token.count >= 8 else {
+                throw FiscalError(.argumentInvalid, "reset_token (at least 8 characters) is required")
+            }
+            let deviceID: DeviceID
+            if let given = body["device_id"] as? String {
+                guard !given.isEmpty, given.count <= 32 else { throw FiscalError(.argumentInvalid, "device_id must be 1 to 32 characters") }
+                deviceID = DeviceID(given)
+            } else {
+                deviceID = DeviceID("DEF-" + Nonce.random().rawValue.prefix(10).uppercased())
+            }
+            let newKey = Ed25519.PrivateKey()
+            try store.initialize(deviceID: deviceID, key: newKey, resetTokenHash: SHA256.hex(Array(token.utf8)))
+            header = try store.header()
+            key = newKey
+            return DeviceReply.Initialized(deviceID: deviceID, publicKey: Hex.encode(newKey.publicKey.rawRepresentation))
+        }
+
+        private func setTime(_ body: [String: Any]) throws -> DeviceReply.TimeSet {
+            guard let text = body["time"] as? String, let time = DeviceTimestamp.parse(text) else {
+                throw FiscalError(.argumentInvalid, "time must be ISO 8601 with a UTC offset")
+            }
+            let milliseconds = Self.milliseconds(time)
+            guard milliseconds >= header.highWaterMs else {
+                throw FiscalError(
+                    .clockRollbackDetected,
+                    "\(text) is before the last journal time \(DeviceTimestamp.format(Self.date(header.highWaterMs)))"
+                )
+            }
+            let offset = milliseconds - Self.milliseconds(clock.wallNow())
+            try store.setClockOffset(offset)
+            header.clockOffsetMs = offset
+            return DeviceReply.TimeSet(deviceTime: DeviceTimestamp.format(deviceNow()))
+        }
+
+        private func log(_ argument: String?) throws -> DeviceReply.Sealed {
+            guard let argument, let seq = UInt64(argument), seq >= 1 else {
+                throw FiscalError(.argumentInvalid, "QRY|LOG needs a fiscal number: QRY|LOG <seq>")
+            }
+            guard let entry = try store.entry(seq) else {
+                throw FiscalError(.notFound, "no journal entry \(seq); the next fiscal number is \(header.nextSeq)")
+            }
+            return DeviceReply.Sealed(entry: entry)
+        }
+
+        private func prepare(_ body: [UInt8]) throws -> DeviceReply.Prepared {
+            try requireOperational()
+            let now = clock.monotonicNow()
+            if let pending, pending.expiresAt > now {
+                let remaining = pending.expiresAt - now
+                throw FiscalError(.deviceBusy, "another PREPARE is outstanding for \(Int(remaining.seconds * 1000)) ms more")
+            }
+            pending = nil
+            let invoice = try Invoice.decode(json: body)
+            try validator.validate(invoice)
+            try requireSpace()
+            try requireClock()
+            let canonical = invoice.canonicalJSON()
+            let prepared = Pending(
+                nonce: Nonce.random(),
+                invoice: invoice,
+                canonical: canonical,
+                digest: SHA256.hex(canonical),
+                expiresAt: now + configuration.nonceTTL
+            )
+            pending = prepared
+            let ttl = configuration.nonceTTL
+            return DeviceReply.Prepared(
+                nonce: prepared.nonce,
+                payloadDigest: prepared.digest,
+                nextInvoiceSeq: InvoiceSeq(header.nextSeq),
+                ttlMs: Int(ttl.seconds * 1000),
+                expiresAt: DeviceTimestamp.format(deviceNow().addingTimeInterval(ttl.seconds))
+            )
+        }
+
+        private func commit(_ body: [String: Any]) throws -> DeviceReply.Sealed {
+            try requireOperational()
+            guard let text = body["nonce"] as? String, !text.isEmpty else {
+                throw FiscalError(.argumentInvalid, "COMMIT needs the nonce PREPARE returned")
+            }
+            let nonce = Nonce(text)
+            guard let prepared = pending, prepared.nonce == nonce else {
+                let why = usedNonces.contains(nonce) ? "was already used" : "is not the outstanding PREPARE's"
+                throw FiscalError(.invalidNonce, "the nonce \(why)")
+            }
+            guard prepared.expiresAt > clock.monotonicNow() else {
+                pending = nil
+                throw FiscalError(.nonceExpired, "the nonce expired; send PREPARE again")
+            }
+            try requireSpace()
+            try requireClock()
+            guard let key, let deviceID = header.deviceID else { throw FiscalError(.notInitialized, "run CFG|INIT") }
+            if firing.contains(.powerLossBeforeCommit) { throw PowerLoss.lost }
+
+            let now = deviceNow()
+            var entry = JournalEntry(
+                seq: InvoiceSeq(header.nextSeq),
+                deviceID: deviceID,
+                previousHash: header.headHash,
+                payloadDigest: prepared.digest,
+                posTerminalID: prepared.invoice.posTerminalID,
+                cashierID: prepared.invoice.cashierID,
+                invoiceType: prepared.invoice.invoiceType,
+                total: prepared.invoice.totals.total,
+                currency: prepared.invoice.totals.currency,
+                deviceTimestamp: DeviceTimestamp.format(now)
+            )
+            entry.seal(with: key)
+            let milliseconds = Self.milliseconds(now)
+            try store.append(entry, payload: prepared.canonical, highWaterMs: milliseconds)
+            header.nextSeq += 1
+            header.headHash = entry.entryHash
+            header.journalCount += 1
+            header.highWaterMs = max(header.highWaterMs, milliseconds)
+            pending = nil
+            usedNonces.append(nonce)
+            if usedNonces.count > 1024 { usedNonces.removeFirst(512) }
+
+            if firing.contains(.powerLossAfterCommit) { throw PowerLoss.lost }
+            return DeviceReply.Sealed(entry: entry)
+        }
+
+        private func report(_ kind: DeviceReport.Kind) throws -> DeviceReport {
+            guard let key, let deviceID = header.deviceID else { throw FiscalError(.notInitialized, "run CFG|INIT") }
+            let sealed = try store.payloads(after: header.lastZSeq)
+            var report = try EmulatorReportBuilder.build(
+                kind: kind,
+                deviceID: deviceID,
+                zNumber: header.zCount + 1,
+                periodStart: header.lastZAt,
+                generatedAt: DeviceTimestamp.format(deviceNow()),
+                sealed: sealed
+            )
+            if kind == .z {
+                let hash = SHA256.hex(report.canonicalJSON)
+                report.reportHash = hash
+                report.signature = Base64URL.encode(key.signature(for: Array(hash.utf8)))
+                let lastSeq = sealed.last?.entry.seq.rawValue ?? header.lastZSeq
+                try store.storeZ(report, lastSeq: lastSeq)
+                header.zCount = report.zNumber
+                header.lastZSeq = lastSeq
+                header.lastZAt = report.generatedAt
+            }
+            return report
+        }
+
+        private func dumpLog(_ body: [String: Any]) throws -> DeviceReply.DumpLog {
+            guard let key, let deviceID = header.deviceID else { throw FiscalError(.notInitialized, "run CFG|INIT") }
+            let from = (body["from"] as? NSNumber)?.uint64Value ?? 1
+            let limit = (body["limit"] as? NSNumber)?.intValue ?? 500
+            guard from >= 1, (1...1000).contains(limit) else {
+                throw FiscalError(.argumentInvalid, "from must be ≥ 1 and limit 1 to 1000")
+            }
+            let entries = try store.entries(from: from, limit: limit)
+            let headSeq = header.nextSeq - 1
+            let next = entries.last.map { $0.seq.rawValue < headSeq ? $0.seq.rawValue + 1 : nil } ?? nil
+            let headInput = DeviceReply.DumpLog.headSigningInput(deviceID: deviceID, seq: headSeq, hash: header.headHash)
+            return DeviceReply.DumpLog(
+                deviceID: deviceID,
+                publicKey: Hex.encode(key.publicKey.rawRepresentation),
+                entries: entries,
+                headSeq: headSeq,
+                headHash: header.headHash,
+                headSignature: Base64URL.encode(key.signature(for: headInput)),
+                next: next
+            )
+        }
+
+        private func reset(_ body: [String: Any]) throws -> DeviceReply.ResetDone {
+            guard let expected = header.resetTokenHash else { throw FiscalError(.notInitialized, "run CFG|INIT") }
+            guard let token = body["token"] as? String, SHA256.hex(Array(token.utf8)) == expected else {
+                throw FiscalError(.unauthorized, "ADM|RESET needs the authorization token given at CFG|INIT")
+            }
+            let erased = try store.erase()
+            header = try store.header()
+            key = nil
+            pending = nil
+            return DeviceReply.ResetDone(erasedEntries: erased)
+        }
+
+        // MARK: Faults and administration
+
+        func moveClock(by duration: Duration) throws {
+            let offset = header.clockOffsetMs + Int64(duration.seconds * 1000)
+            try store.setClockOffset(offset)
+            header.clockOffsetMs = offset
+        }
+
+        func fillStorage() throws { try setCapacity(header.journalCount) }
+
+        func setCapacity(_ capacity: UInt64) throws {
+            try store.setCapacity(capacity)
+            header.capacity = capacity
+        }
+
+        func setRevoked(_ revoked: Bool) throws {
+            try store.setRevoked(revoked)
+            header.revoked = revoked
+        }
+
+        // MARK: Checks
+
+        private func requireOperational() throws {
+            guard key != nil else { throw FiscalError(.notInitialized, "the device has no identity; run CFG|INIT") }
+            guard !header.revoked else { throw FiscalError(.deviceRevoked, "the device was revoked; it seals nothing more") }
+        }
+
+        private func requireSpace() throws {
+            guard header.journalCount < header.capacity else {
+                throw FiscalError(.storageFull, "the fiscal memory holds \(header.journalCount) of \(header.capacity) entries")
+            }
+        }
+
+        private func requireClock() throws {
+            guard Self.milliseconds(deviceNow()) >= header.highWaterMs else {
+                throw FiscalError(
+                    .clockRollbackDetected,
+                    "the clock reads \(DeviceTimestamp.format(deviceNow())), before the last journal time "
+                        + DeviceTimestamp.format(Self.date(header.highWaterMs))
+                )
+            }
+        }
+
+        private func deviceNow() -> Date {
+            clock.wallNow().addingTimeInterval(Double(header.clockOffsetMs) / 1000)
+        }
+
+        // MARK: Encoding
+
+        static func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
+        static func date(_ milliseconds: Int64) -> Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
+
+        static func frame(_ exchangeID: UInt32, _ body: [UInt8]) -> [UInt8] {
+            DeviceFrame(kind: .reply, exchangeID: exchangeID, payload: body).encoded()
+        }
+
+        private static func jsonObject(_ body: [UInt8]) throws -> [String: Any] {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(body)), let dictionary = object as? [String: Any] else {
+                throw FiscalError(.jsonInvalid, "the body must be a JSON object")
+            }
+            return dictionary
+        }
+
+        static func ok(_ value: some Encodable) throws -> [UInt8] {
+            let encoded = Array(try JSONEncoder().encode(value))
+            let status = Array(#"{"status":"OK""#.utf8)
+            // Splice the status into the encoded object: `{` + status + (`,` + rest | `}`).
+            let rest = encoded.dropFirst()
+            return rest.first == UInt8(ascii: "}") ? status + [UInt8(ascii: "}")] : status + [UInt8(ascii: ",")] + rest
+        }
+
+        static func error(_ error: FiscalError) -> [UInt8] {
+            struct Body: Encodable {
+                var status = "ERR"
+                var code: ErrorCode
+                var message: String
+                var violations: [Violation]?
+            }
+            let body = Body(code: error.code, message: error.message, violations: error.violations.isEmpty ? nil : error.violations)
+            return (try? Array(JSONEncoder().encode(body))) ?? Array(#"{"status":"ERR","code":"FRAME_INVALID"}"#.utf8)
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a `Double`, for APIs that take one.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -1,0 +1,132 @@
+import ArgumentParser
+import DeviceEmulator
+import FiscalCore
+import FiscalDevice
+import Foundation
+
+/// `fiscal-mediator device ...`: talk to a fiscal device directly (installation, audit,
+/// diagnostics). In a shop, terminals go through the mediator instead.
+struct DeviceCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "device",
+        abstract: "Send DEF commands to a device (serial:PATH or emulator:DIR).",
+        subcommands: [
+            Status.self, Initialize.self, SetTime.self, Fiscalize.self, Log.self, Report.self, DumpLog.self, Reset.self,
+        ]
+    )
+
+    struct Target: ParsableArguments {
+        @Option(help: "The device: serial:/dev/ttyACM0[?baud=115200] or emulator:DIR.")
+        var device = "emulator:var/emulator"
+
+        /// Runs `body` with a client, then closes the link (and the in-process emulator).
+        func withClient<T: Encodable>(_ body: (FiscalDeviceClient) async throws -> T) async throws {
+            let endpoint = try DeviceEndpoint(parsing: device)
+            let (link, emulator) = try endpoint.open()
+            defer { emulator?.shutdown() }
+            do {
+                let result = try await body(FiscalDeviceClient(link: link))
+                await link.close()
+                try printJSON(result)
+            } catch let error as FiscalError {
+                await link.close()
+                printError("error: \(error.code): \(error.message)")
+                for violation in error.violations { printError("  \(violation)") }
+                throw ExitCode(2)
+            }
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "QRY|STATUS")
+        @OptionGroup var target: Target
+        func run() async throws { try await target.withClient { try await $0.status() } }
+    }
+
+    struct Initialize: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "init", abstract: "CFG|INIT: give the device its id and key pair.")
+        @OptionGroup var target: Target
+        @Option(help: "The device id (DEF NID); generated when absent.") var deviceID: String?
+        @Option(help: "The authorization token ADM|RESET will demand (8+ characters).") var resetToken: String
+        func run() async throws {
+            try await target.withClient { try await $0.initialize(deviceID: deviceID.map { DeviceID($0) }, resetToken: resetToken) }
+        }
+    }
+
+    struct SetTime: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "time", abstract: "CFG|TIME: set the device clock (default: now).")
+        @OptionGroup var target: Target
+        @Argument(help: "ISO 8601 time with offset.") var time: String?
+        func run() async throws {
+            let date: Date
+            if let time {
+                guard let parsed = DeviceTimestamp.parse(time) else { throw ValidationError("'\(time)' is not ISO 8601 with an offset") }
+                date = parsed
+            } else {
+                date = Date()
+            }
+            try await target.withClient { try await $0.setTime(date) }
+        }
+    }
+
+    struct Fiscalize: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "TXN|PREPARE then TXN|COMMIT for one invoice file.")
+        @OptionGroup var target: Target
+        @Argument(help: "An invoice JSON file (see docs/examples/invoice.json).") var file: String
+        func run() async throws {
+            let data: Data
+            do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch { throw ValidationError("\(file): \(error.localizedDescription)") }
+            try await target.withClient { client in
+                let invoice = try Invoice.decode(json: Array(data))
+                let prepared = try await client.prepare(invoice)
+                return try await client.commit(prepared.nonce).securityElements
+            }
+        }
+    }
+
+    struct Log: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "QRY|LOG <seq>: one journal entry.")
+        @OptionGroup var target: Target
+        @Argument var seq: UInt64
+        func run() async throws { try await target.withClient { try await $0.log(InvoiceSeq(seq)) } }
+    }
+
+    struct Report: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "RPT|Z, RPT|X or RPT|A. Z closes the fiscal day.")
+        @OptionGroup var target: Target
+        @Argument(help: "z, x or a") var kind: String
+        func run() async throws {
+            guard let kind = DeviceReport.Kind(rawValue: kind.uppercased()) else { throw ValidationError("kind must be z, x or a") }
+            try await target.withClient { try await $0.report(kind) }
+        }
+    }
+
+    struct DumpLog: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "ADM|DUMPLOG: export the whole journal (for verify-journal).")
+        @OptionGroup var target: Target
+        func run() async throws { try await target.withClient { try await $0.dumpEntireLog() } }
+    }
+
+    struct Reset: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "ADM|RESET: erase the device, with the DGI authorization token.")
+        @OptionGroup var target: Target
+        @Option var token: String
+        func run() async throws { try await target.withClient { try await $0.reset(token: token) } }
+    }
+}
+
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+/// Writes a line to standard output at once (unbuffered, so a parent process reading a pipe
+/// sees it immediately).
+func printLine(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
