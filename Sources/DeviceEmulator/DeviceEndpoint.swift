@@ -24,11 +24,18 @@ public enum DeviceEndpoint: Hashable, Sendable, CustomStringConvertible {
                     baud = value
                 }
             }
-            guard rest.hasPrefix("/") else { throw FiscalError(.configInvalid, "device: serial needs an absolute path, e.g. serial:/dev/ttyACM0") }
+            guard rest.hasPrefix("/") else {
+                throw FiscalError(.configInvalid, "device: serial needs an absolute path, e.g. serial:/dev/ttyACM0")
+            }
             self = .serial(path: rest, baudRate: baud)
         } else if text.hasPrefix("emulator:") {
             let directory = String(text.dropFirst("emulator:".count))
-            guard !directory.isEmpty else { throw FiscalError(.configInvalid, "device: emulator needs a state directory, e.g. emulator:var/emulator") }
+            guard !directory.isEmpty else {
+                throw FiscalError(
+                    .configInvalid,
+                    "device: emulator needs a state directory, e.g. emulator:var/emulator"
+                )
+            }
             self = .emulator(stateDirectory: directory)
         } else {
             throw FiscalError(.configInvalid, "device: '\(text)' is neither serial:PATH nor emulator:DIR")
@@ -43,9 +50,11 @@ public enum DeviceEndpoint: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Opens a link. For `emulator:`, also returns the emulator so the caller can shut it down.
-    public func open(emulatorConfiguration: (URL) -> FiscalDeviceEmulator.Configuration = {
-        FiscalDeviceEmulator.Configuration(stateDirectory: $0)
-    }) throws -> (link: any FiscalDeviceLink, emulator: FiscalDeviceEmulator?) {
+    public func open(
+        emulatorConfiguration: (URL) -> FiscalDeviceEmulator.Configuration = {
+            FiscalDeviceEmulator.Configuration(stateDirectory: $0)
+        }
+    ) throws -> (link: any FiscalDeviceLink, emulator: FiscalDeviceEmulator?) {
         switch self {
         case .serial(let path, let baud):
             return (try SerialDeviceLink(path: path, baudRate: baud), nil)

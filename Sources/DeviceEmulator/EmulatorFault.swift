@@ -28,7 +28,10 @@ public enum EmulatorFault: Hashable, Sendable, CustomStringConvertible {
     }
 
     public init?(name: String) {
-        guard let fault = [EmulatorFault.powerLossBeforeCommit, .powerLossAfterCommit, .garbledReply, .truncatedReply, .noReply]
+        guard
+            let fault = [
+                EmulatorFault.powerLossBeforeCommit, .powerLossAfterCommit, .garbledReply, .truncatedReply, .noReply,
+            ]
             .first(where: { $0.description == name })
         else { return nil }
         self = fault

@@ -30,14 +30,16 @@ enum EmulatorReportBuilder {
             let currency = invoice.totals.currency
             let sign: Int64 = invoice.invoiceType.needsReference ? -1 : 1
             types[Key(currency: currency, code: invoice.invoiceType.rawValue), default: (0, 0)].count += 1
-            types[Key(currency: currency, code: invoice.invoiceType.rawValue), default: (0, 0)].total += invoice.totals.total.units
+            types[Key(currency: currency, code: invoice.invoiceType.rawValue), default: (0, 0)].total +=
+                invoice.totals.total.units
             for line in invoice.taxGroups {
                 let key = Key(currency: currency, code: line.code)
                 groups[key, default: (0, 0)].base += sign * line.base.units
                 groups[key, default: (0, 0)].amount += sign * line.amount.units
             }
             for payment in invoice.payments {
-                payments[Key(currency: currency, code: payment.method.rawValue), default: 0] += sign * payment.amount.units
+                payments[Key(currency: currency, code: payment.method.rawValue), default: 0] +=
+                    sign * payment.amount.units
             }
             if kind == .a {
                 for item in invoice.items {
@@ -58,11 +60,19 @@ enum EmulatorReportBuilder {
             periodStart: periodStart,
             generatedAt: generatedAt,
             byType: types.keys.sorted().map {
-                DeviceReport.TypeLine(currency: $0.currency, invoiceType: $0.code, count: types[$0]!.count, total: Money(units: types[$0]!.total))
+                DeviceReport.TypeLine(
+                    currency: $0.currency,
+                    invoiceType: $0.code,
+                    count: types[$0]!.count,
+                    total: Money(units: types[$0]!.total)
+                )
             },
             byTaxGroup: groups.keys.sorted().map {
                 DeviceReport.TaxGroupLine(
-                    currency: $0.currency, code: $0.code, base: Money(units: groups[$0]!.base), amount: Money(units: groups[$0]!.amount)
+                    currency: $0.currency,
+                    code: $0.code,
+                    base: Money(units: groups[$0]!.base),
+                    amount: Money(units: groups[$0]!.amount)
                 )
             },
             byPayment: payments.keys.sorted().map {
@@ -72,8 +82,11 @@ enum EmulatorReportBuilder {
                 ? articles.keys.sorted().map {
                     let line = articles[$0]!
                     return DeviceReport.ArticleLine(
-                        currency: $0.currency, code: $0.code, description: line.description,
-                        quantity: Quantity(units: line.quantity), amount: Money(units: line.amount)
+                        currency: $0.currency,
+                        code: $0.code,
+                        description: line.description,
+                        quantity: Quantity(units: line.quantity),
+                        amount: Money(units: line.amount)
                     )
                 } : nil
         )

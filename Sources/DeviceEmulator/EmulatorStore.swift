@@ -38,7 +38,10 @@ struct EmulatorStore {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
-        database = try DatabaseQueue(path: directory.appendingPathComponent("device.sqlite").path, configuration: configuration)
+        database = try DatabaseQueue(
+            path: directory.appendingPathComponent("device.sqlite").path,
+            configuration: configuration
+        )
         try Self.migrator.migrate(database)
     }
 
@@ -116,8 +119,12 @@ struct EmulatorStore {
     func initialize(deviceID: DeviceID, key: Ed25519.PrivateKey, resetTokenHash: String) throws {
         try database.write { db in
             try db.execute(
-                sql: "UPDATE device SET device_id = ?, private_key = ?, public_key = ?, reset_token_hash = ? WHERE id = 1",
-                arguments: [deviceID.rawValue, Data(key.rawRepresentation), Data(key.publicKey.rawRepresentation), resetTokenHash]
+                sql:
+                    "UPDATE device SET device_id = ?, private_key = ?, public_key = ?, reset_token_hash = ? WHERE id = 1",
+                arguments: [
+                    deviceID.rawValue, Data(key.rawRepresentation), Data(key.publicKey.rawRepresentation),
+                    resetTokenHash,
+                ]
             )
         }
     }
@@ -131,7 +138,8 @@ struct EmulatorStore {
                 arguments: [Int64(entry.seq.rawValue), json, Data(payload)]
             )
             try db.execute(
-                sql: "UPDATE device SET next_seq = ?, head_hash = ?, high_water_ms = MAX(high_water_ms, ?) WHERE id = 1",
+                sql:
+                    "UPDATE device SET next_seq = ?, head_hash = ?, high_water_ms = MAX(high_water_ms, ?) WHERE id = 1",
                 arguments: [Int64(entry.seq.rawValue + 1), entry.entryHash, highWaterMs]
             )
         }
@@ -146,7 +154,9 @@ struct EmulatorStore {
     func entries(from seq: UInt64, limit: Int) throws -> [JournalEntry] {
         let rows = try database.read { db in
             try String.fetchAll(
-                db, sql: "SELECT entry FROM journal WHERE seq >= ? ORDER BY seq LIMIT ?", arguments: [Int64(seq), limit]
+                db,
+                sql: "SELECT entry FROM journal WHERE seq >= ? ORDER BY seq LIMIT ?",
+                arguments: [Int64(seq), limit]
             )
         }
         let decoder = JSONDecoder()
@@ -156,7 +166,11 @@ struct EmulatorStore {
     /// The entries and canonical payloads after `seq`, for reports.
     func payloads(after seq: UInt64) throws -> [(entry: JournalEntry, payload: [UInt8])] {
         let rows = try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT entry, payload FROM journal WHERE seq > ? ORDER BY seq", arguments: [Int64(seq)])
+            try Row.fetchAll(
+                db,
+                sql: "SELECT entry, payload FROM journal WHERE seq > ? ORDER BY seq",
+                arguments: [Int64(seq)]
+            )
         }
         let decoder = JSONDecoder()
         return try rows.map { row in
@@ -169,7 +183,8 @@ struct EmulatorStore {
         let json = try String(decoding: JSONEncoder().encode(report), as: UTF8.self)
         try database.write { db in
             try db.execute(
-                sql: "INSERT INTO z_report (z_number, report) VALUES (?, ?)", arguments: [Int64(report.zNumber), json]
+                sql: "INSERT INTO z_report (z_number, report) VALUES (?, ?)",
+                arguments: [Int64(report.zNumber), json]
             )
             try db.execute(
                 sql: "UPDATE device SET z_count = ?, last_z_seq = ?, last_z_at = ? WHERE id = 1",

@@ -119,13 +119,15 @@ extension FiscalDeviceEmulator {
         private enum PowerLoss: Error { case lost }
 
         private func dispatch(_ request: DeviceRequest) throws -> [UInt8] {
+            // PREPARE's body is the invoice, decoded once by its own decoder.
+            if request.command == .prepare { return try Self.ok(prepare(request.body)) }
             let body = try Self.jsonObject(request.body)
             switch request.command {
             case .status: return try Self.ok(status())
             case .initialize: return try Self.ok(initialize(body))
             case .setTime: return try Self.ok(setTime(body))
             case .log: return try Self.ok(log(request.argument))
-            case .prepare: return try Self.ok(prepare(request.body))
+            case .prepare: preconditionFailure("handled above")
             case .commit: return try Self.ok(commit(body))
             case .reportZ: return try Self.ok(report(.z))
             case .reportX: return try Self.ok(report(.x))
@@ -162,7 +164,9 @@ extension FiscalDeviceEmulator {
             }
             let deviceID: DeviceID
             if let given = body["device_id"] as? String {
-                guard !given.isEmpty, given.count <= 32 else { throw FiscalError(.argumentInvalid, "device_id must be 1 to 32 characters") }
+                guard !given.isEmpty, given.count <= 32 else {
+                    throw FiscalError(.argumentInvalid, "device_id must be 1 to 32 characters")
+                }
                 deviceID = DeviceID(given)
             } else {
                 deviceID = DeviceID("DEF-" + Nonce.random().rawValue.prefix(10).uppercased())
@@ -171,7 +175,10 @@ extension FiscalDeviceEmulator {
             try store.initialize(deviceID: deviceID, key: newKey, resetTokenHash: SHA256.hex(Array(token.utf8)))
             header = try store.header()
             key = newKey
-            return DeviceReply.Initialized(deviceID: deviceID, publicKey: Hex.encode(newKey.publicKey.rawRepresentation))
+            return DeviceReply.Initialized(
+                deviceID: deviceID,
+                publicKey: Hex.encode(newKey.publicKey.rawRepresentation)
+            )
         }
 
         private func setTime(_ body: [String: Any]) throws -> DeviceReply.TimeSet {
@@ -206,10 +213,20 @@ extension FiscalDeviceEmulator {
             let now = clock.monotonicNow()
             if let pending, pending.expiresAt > now {
                 let remaining = pending.expiresAt - now
-                throw FiscalError(.deviceBusy, "another PREPARE is outstanding for \(Int(remaining.seconds * 1000)) ms more")
+                throw FiscalError(
+                    .deviceBusy,
+                    "another PREPARE is outstanding for \(Int(remaining.seconds * 1000)) ms more"
+                )
             }
             pending = nil
-            let invoice = try Invoice.decode(json: body)
+            let invoice: Invoice
+            do {
+                invoice = try Invoice.decode(json: body)
+            } catch {
+                // Tell "not JSON at all" from "JSON, but not an invoice".
+                _ = try Self.jsonObject(body)
+                throw error
+            }
             try validator.validate(invoice)
             try requireSpace()
             try requireClock()
@@ -313,7 +330,11 @@ extension FiscalDeviceEmulator {
             let entries = try store.entries(from: from, limit: limit)
             let headSeq = header.nextSeq - 1
             let next = entries.last.map { $0.seq.rawValue < headSeq ? $0.seq.rawValue + 1 : nil } ?? nil
-            let headInput = DeviceReply.DumpLog.headSigningInput(deviceID: deviceID, seq: headSeq, hash: header.headHash)
+            let headInput = DeviceReply.DumpLog.headSigningInput(
+                deviceID: deviceID,
+                seq: headSeq,
+                hash: header.headHash
+            )
             return DeviceReply.DumpLog(
                 deviceID: deviceID,
                 publicKey: Hex.encode(key.publicKey.rawRepresentation),
@@ -361,12 +382,17 @@ extension FiscalDeviceEmulator {
 
         private func requireOperational() throws {
             guard key != nil else { throw FiscalError(.notInitialized, "the device has no identity; run CFG|INIT") }
-            guard !header.revoked else { throw FiscalError(.deviceRevoked, "the device was revoked; it seals nothing more") }
+            guard !header.revoked else {
+                throw FiscalError(.deviceRevoked, "the device was revoked; it seals nothing more")
+            }
         }
 
         private func requireSpace() throws {
             guard header.journalCount < header.capacity else {
-                throw FiscalError(.storageFull, "the fiscal memory holds \(header.journalCount) of \(header.capacity) entries")
+                throw FiscalError(
+                    .storageFull,
+                    "the fiscal memory holds \(header.journalCount) of \(header.capacity) entries"
+                )
             }
         }
 
@@ -394,7 +420,9 @@ extension FiscalDeviceEmulator {
         }
 
         private static func jsonObject(_ body: [UInt8]) throws -> [String: Any] {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(body)), let dictionary = object as? [String: Any] else {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(body)),
+                let dictionary = object as? [String: Any]
+            else {
                 throw FiscalError(.jsonInvalid, "the body must be a JSON object")
             }
             return dictionary
@@ -415,7 +443,11 @@ extension FiscalDeviceEmulator {
                 var message: String
                 var violations: [Violation]?
             }
-            let body = Body(code: error.code, message: error.message, violations: error.violations.isEmpty ? nil : error.violations)
+            let body = Body(
+                code: error.code,
+                message: error.message,
+                violations: error.violations.isEmpty ? nil : error.violations
+            )
             return (try? Array(JSONEncoder().encode(body))) ?? Array(#"{"status":"ERR","code":"FRAME_INVALID"}"#.utf8)
         }
     }

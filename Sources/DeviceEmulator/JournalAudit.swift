@@ -28,9 +28,17 @@ public enum JournalAudit {
         }
         let head = JournalVerifier.Head(lastSeq: dump.headSeq, lastHash: dump.headHash)
         if !isDirectory.boolValue {
-            let input = DeviceReply.DumpLog.headSigningInput(deviceID: dump.deviceID, seq: dump.headSeq, hash: dump.headHash)
-            guard let signature = Base64URL.decode(dump.headSignature), key.isValidSignature(signature, for: input) else {
-                throw JournalVerifier.Failure(seq: dump.headSeq, reason: "the export's head is not signed by the device")
+            let input = DeviceReply.DumpLog.headSigningInput(
+                deviceID: dump.deviceID,
+                seq: dump.headSeq,
+                hash: dump.headHash
+            )
+            guard let signature = Base64URL.decode(dump.headSignature), key.isValidSignature(signature, for: input)
+            else {
+                throw JournalVerifier.Failure(
+                    seq: dump.headSeq,
+                    reason: "the export's head is not signed by the device"
+                )
             }
         }
         let count = try JournalVerifier(publicKey: key).verify(dump.entries, head: head)
@@ -54,7 +62,10 @@ public enum JournalAudit {
         configuration.readonly = true
         let database = try DatabaseQueue(path: file.path, configuration: configuration)
         return try database.read { db in
-            let row = try Row.fetchOne(db, sql: "SELECT device_id, public_key, next_seq, head_hash FROM device WHERE id = 1")
+            let row = try Row.fetchOne(
+                db,
+                sql: "SELECT device_id, public_key, next_seq, head_hash FROM device WHERE id = 1"
+            )
             guard let row, let deviceID = row["device_id"] as String?, let publicKey = row["public_key"] as Data? else {
                 throw FiscalError(.notInitialized, "\(directory.path): the device was never initialized")
             }

@@ -8,10 +8,24 @@ public struct CanonicalJSON: Sendable {
 
     public init() { bytes.reserveCapacity(1024) }
 
-    public mutating func beginObject() { valuePrefix(); bytes.append(UInt8(ascii: "{")); needsComma.append(false) }
-    public mutating func endObject() { needsComma.removeLast(); bytes.append(UInt8(ascii: "}")) }
-    public mutating func beginArray() { valuePrefix(); bytes.append(UInt8(ascii: "[")); needsComma.append(false) }
-    public mutating func endArray() { needsComma.removeLast(); bytes.append(UInt8(ascii: "]")) }
+    public mutating func beginObject() {
+        valuePrefix()
+        bytes.append(UInt8(ascii: "{"))
+        needsComma.append(false)
+    }
+    public mutating func endObject() {
+        needsComma.removeLast()
+        bytes.append(UInt8(ascii: "}"))
+    }
+    public mutating func beginArray() {
+        valuePrefix()
+        bytes.append(UInt8(ascii: "["))
+        needsComma.append(false)
+    }
+    public mutating func endArray() {
+        needsComma.removeLast()
+        bytes.append(UInt8(ascii: "]"))
+    }
 
     /// Writes `"key":`; the value written next belongs to it.
     public mutating func key(_ key: String) {
@@ -22,21 +36,50 @@ public struct CanonicalJSON: Sendable {
         needsComma[needsComma.count - 1] = false
     }
 
-    public mutating func string(_ value: String) { valuePrefix(); writeString(value) }
-    public mutating func integer<T: BinaryInteger>(_ value: T) { valuePrefix(); bytes.append(contentsOf: String(value).utf8) }
-    public mutating func bool(_ value: Bool) { valuePrefix(); bytes.append(contentsOf: (value ? "true" : "false").utf8) }
-    public mutating func null() { valuePrefix(); bytes.append(contentsOf: "null".utf8) }
+    public mutating func string(_ value: String) {
+        valuePrefix()
+        writeString(value)
+    }
+    public mutating func integer<T: BinaryInteger>(_ value: T) {
+        valuePrefix()
+        bytes.append(contentsOf: String(value).utf8)
+    }
+    public mutating func bool(_ value: Bool) {
+        valuePrefix()
+        bytes.append(contentsOf: (value ? "true" : "false").utf8)
+    }
+    public mutating func null() {
+        valuePrefix()
+        bytes.append(contentsOf: "null".utf8)
+    }
     /// A number from already-canonical decimal text such as `"16.00"`.
     public mutating func number(_ fixed: some FixedPointValue) {
         valuePrefix()
         bytes.append(contentsOf: fixed.canonicalText.utf8)
     }
 
-    public mutating func field(_ name: String, _ value: String) { key(name); string(value) }
-    public mutating func field(_ name: String, _ value: String?) { if let value { key(name); string(value) } }
-    public mutating func field(_ name: String, _ value: some FixedPointValue) { key(name); number(value) }
-    public mutating func field<T: BinaryInteger>(_ name: String, _ value: T) { key(name); integer(value) }
-    public mutating func field(_ name: String, _ value: Bool) { key(name); bool(value) }
+    public mutating func field(_ name: String, _ value: String) {
+        key(name)
+        string(value)
+    }
+    public mutating func field(_ name: String, _ value: String?) {
+        if let value {
+            key(name)
+            string(value)
+        }
+    }
+    public mutating func field(_ name: String, _ value: some FixedPointValue) {
+        key(name)
+        number(value)
+    }
+    public mutating func field<T: BinaryInteger>(_ name: String, _ value: T) {
+        key(name)
+        integer(value)
+    }
+    public mutating func field(_ name: String, _ value: Bool) {
+        key(name)
+        bool(value)
+    }
 
     private mutating func valuePrefix() {
         guard !needsComma.isEmpty else { return }

@@ -85,86 +85,246 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
 
     /// Every code, with where it comes from and what it means.
     public static let catalog: [Entry] = [
-        Entry(code: .schemaInvalid, origin: .device, retryable: false,
-              summary: "The invoice failed validation; `violations` lists every problem with its JSON path."),
-        Entry(code: .storageFull, origin: .device, retryable: false,
-              summary: "The device's fiscal memory is full; no invoice can be sealed until it is serviced."),
-        Entry(code: .clockRollbackDetected, origin: .device, retryable: false,
-              summary: "The device clock is behind its last journal entry; fix the clock with CFG|TIME."),
-        Entry(code: .deviceRevoked, origin: .device, retryable: false,
-              summary: "The device was revoked by the tax authority; it seals nothing more."),
-        Entry(code: .deviceBusy, origin: .device, retryable: true,
-              summary: "Another PREPARE is outstanding; retry after its COMMIT or its nonce's expiry."),
-        Entry(code: .invalidNonce, origin: .device, retryable: false,
-              summary: "The nonce is not the one outstanding PREPARE's (reused, unknown or replayed)."),
-        Entry(code: .nonceExpired, origin: .device, retryable: false,
-              summary: "The nonce outlived its TTL; send a new PREPARE with the same payload."),
-        Entry(code: .notFound, origin: .device, retryable: false,
-              summary: "No journal entry or report has that number."),
-        Entry(code: .notInitialized, origin: .device, retryable: false,
-              summary: "The device has no identity or key yet; run CFG|INIT."),
-        Entry(code: .alreadyInitialized, origin: .device, retryable: false,
-              summary: "CFG|INIT on a device that already has an identity."),
-        Entry(code: .unauthorized, origin: .device, retryable: false,
-              summary: "The authorization token is missing or wrong."),
-        Entry(code: .frameInvalid, origin: .device, retryable: true,
-              summary: "The frame was corrupt, truncated, oversized or not UTF-8."),
-        Entry(code: .jsonInvalid, origin: .device, retryable: false,
-              summary: "The command's body is not a JSON object."),
-        Entry(code: .unknownCommand, origin: .device, retryable: false,
-              summary: "The command line names no known FAMILY|COMMAND."),
-        Entry(code: .argumentInvalid, origin: .device, retryable: false,
-              summary: "A command argument or body field is missing or malformed."),
-        Entry(code: .deviceTimeout, origin: .link, retryable: true,
-              summary: "The device did not answer in time; the outcome of a COMMIT is in doubt."),
-        Entry(code: .linkDown, origin: .link, retryable: true,
-              summary: "The serial link could not be opened, or was closed or lost."),
-        Entry(code: .replyInvalid, origin: .link, retryable: true,
-              summary: "The device's reply was corrupt or not the expected JSON."),
-        Entry(code: .configInvalid, origin: .config, retryable: false,
-              summary: "A configuration file, flag or value is invalid; the message names the key."),
-        Entry(code: .fieldMissing, origin: .validation, retryable: false,
-              summary: "A required field is absent or empty."),
-        Entry(code: .fieldTooLong, origin: .validation, retryable: false,
-              summary: "A text field is longer than the limit."),
-        Entry(code: .tooManyEntries, origin: .validation, retryable: false,
-              summary: "Too many items or payments in one invoice."),
-        Entry(code: .formatInvalid, origin: .validation, retryable: false,
-              summary: "A field has the wrong format (timestamp, lane number, characters)."),
-        Entry(code: .itemsEmpty, origin: .validation, retryable: false,
-              summary: "The invoice has no items."),
-        Entry(code: .quantityNotPositive, origin: .validation, retryable: false,
-              summary: "An item's quantity is zero or negative."),
-        Entry(code: .amountNegative, origin: .validation, retryable: false,
-              summary: "A price or payment amount is negative (or a payment is zero)."),
-        Entry(code: .unknownTaxGroup, origin: .validation, retryable: false,
-              summary: "A tax group code is not in the configured table."),
-        Entry(code: .taxRateMismatch, origin: .validation, retryable: false,
-              summary: "A breakdown row's rate differs from the table's rate for its group."),
-        Entry(code: .taxGroupDuplicate, origin: .validation, retryable: false,
-              summary: "The breakdown lists the same group twice."),
-        Entry(code: .taxGroupMissing, origin: .validation, retryable: false,
-              summary: "An item's tax group has no row in the breakdown."),
-        Entry(code: .taxBaseMismatch, origin: .validation, retryable: false,
-              summary: "A breakdown row's base is not the sum of its items' amounts."),
-        Entry(code: .taxAmountMismatch, origin: .validation, retryable: false,
-              summary: "A breakdown row's amount is not base × rate, rounded half away from zero."),
-        Entry(code: .subtotalMismatch, origin: .validation, retryable: false,
-              summary: "totals.subtotal is not the sum of the breakdown's bases."),
-        Entry(code: .totalVATMismatch, origin: .validation, retryable: false,
-              summary: "totals.total_vat is not the sum of the breakdown's amounts."),
-        Entry(code: .totalMismatch, origin: .validation, retryable: false,
-              summary: "totals.total is not subtotal + total_vat."),
-        Entry(code: .unknownCurrency, origin: .validation, retryable: false,
-              summary: "totals.currency is not an accepted ISO 4217 code."),
-        Entry(code: .paymentsInsufficient, origin: .validation, retryable: false,
-              summary: "The payments add up to less than the total."),
-        Entry(code: .referenceMissing, origin: .validation, retryable: false,
-              summary: "A refund or credit note does not name the invoice it corrects."),
-        Entry(code: .clientIdentificationMissing, origin: .validation, retryable: false,
-              summary: "A company, professional, commercial individual or embassy client lacks a name or NIF."),
-        Entry(code: .valueOutOfRange, origin: .validation, retryable: false,
-              summary: "A computed amount exceeds what the device can represent."),
+        Entry(
+            code: .schemaInvalid,
+            origin: .device,
+            retryable: false,
+            summary: "The invoice failed validation; `violations` lists every problem with its JSON path."
+        ),
+        Entry(
+            code: .storageFull,
+            origin: .device,
+            retryable: false,
+            summary: "The device's fiscal memory is full; no invoice can be sealed until it is serviced."
+        ),
+        Entry(
+            code: .clockRollbackDetected,
+            origin: .device,
+            retryable: false,
+            summary: "The device clock is behind its last journal entry; fix the clock with CFG|TIME."
+        ),
+        Entry(
+            code: .deviceRevoked,
+            origin: .device,
+            retryable: false,
+            summary: "The device was revoked by the tax authority; it seals nothing more."
+        ),
+        Entry(
+            code: .deviceBusy,
+            origin: .device,
+            retryable: true,
+            summary: "Another PREPARE is outstanding; retry after its COMMIT or its nonce's expiry."
+        ),
+        Entry(
+            code: .invalidNonce,
+            origin: .device,
+            retryable: false,
+            summary: "The nonce is not the one outstanding PREPARE's (reused, unknown or replayed)."
+        ),
+        Entry(
+            code: .nonceExpired,
+            origin: .device,
+            retryable: false,
+            summary: "The nonce outlived its TTL; send a new PREPARE with the same payload."
+        ),
+        Entry(
+            code: .notFound,
+            origin: .device,
+            retryable: false,
+            summary: "No journal entry or report has that number."
+        ),
+        Entry(
+            code: .notInitialized,
+            origin: .device,
+            retryable: false,
+            summary: "The device has no identity or key yet; run CFG|INIT."
+        ),
+        Entry(
+            code: .alreadyInitialized,
+            origin: .device,
+            retryable: false,
+            summary: "CFG|INIT on a device that already has an identity."
+        ),
+        Entry(
+            code: .unauthorized,
+            origin: .device,
+            retryable: false,
+            summary: "The authorization token is missing or wrong."
+        ),
+        Entry(
+            code: .frameInvalid,
+            origin: .device,
+            retryable: true,
+            summary: "The frame was corrupt, truncated, oversized or not UTF-8."
+        ),
+        Entry(
+            code: .jsonInvalid,
+            origin: .device,
+            retryable: false,
+            summary: "The command's body is not a JSON object."
+        ),
+        Entry(
+            code: .unknownCommand,
+            origin: .device,
+            retryable: false,
+            summary: "The command line names no known FAMILY|COMMAND."
+        ),
+        Entry(
+            code: .argumentInvalid,
+            origin: .device,
+            retryable: false,
+            summary: "A command argument or body field is missing or malformed."
+        ),
+        Entry(
+            code: .deviceTimeout,
+            origin: .link,
+            retryable: true,
+            summary: "The device did not answer in time; the outcome of a COMMIT is in doubt."
+        ),
+        Entry(
+            code: .linkDown,
+            origin: .link,
+            retryable: true,
+            summary: "The serial link could not be opened, or was closed or lost."
+        ),
+        Entry(
+            code: .replyInvalid,
+            origin: .link,
+            retryable: true,
+            summary: "The device's reply was corrupt or not the expected JSON."
+        ),
+        Entry(
+            code: .configInvalid,
+            origin: .config,
+            retryable: false,
+            summary: "A configuration file, flag or value is invalid; the message names the key."
+        ),
+        Entry(
+            code: .fieldMissing,
+            origin: .validation,
+            retryable: false,
+            summary: "A required field is absent or empty."
+        ),
+        Entry(
+            code: .fieldTooLong,
+            origin: .validation,
+            retryable: false,
+            summary: "A text field is longer than the limit."
+        ),
+        Entry(
+            code: .tooManyEntries,
+            origin: .validation,
+            retryable: false,
+            summary: "Too many items or payments in one invoice."
+        ),
+        Entry(
+            code: .formatInvalid,
+            origin: .validation,
+            retryable: false,
+            summary: "A field has the wrong format (timestamp, lane number, characters)."
+        ),
+        Entry(
+            code: .itemsEmpty,
+            origin: .validation,
+            retryable: false,
+            summary: "The invoice has no items."
+        ),
+        Entry(
+            code: .quantityNotPositive,
+            origin: .validation,
+            retryable: false,
+            summary: "An item's quantity is zero or negative."
+        ),
+        Entry(
+            code: .amountNegative,
+            origin: .validation,
+            retryable: false,
+            summary: "A price or payment amount is negative (or a payment is zero)."
+        ),
+        Entry(
+            code: .unknownTaxGroup,
+            origin: .validation,
+            retryable: false,
+            summary: "A tax group code is not in the configured table."
+        ),
+        Entry(
+            code: .taxRateMismatch,
+            origin: .validation,
+            retryable: false,
+            summary: "A breakdown row's rate differs from the table's rate for its group."
+        ),
+        Entry(
+            code: .taxGroupDuplicate,
+            origin: .validation,
+            retryable: false,
+            summary: "The breakdown lists the same group twice."
+        ),
+        Entry(
+            code: .taxGroupMissing,
+            origin: .validation,
+            retryable: false,
+            summary: "An item's tax group has no row in the breakdown."
+        ),
+        Entry(
+            code: .taxBaseMismatch,
+            origin: .validation,
+            retryable: false,
+            summary: "A breakdown row's base is not the sum of its items' amounts."
+        ),
+        Entry(
+            code: .taxAmountMismatch,
+            origin: .validation,
+            retryable: false,
+            summary: "A breakdown row's amount is not base × rate, rounded half away from zero."
+        ),
+        Entry(
+            code: .subtotalMismatch,
+            origin: .validation,
+            retryable: false,
+            summary: "totals.subtotal is not the sum of the breakdown's bases."
+        ),
+        Entry(
+            code: .totalVATMismatch,
+            origin: .validation,
+            retryable: false,
+            summary: "totals.total_vat is not the sum of the breakdown's amounts."
+        ),
+        Entry(
+            code: .totalMismatch,
+            origin: .validation,
+            retryable: false,
+            summary: "totals.total is not subtotal + total_vat."
+        ),
+        Entry(
+            code: .unknownCurrency,
+            origin: .validation,
+            retryable: false,
+            summary: "totals.currency is not an accepted ISO 4217 code."
+        ),
+        Entry(
+            code: .paymentsInsufficient,
+            origin: .validation,
+            retryable: false,
+            summary: "The payments add up to less than the total."
+        ),
+        Entry(
+            code: .referenceMissing,
+            origin: .validation,
+            retryable: false,
+            summary: "A refund or credit note does not name the invoice it corrects."
+        ),
+        Entry(
+            code: .clientIdentificationMissing,
+            origin: .validation,
+            retryable: false,
+            summary: "A company, professional, commercial individual or embassy client lacks a name or NIF."
+        ),
+        Entry(
+            code: .valueOutOfRange,
+            origin: .validation,
+            retryable: false,
+            summary: "A computed amount exceeds what the device can represent."
+        ),
     ]
 
     /// The catalog entry of this code, if it has one.

@@ -61,7 +61,8 @@ public struct FiscalRules: Hashable, Sendable, Codable {
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             let defaults = Limits()
-            maxIdentifierLength = try c.decodeIfPresent(Int.self, forKey: .maxIdentifierLength) ?? defaults.maxIdentifierLength
+            maxIdentifierLength =
+                try c.decodeIfPresent(Int.self, forKey: .maxIdentifierLength) ?? defaults.maxIdentifierLength
             maxTextLength = try c.decodeIfPresent(Int.self, forKey: .maxTextLength) ?? defaults.maxTextLength
             maxItems = try c.decodeIfPresent(Int.self, forKey: .maxItems) ?? defaults.maxItems
             maxPayments = try c.decodeIfPresent(Int.self, forKey: .maxPayments) ?? defaults.maxPayments

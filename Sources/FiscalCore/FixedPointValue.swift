@@ -31,11 +31,12 @@ extension FixedPointValue {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
+        // Numbers first: they are what clients send, and a failed attempt costs a thrown error.
         let text: String
-        if let string = try? container.decode(String.self) {
-            text = string
+        if let number = try? container.decode(Decimal.self) {
+            text = number.description
         } else {
-            text = try container.decode(Decimal.self).description
+            text = try container.decode(String.self)
         }
         guard let value = Self(decimalText: text) else {
             throw DecodingError.dataCorruptedError(

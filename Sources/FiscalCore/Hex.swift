@@ -38,15 +38,32 @@ public enum Hex {
     }
 }
 
+/// Unpadded base64url (RFC 4648 §5): the text form of auth codes and signatures.
 public enum Base64URL {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
     public static func encode(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count * 4 + 2) / 3)
+        var index = 0
+        while index + 3 <= bytes.count {
+            let value = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
+            for shift in [18, 12, 6, 0] { out.append(alphabet[Int(value >> UInt32(shift) & 0x3F)]) }
+            index += 3
+        }
+        let remaining = bytes.count - index
+        if remaining > 0 {
+            var value = UInt32(bytes[index]) << 16
+            if remaining == 2 { value |= UInt32(bytes[index + 1]) << 8 }
+            out.append(alphabet[Int(value >> 18 & 0x3F)])
+            out.append(alphabet[Int(value >> 12 & 0x3F)])
+            if remaining == 2 { out.append(alphabet[Int(value >> 6 & 0x3F)]) }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     public static func decode(_ text: String) -> [UInt8]? {
+        guard !text.contains(where: { "+/=".contains($0) }) else { return nil }
         var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
         return Data(base64Encoded: base64).map { Array($0) }

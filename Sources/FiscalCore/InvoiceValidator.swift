@@ -21,7 +21,9 @@ public struct InvoiceValidator: Sendable {
             if value.trimmingCharacters(in: .whitespaces).isEmpty {
                 found.append(Violation(.fieldMissing, at: path, "\(key) is required"))
             } else if value.count > limits.maxIdentifierLength {
-                found.append(Violation(.fieldTooLong, at: path, "\(key) exceeds \(limits.maxIdentifierLength) characters"))
+                found.append(
+                    Violation(.fieldTooLong, at: path, "\(key) exceeds \(limits.maxIdentifierLength) characters")
+                )
             } else if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
                 found.append(Violation(.formatInvalid, at: path, "\(key) contains control characters"))
             }
@@ -43,7 +45,11 @@ public struct InvoiceValidator: Sendable {
         if invoice.invoiceType.needsReference {
             if (invoice.reference ?? "").isEmpty {
                 found.append(
-                    Violation(.referenceMissing, at: root["reference"], "a \(invoice.invoiceType.rawValue) must name the invoice it corrects")
+                    Violation(
+                        .referenceMissing,
+                        at: root["reference"],
+                        "a \(invoice.invoiceType.rawValue) must name the invoice it corrects"
+                    )
                 )
             }
         }
@@ -52,7 +58,11 @@ public struct InvoiceValidator: Sendable {
             found.append(Violation(.fieldMissing, at: root["timestamp"], "timestamp is required"))
         } else if Self.parseTimestamp(invoice.timestamp) == nil {
             found.append(
-                Violation(.formatInvalid, at: root["timestamp"], "timestamp must be ISO 8601 with a UTC offset, e.g. 2026-11-21T10:15:00+01:00")
+                Violation(
+                    .formatInvalid,
+                    at: root["timestamp"],
+                    "timestamp must be ISO 8601 with a UTC offset, e.g. 2026-11-21T10:15:00+01:00"
+                )
             )
         }
 
@@ -60,13 +70,20 @@ public struct InvoiceValidator: Sendable {
         let client = invoice.client
         limitText(client.name, "client.name", at: root["client"]["name"])
         if let nif = client.nif, nif.count > limits.maxIdentifierLength {
-            found.append(Violation(.fieldTooLong, at: root["client"]["nif"], "client.nif exceeds \(limits.maxIdentifierLength) characters"))
+            found.append(
+                Violation(
+                    .fieldTooLong,
+                    at: root["client"]["nif"],
+                    "client.nif exceeds \(limits.maxIdentifierLength) characters"
+                )
+            )
         }
         if client.classification.needsIdentification {
             if (client.name ?? "").isEmpty || (client.nif ?? "").isEmpty {
                 found.append(
                     Violation(
-                        .clientIdentificationMissing, at: root["client"],
+                        .clientIdentificationMissing,
+                        at: root["client"],
                         "a \(client.classification.rawValue) client needs both name and nif"
                     )
                 )
@@ -84,14 +101,22 @@ public struct InvoiceValidator: Sendable {
             let path = root["items"][index]
             if item.code.isEmpty { found.append(Violation(.fieldMissing, at: path["code"], "item code is required")) }
             if item.code.count > limits.maxIdentifierLength {
-                found.append(Violation(.fieldTooLong, at: path["code"], "item code exceeds \(limits.maxIdentifierLength) characters"))
+                found.append(
+                    Violation(
+                        .fieldTooLong,
+                        at: path["code"],
+                        "item code exceeds \(limits.maxIdentifierLength) characters"
+                    )
+                )
             }
             if item.description.isEmpty {
                 found.append(Violation(.fieldMissing, at: path["description"], "item description is required"))
             }
             limitText(item.description, "description", at: path["description"])
             if item.quantity.units <= 0 {
-                found.append(Violation(.quantityNotPositive, at: path["quantity"], "quantity must be greater than zero"))
+                found.append(
+                    Violation(.quantityNotPositive, at: path["quantity"], "quantity must be greater than zero")
+                )
             }
             if item.unitPrice.units < 0 {
                 found.append(Violation(.amountNegative, at: path["unit_price"], "unit_price must not be negative"))
@@ -119,23 +144,32 @@ public struct InvoiceValidator: Sendable {
             }
             if line.rate != group.rate {
                 found.append(
-                    Violation(.taxRateMismatch, at: path["rate"], "group \(line.code) has rate \(group.rate), not \(line.rate)")
+                    Violation(
+                        .taxRateMismatch,
+                        at: path["rate"],
+                        "group \(line.code) has rate \(group.rate), not \(line.rate)"
+                    )
                 )
             }
             let expectedBase = baseByGroup[line.code] ?? 0
             if Int128(line.base.units) != expectedBase {
                 found.append(
                     Violation(
-                        .taxBaseMismatch, at: path["base"],
+                        .taxBaseMismatch,
+                        at: path["base"],
                         "group \(line.code): base is \(line.base) but its items add up to \(Self.text(expectedBase))"
                     )
                 )
             }
-            let expectedAmount = FixedPoint.divideRounded(Int128(line.base.units) * Int128(group.rate.units), by: 10_000)
+            let expectedAmount = FixedPoint.divideRounded(
+                Int128(line.base.units) * Int128(group.rate.units),
+                by: 10_000
+            )
             if Int128(line.amount.units) != expectedAmount {
                 found.append(
                     Violation(
-                        .taxAmountMismatch, at: path["amount"],
+                        .taxAmountMismatch,
+                        at: path["amount"],
                         "group \(line.code): \(line.base) × \(group.rate) % is \(Self.text(expectedAmount)), not \(line.amount)"
                     )
                 )
@@ -145,20 +179,31 @@ public struct InvoiceValidator: Sendable {
             }
         }
         for group in baseByGroup.keys.sorted() where !seenGroups.contains(group) && rules.taxGroup(group) != nil {
-            found.append(Violation(.taxGroupMissing, at: root["tax_groups"], "items use group \(group) but the breakdown has no row for it"))
+            found.append(
+                Violation(
+                    .taxGroupMissing,
+                    at: root["tax_groups"],
+                    "items use group \(group) but the breakdown has no row for it"
+                )
+            )
         }
 
         // Totals.
         let totals = invoice.totals
         if Int128(totals.subtotal.units) != subtotal {
             found.append(
-                Violation(.subtotalMismatch, at: root["totals"]["subtotal"], "subtotal is \(totals.subtotal), the bases add up to \(Self.text(subtotal))")
+                Violation(
+                    .subtotalMismatch,
+                    at: root["totals"]["subtotal"],
+                    "subtotal is \(totals.subtotal), the bases add up to \(Self.text(subtotal))"
+                )
             )
         }
         if Int128(totals.totalVAT.units) != totalVAT {
             found.append(
                 Violation(
-                    .totalVATMismatch, at: root["totals"]["total_vat"],
+                    .totalVATMismatch,
+                    at: root["totals"]["total_vat"],
                     "total_vat is \(totals.totalVAT), the tax amounts add up to \(Self.text(totalVAT))"
                 )
             )
@@ -166,16 +211,23 @@ public struct InvoiceValidator: Sendable {
         let expectedTotal = Int128(totals.subtotal.units) + Int128(totals.totalVAT.units)
         if Int128(totals.total.units) != expectedTotal {
             found.append(
-                Violation(.totalMismatch, at: root["totals"]["total"], "total is \(totals.total), subtotal + total_vat is \(Self.text(expectedTotal))")
+                Violation(
+                    .totalMismatch,
+                    at: root["totals"]["total"],
+                    "total is \(totals.total), subtotal + total_vat is \(Self.text(expectedTotal))"
+                )
             )
         }
         if abs(subtotal) > Int128(Money.limit) || abs(expectedTotal) > Int128(Money.limit) {
-            found.append(Violation(.valueOutOfRange, at: root["totals"], "the invoice's amounts exceed the device's range"))
+            found.append(
+                Violation(.valueOutOfRange, at: root["totals"], "the invoice's amounts exceed the device's range")
+            )
         }
         if !rules.currencies.contains(totals.currency) {
             found.append(
                 Violation(
-                    .unknownCurrency, at: root["totals"]["currency"],
+                    .unknownCurrency,
+                    at: root["totals"]["currency"],
                     "currency '\(totals.currency)' is not one of \(rules.currencies.joined(separator: ", "))"
                 )
             )
@@ -196,7 +248,11 @@ public struct InvoiceValidator: Sendable {
         }
         if paid < Int128(totals.total.units) {
             found.append(
-                Violation(.paymentsInsufficient, at: root["payments"], "payments add up to \(Self.text(paid)), the total is \(totals.total)")
+                Violation(
+                    .paymentsInsufficient,
+                    at: root["payments"],
+                    "payments add up to \(Self.text(paid)), the total is \(totals.total)"
+                )
             )
         }
         return found
@@ -211,15 +267,7 @@ public struct InvoiceValidator: Sendable {
     }
 
     /// Parses ISO 8601 with a UTC offset (`Z` or `±hh:mm`), with or without fractional seconds.
-    public static func parseTimestamp(_ text: String) -> Date? {
-        let pattern = #/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/#
-        guard text.wholeMatch(of: pattern) != nil else { return nil }
-        let plain = ISO8601DateFormatter()
-        if let date = plain.date(from: text) { return date }
-        let fractional = ISO8601DateFormatter()
-        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return fractional.date(from: text)
-    }
+    public static func parseTimestamp(_ text: String) -> Date? { DeviceTimestamp.parse(text) }
 
     private static func text(_ units: Int128) -> String {
         guard let small = Int64(exactly: units) else { return String(units) }

@@ -40,7 +40,10 @@ public struct JournalVerifier: Sendable {
         var previousHash = start.lastHash
         for entry in entries {
             guard entry.seq.rawValue == expectedSeq else {
-                throw Failure(seq: expectedSeq, reason: "expected seq \(expectedSeq), found \(entry.seq): an entry is missing or out of order")
+                throw Failure(
+                    seq: expectedSeq,
+                    reason: "expected seq \(expectedSeq), found \(entry.seq): an entry is missing or out of order"
+                )
             }
             guard entry.previousHash == previousHash else {
                 throw Failure(seq: entry.seq.rawValue, reason: "previous_hash does not match the entry before it")
@@ -59,7 +62,8 @@ public struct JournalVerifier: Sendable {
             guard head.lastSeq == lastSeq else {
                 throw Failure(
                     seq: min(lastSeq, head.lastSeq) + 1,
-                    reason: "the device's counter says the journal ends at \(head.lastSeq), the entries end at \(lastSeq)"
+                    reason:
+                        "the device's counter says the journal ends at \(head.lastSeq), the entries end at \(lastSeq)"
                 )
             }
             guard head.lastHash == previousHash else {

@@ -145,7 +145,9 @@ public struct DeviceFrameDecoder: Sendable {
             }
             guard length >= 1, length <= maxPayload else {
                 rejectedFrames += 1
-                let reason = length == 0 ? "the frame is empty" : "a payload of \(length) bytes exceeds the maximum of \(maxPayload)"
+                let reason =
+                    length == 0
+                    ? "the frame is empty" : "a payload of \(length) bytes exceeds the maximum of \(maxPayload)"
                 rejections.append(Rejection(exchangeID: readUInt32(at: start + 4), reason: reason))
                 dropByte()
                 continue
@@ -156,7 +158,9 @@ public struct DeviceFrameDecoder: Sendable {
             let expected = readUInt32(at: crcOffset)
             guard CRC32.checksum(buffer[(start + 2)..<crcOffset]) == expected else {
                 rejectedFrames += 1
-                rejections.append(Rejection(exchangeID: readUInt32(at: start + 4), reason: "the frame failed its CRC check"))
+                rejections.append(
+                    Rejection(exchangeID: readUInt32(at: start + 4), reason: "the frame failed its CRC check")
+                )
                 dropByte()
                 continue
             }

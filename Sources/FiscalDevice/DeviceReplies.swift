@@ -86,9 +86,19 @@ public enum DeviceReply {
         }
 
         public init(
-            deviceID: DeviceID?, initialized: Bool, emulated: Bool, firmware: String, revoked: Bool,
-            nextInvoiceSeq: InvoiceSeq, lastEntryHash: String, journalEntries: UInt64, capacity: UInt64,
-            zCount: UInt64, deviceTime: String, preparePending: Bool, publicKey: String?
+            deviceID: DeviceID?,
+            initialized: Bool,
+            emulated: Bool,
+            firmware: String,
+            revoked: Bool,
+            nextInvoiceSeq: InvoiceSeq,
+            lastEntryHash: String,
+            journalEntries: UInt64,
+            capacity: UInt64,
+            zCount: UInt64,
+            deviceTime: String,
+            preparePending: Bool,
+            publicKey: String?
         ) {
             self.deviceID = deviceID
             self.initialized = initialized
@@ -121,8 +131,13 @@ public enum DeviceReply {
         public var next: UInt64?
 
         public init(
-            deviceID: DeviceID, publicKey: String, entries: [JournalEntry], headSeq: UInt64, headHash: String,
-            headSignature: String, next: UInt64?
+            deviceID: DeviceID,
+            publicKey: String,
+            entries: [JournalEntry],
+            headSeq: UInt64,
+            headHash: String,
+            headSignature: String,
+            next: UInt64?
         ) {
             self.deviceID = deviceID
             self.publicKey = publicKey

@@ -106,9 +106,18 @@ public struct DeviceReport: Codable, Hashable, Sendable {
     }
 
     public init(
-        kind: Kind, deviceID: DeviceID, zNumber: UInt64, firstSeq: UInt64?, lastSeq: UInt64?, invoiceCount: UInt64,
-        periodStart: String?, generatedAt: String, byType: [TypeLine], byTaxGroup: [TaxGroupLine],
-        byPayment: [PaymentLine], articles: [ArticleLine]?
+        kind: Kind,
+        deviceID: DeviceID,
+        zNumber: UInt64,
+        firstSeq: UInt64?,
+        lastSeq: UInt64?,
+        invoiceCount: UInt64,
+        periodStart: String?,
+        generatedAt: String,
+        byType: [TypeLine],
+        byTaxGroup: [TaxGroupLine],
+        byPayment: [PaymentLine],
+        articles: [ArticleLine]?
     ) {
         self.kind = kind
         self.deviceID = deviceID

@@ -91,7 +91,8 @@ public struct FiscalDeviceClient: Sendable {
 
     /// `CFG|INIT`: gives the device its id and key pair. `resetToken` is the DGI authorization
     /// that `ADM|RESET` will demand.
-    public func initialize(deviceID: DeviceID?, resetToken: String) async throws(FiscalError) -> DeviceReply.Initialized {
+    public func initialize(deviceID: DeviceID?, resetToken: String) async throws(FiscalError) -> DeviceReply.Initialized
+    {
         var fields = ["reset_token": resetToken]
         if let deviceID { fields["device_id"] = deviceID.rawValue }
         return try await send(DeviceRequest(.initialize, body: Self.object(fields)))
@@ -103,28 +104,44 @@ public struct FiscalDeviceClient: Sendable {
         return try Self.decodeReply(payload, for: request.command)
     }
 
-    /// Decodes a reply payload: an OK body as `Reply`, an ERR as a thrown ``FiscalError``.
-    public static func decodeReply<Reply: Decodable>(_ payload: [UInt8], for command: DeviceCommand) throws(FiscalError) -> Reply {
-        let decoder = JSONDecoder()
-        let envelope: DeviceReply.Envelope
+    /// Decodes a reply payload in one pass: an OK body as `Reply`, an ERR as a thrown
+    /// ``FiscalError``.
+    public static func decodeReply<Reply: Decodable>(
+        _ payload: [UInt8],
+        for command: DeviceCommand
+    ) throws(FiscalError) -> Reply {
+        let outcome: StatusWrapped<Reply>
         do {
-            envelope = try decoder.decode(DeviceReply.Envelope.self, from: Data(payload))
+            outcome = try JSONDecoder().decode(StatusWrapped<Reply>.self, from: Data(payload))
+        } catch let error as DecodingError {
+            throw FiscalError(
+                .replyInvalid,
+                "the reply to \(command.rawValue) is malformed: \(error.fiscalDescription)"
+            )
         } catch {
-            throw FiscalError(.replyInvalid, "the reply to \(command.rawValue) is not a status object")
+            throw FiscalError(.replyInvalid, "the reply to \(command.rawValue) is malformed: \(error)")
         }
-        guard envelope.status == "OK" else {
+        switch outcome {
+        case .ok(let reply): return reply
+        case .error(let envelope):
             throw FiscalError(
                 envelope.code ?? .replyInvalid,
                 envelope.message ?? "the device refused \(command.rawValue)",
                 violations: envelope.violations ?? []
             )
         }
-        do {
-            return try decoder.decode(Reply.self, from: Data(payload))
-        } catch let error as DecodingError {
-            throw FiscalError(.replyInvalid, "the reply to \(command.rawValue) is malformed: \(error.fiscalDescription)")
-        } catch {
-            throw FiscalError(.replyInvalid, "the reply to \(command.rawValue) is malformed: \(error)")
+    }
+
+    /// A reply read by its `status` first, then as `Reply` (OK) or as the error envelope.
+    private enum StatusWrapped<Reply: Decodable>: Decodable {
+        case ok(Reply)
+        case error(DeviceReply.Envelope)
+
+        enum Keys: String, CodingKey { case status }
+
+        init(from decoder: any Decoder) throws {
+            let status = try decoder.container(keyedBy: Keys.self).decode(String.self, forKey: .status)
+            self = status == "OK" ? .ok(try Reply(from: decoder)) : .error(try DeviceReply.Envelope(from: decoder))
         }
     }
 

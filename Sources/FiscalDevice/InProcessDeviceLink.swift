@@ -93,9 +93,14 @@ enum ReplyWait {
 
         func resume(_ value: [UInt8]?) {
             let (continuation, timer) = state.withLock { state in
-                guard !state.done else { return (nil, nil) as (CheckedContinuation<[UInt8]?, Never>?, Task<Void, Never>?) }
+                guard !state.done else {
+                    return (nil, nil) as (CheckedContinuation<[UInt8]?, Never>?, Task<Void, Never>?)
+                }
                 state.done = true
-                defer { state.continuation = nil; state.timer = nil }
+                defer {
+                    state.continuation = nil
+                    state.timer = nil
+                }
                 return (state.continuation, state.timer)
             }
             timer?.cancel()

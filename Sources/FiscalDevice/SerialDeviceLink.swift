@@ -104,7 +104,11 @@ public final class SerialDeviceLink: FiscalDeviceLink, @unchecked Sendable {
         fd = -1
     }
 
-    private func blockingExchange(_ request: DeviceRequest, deadline: ContinuousClock.Instant, timeout: Duration)
+    private func blockingExchange(
+        _ request: DeviceRequest,
+        deadline: ContinuousClock.Instant,
+        timeout: Duration
+    )
         throws(FiscalError) -> [UInt8]
     {
         guard !closed else { throw FiscalError(.linkDown, "\(name): the link is closed") }
@@ -122,12 +126,20 @@ public final class SerialDeviceLink: FiscalDeviceLink, @unchecked Sendable {
             let remaining = ContinuousClock.now.duration(to: deadline)
             guard remaining > .zero else {
                 if decoder.rejectedFrames > rejectedBefore || decoder.hasPartialFrame {
-                    throw FiscalError(.replyInvalid, "\(name): the reply to \(request.command.rawValue) was corrupt or truncated")
+                    throw FiscalError(
+                        .replyInvalid,
+                        "\(name): the reply to \(request.command.rawValue) was corrupt or truncated"
+                    )
                 }
                 throw FiscalError(.deviceTimeout, "\(name): no reply to \(request.command.rawValue) within \(timeout)")
             }
             var pollfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let milliseconds = Int32(clamping: max(1, remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000))
+            let milliseconds = Int32(
+                clamping: max(
+                    1,
+                    remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000
+                )
+            )
             let ready = poll(&pollfd, 1, milliseconds)
             if ready < 0 {
                 if errno == EINTR { continue }

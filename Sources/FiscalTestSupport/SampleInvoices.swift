@@ -24,8 +24,20 @@ public enum SampleInvoices {
             )
         }
         return build(
-            type: .sale, items: items, terminal: terminal, cashier: cashier, lane: lane, currency: currency,
-            payments: { total in [Invoice.Payment(method: seed % 2 == 0 ? .cash : .mobileMoney, amount: Money(units: total.units + (seed % 2 == 0 ? 500 : 0)))] }
+            type: .sale,
+            items: items,
+            terminal: terminal,
+            cashier: cashier,
+            lane: lane,
+            currency: currency,
+            payments: { total in
+                [
+                    Invoice.Payment(
+                        method: seed % 2 == 0 ? .cash : .mobileMoney,
+                        amount: Money(units: total.units + (seed % 2 == 0 ? 500 : 0))
+                    )
+                ]
+            }
         )
     }
 
@@ -64,7 +76,12 @@ public enum SampleInvoices {
             client: Invoice.Client(classification: .individual),
             items: items,
             taxGroups: taxLines,
-            totals: Invoice.Totals(subtotal: Money(units: subtotal), totalVAT: Money(units: vat), total: total, currency: currency),
+            totals: Invoice.Totals(
+                subtotal: Money(units: subtotal),
+                totalVAT: Money(units: vat),
+                total: total,
+                currency: currency
+            ),
             payments: payments(total)
         )
     }

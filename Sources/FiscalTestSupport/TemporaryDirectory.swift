@@ -5,7 +5,10 @@ public struct TemporaryDirectory: Sendable {
     public let url: URL
 
     public init(_ prefix: String = "fiscal-test") {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)", isDirectory: true)
+        url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "\(prefix)-\(UUID().uuidString)",
+            isDirectory: true
+        )
         try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     }
 

@@ -18,7 +18,8 @@ struct DeviceBenchCommand: AsyncParsableCommand {
     @Option(help: "Where to put the emulator's state (a fresh temporary directory by default).") var state: String?
 
     func run() async throws {
-        let directory = state.map { URL(fileURLWithPath: $0) }
+        let directory =
+            state.map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("device-bench-\(UUID().uuidString)")
         let emulator = try FiscalDeviceEmulator(configuration: .init(stateDirectory: directory))
         var server: PTYDeviceServer?
@@ -31,7 +32,9 @@ struct DeviceBenchCommand: AsyncParsableCommand {
         default: throw ValidationError("--transport must be inproc or pty")
         }
         let client = FiscalDeviceClient(link: link)
-        if try await !client.status().initialized { _ = try await client.initialize(deviceID: nil, resetToken: "bench-token") }
+        if try await !client.status().initialized {
+            _ = try await client.initialize(deviceID: nil, resetToken: "bench-token")
+        }
         let invoices = (0..<64).map { SampleInvoices.sale(lines: 1 + $0 % 5, terminal: "REG-00\($0 % 10)") }
         // Warm-up.
         for invoice in invoices.prefix(20) { _ = try await client.commit(try await client.prepare(invoice).nonce) }
@@ -47,7 +50,9 @@ struct DeviceBenchCommand: AsyncParsableCommand {
         }
         let elapsed = clock.now - start
         latencies.sort()
-        func ms(_ d: Duration) -> String { String(format: "%.3f", Double(d.components.attoseconds) / 1e15 + Double(d.components.seconds) * 1000) }
+        func ms(_ d: Duration) -> String {
+            String(format: "%.3f", Double(d.components.attoseconds) / 1e15 + Double(d.components.seconds) * 1000)
+        }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         print(
             "transport=\(transport) pairs=\(count) seconds=\(String(format: "%.2f", seconds)) "

@@ -44,23 +44,33 @@ struct DeviceCommand: AsyncParsableCommand {
     }
 
     struct Initialize: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "init", abstract: "CFG|INIT: give the device its id and key pair.")
+        static let configuration = CommandConfiguration(
+            commandName: "init",
+            abstract: "CFG|INIT: give the device its id and key pair."
+        )
         @OptionGroup var target: Target
         @Option(help: "The device id (DEF NID); generated when absent.") var deviceID: String?
         @Option(help: "The authorization token ADM|RESET will demand (8+ characters).") var resetToken: String
         func run() async throws {
-            try await target.withClient { try await $0.initialize(deviceID: deviceID.map { DeviceID($0) }, resetToken: resetToken) }
+            try await target.withClient {
+                try await $0.initialize(deviceID: deviceID.map { DeviceID($0) }, resetToken: resetToken)
+            }
         }
     }
 
     struct SetTime: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "time", abstract: "CFG|TIME: set the device clock (default: now).")
+        static let configuration = CommandConfiguration(
+            commandName: "time",
+            abstract: "CFG|TIME: set the device clock (default: now)."
+        )
         @OptionGroup var target: Target
         @Argument(help: "ISO 8601 time with offset.") var time: String?
         func run() async throws {
             let date: Date
             if let time {
-                guard let parsed = DeviceTimestamp.parse(time) else { throw ValidationError("'\(time)' is not ISO 8601 with an offset") }
+                guard let parsed = DeviceTimestamp.parse(time) else {
+                    throw ValidationError("'\(time)' is not ISO 8601 with an offset")
+                }
                 date = parsed
             } else {
                 date = Date()
@@ -75,7 +85,9 @@ struct DeviceCommand: AsyncParsableCommand {
         @Argument(help: "An invoice JSON file (see docs/examples/invoice.json).") var file: String
         func run() async throws {
             let data: Data
-            do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch { throw ValidationError("\(file): \(error.localizedDescription)") }
+            do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
+                throw ValidationError("\(file): \(error.localizedDescription)")
+            }
             try await target.withClient { client in
                 let invoice = try Invoice.decode(json: Array(data))
                 let prepared = try await client.prepare(invoice)
@@ -96,19 +108,25 @@ struct DeviceCommand: AsyncParsableCommand {
         @OptionGroup var target: Target
         @Argument(help: "z, x or a") var kind: String
         func run() async throws {
-            guard let kind = DeviceReport.Kind(rawValue: kind.uppercased()) else { throw ValidationError("kind must be z, x or a") }
+            guard let kind = DeviceReport.Kind(rawValue: kind.uppercased()) else {
+                throw ValidationError("kind must be z, x or a")
+            }
             try await target.withClient { try await $0.report(kind) }
         }
     }
 
     struct DumpLog: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "ADM|DUMPLOG: export the whole journal (for verify-journal).")
+        static let configuration = CommandConfiguration(
+            abstract: "ADM|DUMPLOG: export the whole journal (for verify-journal)."
+        )
         @OptionGroup var target: Target
         func run() async throws { try await target.withClient { try await $0.dumpEntireLog() } }
     }
 
     struct Reset: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "ADM|RESET: erase the device, with the DGI authorization token.")
+        static let configuration = CommandConfiguration(
+            abstract: "ADM|RESET: erase the device, with the DGI authorization token."
+        )
         @OptionGroup var target: Target
         @Option var token: String
         func run() async throws { try await target.withClient { try await $0.reset(token: token) } }

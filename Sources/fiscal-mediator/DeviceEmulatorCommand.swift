@@ -62,8 +62,14 @@ struct DeviceEmulatorCommand: AsyncParsableCommand {
     var verbose = false
 
     func run() async throws {
-        guard pty else { throw ValidationError("only --pty is available from the command line; tests and the mediator embed the emulator in-process") }
-        var configuration = FiscalDeviceEmulator.Configuration(stateDirectory: URL(fileURLWithPath: state, isDirectory: true))
+        guard pty else {
+            throw ValidationError(
+                "only --pty is available from the command line; tests and the mediator embed the emulator in-process"
+            )
+        }
+        var configuration = FiscalDeviceEmulator.Configuration(
+            stateDirectory: URL(fileURLWithPath: state, isDirectory: true)
+        )
         guard let ttl = EmulatorLatency.parseDuration(nonceTTL), ttl > .zero else {
             throw ValidationError("--nonce-ttl: '\(nonceTTL)' is not a duration such as 30s or 500ms")
         }
@@ -105,7 +111,9 @@ struct DeviceEmulatorCommand: AsyncParsableCommand {
                     + "next fiscal number \(status.nextInvoiceSeq), \(status.journalEntries) journal entries, state in \(state)"
             )
             printLine("try: swift run fiscal-mediator device status --device serial:\(server.path)")
-            printLine("     swift run fiscal-mediator device fiscalize docs/examples/invoice.json --device serial:\(server.path)")
+            printLine(
+                "     swift run fiscal-mediator device fiscalize docs/examples/invoice.json --device serial:\(server.path)"
+            )
         }
         await SignalWaiter.waitForTermination()
         server.stop()

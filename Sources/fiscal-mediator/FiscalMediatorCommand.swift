@@ -8,6 +8,8 @@ struct FiscalMediatorCommand: AsyncParsableCommand {
         subcommands: [
             DeviceEmulatorCommand.self,
             DeviceCommand.self,
+            InvoiceCommand.self,
+            ErrorsCommand.self,
             VerifyJournalCommand.self,
             DeviceBenchCommand.self,
         ]

@@ -14,7 +14,9 @@ enum SignalWaiter {
                 sources.append(source)
             }
             let retained = sources
-            continuation.onTermination = { _ in retained.forEach { $0.cancel() } }
+            continuation.onTermination = { _ in
+                for source in retained { source.cancel() }
+            }
         }
         for await _ in stream { return }
     }

@@ -14,13 +14,17 @@ struct VerifyJournalCommand: ParsableCommand {
     @Argument(help: "An emulator state directory, or a JSON file written by `device dumplog`.")
     var path: String
 
-    @Option(help: "The device's public key (hex) as registered with the tax authority; default: the one beside the journal.")
+    @Option(
+        help: "The device's public key (hex) as registered with the tax authority; default: the one beside the journal."
+    )
     var publicKey: String?
 
     func run() throws {
         do {
             let outcome = try JournalAudit.verify(path: URL(fileURLWithPath: path), publicKeyHex: publicKey)
-            print("OK: \(outcome.entries) entries of device \(outcome.deviceID), chain and signatures valid, head at \(outcome.lastSeq)")
+            print(
+                "OK: \(outcome.entries) entries of device \(outcome.deviceID), chain and signatures valid, head at \(outcome.lastSeq)"
+            )
         } catch let failure as JournalVerifier.Failure {
             print("FAILED: \(failure)")
             throw ExitCode(1)
