@@ -40,10 +40,16 @@ public final class PTYDeviceServer: @unchecked Sendable {
         _ = fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK)
         _ = fcntl(master, F_SETFD, FD_CLOEXEC)
         _ = fcntl(slave, F_SETFD, FD_CLOEXEC)
-        guard let name = ttyname(slave) else {
-            throw PTYError(message: "ttyname failed: \(String(cString: strerror(errno)))")
+        // ttyname_r, not ttyname: the latter returns a static buffer that concurrent callers
+        // overwrite, which would hand two servers the same path.
+        var name = [UInt8](repeating: 0, count: 128)
+        let failed = name.withUnsafeMutableBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { ttyname_r(slave, $0.baseAddress!, $0.count) }
         }
-        self.path = String(cString: name)
+        guard failed == 0 else {
+            throw PTYError(message: "ttyname_r failed: \(String(cString: strerror(failed)))")
+        }
+        self.path = String(decoding: name.prefix { $0 != 0 }, as: UTF8.self)
         self.master = master
         // The emulator keeps the slave open too, so the line does not hang up between hosts.
         self.slave = slave
