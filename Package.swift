@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "FiscalDevice", targets: ["FiscalDevice"]),
         .library(name: "DeviceEmulator", targets: ["DeviceEmulator"]),
         .library(name: "FiscalTestSupport", targets: ["FiscalTestSupport"]),
+        .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -34,6 +35,13 @@ let package = Package(
         .systemLibrary(
             name: "COpenSSL",
             providers: [.apt(["libssl-dev"])]
+        ),
+
+        // A small, safe Swift face over libzmq; the only importer of CZeroMQ.
+        .target(
+            name: "ZeroMQ",
+            dependencies: ["CZeroMQ"],
+            swiftSettings: swiftSettings
         ),
 
         // The domain: values only, no I/O, no actors.
@@ -94,6 +102,11 @@ let package = Package(
         .testTarget(
             name: "FiscalDeviceTests",
             dependencies: ["FiscalCore", "FiscalDevice", "DeviceEmulator", "FiscalTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ZeroMQTests",
+            dependencies: ["ZeroMQ"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,216 @@
+import CZeroMQ
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One ZeroMQ socket on a thread of its own (the CZMQ zactor model).
+///
+/// The thread creates the socket, configures it, then blocks in `zmq_poll` on three things:
+/// the socket, its connection monitor, and a wake-up pipe. Messages received are handed to
+/// Swift concurrency through ``inbound``; connection events through ``events``; ``send(_:)``
+/// may be called from any thread or task: it queues the message and writes one byte to the
+/// wake-up pipe. No libzmq call ever runs on the cooperative pool and the socket is only ever
+/// touched by its own thread.
+///
+/// `Sendable`: shared state is the outbox (a `Mutex`), the pipe descriptors (immutable after
+/// `init`) and atomics.
+public final class SocketLoop: Sendable {
+    /// A message received, with the descriptor of the connection it came on (`ZMQ_SRCFD`).
+    public struct Message: Sendable {
+        public var frames: [[UInt8]]
+        public var sourceDescriptor: Int32
+    }
+
+    /// A connection event from `zmq_socket_monitor`; the value is the connection's descriptor.
+    public enum Event: Sendable, Hashable {
+        case accepted(descriptor: Int32)
+        case connected(descriptor: Int32)
+        case disconnected(descriptor: Int32)
+    }
+
+    /// How the thread sets the socket up: options, then bind or connect. Returns the
+    /// endpoints it bound (read from `ZMQ_LAST_ENDPOINT`), if any.
+    public typealias Setup = @Sendable (borrowing ZMQSocket) throws -> [String]
+
+    public let inbound: AsyncStream<Message>
+    public let events: AsyncStream<Event>
+    /// The endpoints the setup bound.
+    public let endpoints: [String]
+
+    private let shared = Shared()
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
+    private let finished = DispatchSemaphore(value: 0)
+
+    /// What the loop's thread and its callers share.
+    private final class Shared: Sendable {
+        let outbox = Mutex<[[[UInt8]]]>([])
+        let stopping = Atomic<Bool>(false)
+        let dropped = Atomic<Int>(0)
+    }
+
+    /// Outbound messages libzmq refused (peer gone, or its queue full), since start.
+    public var droppedMessages: Int { shared.dropped.load(ordering: .relaxed) }
+
+    private static let monitorCounter = Atomic<Int>(0)
+
+    /// Starts the thread and waits until the socket is set up; throws what the setup threw.
+    public init(
+        context: ZMQContext,
+        kind: ZMQSocket.Kind,
+        name: String,
+        inboundLimit: Int = 10_000,
+        setup: @escaping Setup
+    ) throws {
+        var pipeEnds: [Int32] = [0, 0]
+        guard pipe(&pipeEnds) == 0 else { throw ZMQError(errno: errno, call: "pipe") }
+        for end in pipeEnds {
+            _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(end, F_SETFD, FD_CLOEXEC)
+        }
+        wakeRead = pipeEnds[0]
+        wakeWrite = pipeEnds[1]
+        let (inbound, inboundContinuation) = AsyncStream.makeStream(
+            of: Message.self,
+            bufferingPolicy: .bufferingOldest(inboundLimit)
+        )
+        let (events, eventsContinuation) = AsyncStream.makeStream(
+            of: Event.self,
+            bufferingPolicy: .bufferingOldest(inboundLimit)
+        )
+        self.inbound = inbound
+        self.events = events
+
+        let monitorEndpoint = "inproc://socket-loop-monitor-\(Self.monitorCounter.add(1, ordering: .relaxed).newValue)"
+        let ready = DispatchSemaphore(value: 0)
+        let setupResult = Mutex<Result<[String], any Error>?>(nil)
+        let wakeRead = self.wakeRead
+        let thread = Thread { [shared, finished] in
+            defer {
+                inboundContinuation.finish()
+                eventsContinuation.finish()
+                finished.signal()
+            }
+            func serve() throws {
+                let socket = try ZMQSocket(context: context, kind: kind)
+                let bound = try setup(socket)
+                try socket.monitor(
+                    monitorEndpoint,
+                    events: ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED
+                )
+                let monitor = try ZMQSocket(context: context, kind: .pair)
+                try monitor.setLinger(0)
+                try monitor.connect(monitorEndpoint)
+                setupResult.withLock { $0 = .success(bound) }
+                ready.signal()
+                Self.run(
+                    socket: socket,
+                    monitor: monitor,
+                    wakeRead: wakeRead,
+                    shared: shared,
+                    inbound: inboundContinuation,
+                    events: eventsContinuation
+                )
+            }
+            do {
+                try serve()
+            } catch {
+                setupResult.withLock { $0 = .failure(error) }
+                ready.signal()
+            }
+        }
+        thread.name = name
+        thread.start()
+        ready.wait()
+        switch setupResult.withLock({ $0 })! {
+        case .success(let bound): endpoints = bound
+        case .failure(let error):
+            close(pipeEnds[0])
+            close(pipeEnds[1])
+            finished.wait()
+            throw error
+        }
+    }
+
+    deinit {
+        stop()
+        close(wakeRead)
+        close(wakeWrite)
+    }
+
+    /// Queues a multipart message for sending; returns at once.
+    public func send(_ frames: [[UInt8]]) {
+        shared.outbox.withLock { $0.append(frames) }
+        wake()
+    }
+
+    /// Stops the thread (pending outbound messages are sent first) and closes the socket.
+    public func stop() {
+        guard
+            shared.stopping.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+        else { return }
+        wake()
+        finished.wait()
+    }
+
+    private func wake() {
+        var byte: UInt8 = 1
+        _ = write(wakeWrite, &byte, 1)
+    }
+
+    // MARK: The thread
+
+    private static func run(
+        socket: borrowing ZMQSocket,
+        monitor: borrowing ZMQSocket,
+        wakeRead: Int32,
+        shared: Shared,
+        inbound: AsyncStream<Message>.Continuation,
+        events: AsyncStream<Event>.Continuation
+    ) {
+        var items = [
+            zmq_pollitem_t(socket: socket.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0),
+            zmq_pollitem_t(socket: monitor.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0),
+            zmq_pollitem_t(socket: nil, fd: wakeRead, events: Int16(ZMQ_POLLIN), revents: 0),
+        ]
+        var drain = [UInt8](repeating: 0, count: 256)
+        while true {
+            let ready = zmq_poll(&items, 3, -1)
+            if ready < 0 && zmq_errno() != EINTR { break }
+            if items[2].revents != 0 {
+                while read(wakeRead, &drain, drain.count) > 0 {}
+            }
+            for frames in shared.outbox.withLock({ pending -> [[[UInt8]]] in
+                defer { pending.removeAll() }
+                return pending
+            }) {
+                if (try? socket.send(frames)) != true { shared.dropped.add(1, ordering: .relaxed) }
+            }
+            if shared.stopping.load(ordering: .acquiring) { break }
+            if items[0].revents != 0 {
+                while let message = try? socket.receive() {
+                    inbound.yield(Message(frames: message.frames, sourceDescriptor: message.sourceDescriptor))
+                }
+            }
+            if items[1].revents != 0 {
+                while let message = try? monitor.receive() {
+                    guard let head = message.frames.first, head.count >= 6 else { continue }
+                    let event = UInt16(head[0]) | UInt16(head[1]) << 8
+                    let value = Int32(
+                        bitPattern: UInt32(head[2]) | UInt32(head[3]) << 8 | UInt32(head[4]) << 16 | UInt32(head[5])
+                            << 24
+                    )
+                    switch Int32(event) {
+                    case ZMQ_EVENT_ACCEPTED: events.yield(.accepted(descriptor: value))
+                    case ZMQ_EVENT_CONNECTED: events.yield(.connected(descriptor: value))
+                    case ZMQ_EVENT_DISCONNECTED: events.yield(.disconnected(descriptor: value))
+                    default: break
+                    }
+                }
+            }
+        }
+    }
+}
