@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // C libraries from Debian, reached only through these module maps.
@@ -73,6 +74,41 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The mediator's SQLite schema (GRDB migrations) and queries.
+        .target(
+            name: "MediatorStore",
+            dependencies: [
+                "FiscalCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // The actors: gateway, terminal sessions, device actor, recovery.
+        .target(
+            name: "Mediator",
+            dependencies: [
+                "FiscalCore",
+                "FiscalDevice",
+                "MediatorStore",
+                "ZeroMQ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // The Swift client a POS terminal links.
+        .target(
+            name: "TerminalClient",
+            dependencies: [
+                "FiscalCore",
+                "ZeroMQ",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // Harnesses shared by tests and benchmarks.
         .target(
             name: "FiscalTestSupport",
@@ -87,8 +123,14 @@ let package = Package(
                 "FiscalDevice",
                 "DeviceEmulator",
                 "FiscalTestSupport",
+                "Mediator",
+                "MediatorStore",
+                "TerminalClient",
+                "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -102,6 +144,16 @@ let package = Package(
         .testTarget(
             name: "FiscalDeviceTests",
             dependencies: ["FiscalCore", "FiscalDevice", "DeviceEmulator", "FiscalTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MediatorTests",
+            dependencies: [
+                "FiscalCore", "FiscalDevice", "DeviceEmulator", "FiscalTestSupport", "Mediator", "MediatorStore",
+                "TerminalClient", "ZeroMQ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

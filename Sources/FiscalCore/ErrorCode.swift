@@ -16,6 +16,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         case link
         /// One violation inside a `SCHEMA_INVALID` answer.
         case validation
+        /// Answered by the mediator to a terminal.
+        case mediator
         /// Configuration and command-line input.
         case config
     }
@@ -54,6 +56,21 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let deviceTimeout = ErrorCode("DEVICE_TIMEOUT")
     public static let linkDown = ErrorCode("LINK_DOWN")
     public static let replyInvalid = ErrorCode("REPLY_INVALID")
+    public static let mediatorTimeout = ErrorCode("MEDIATOR_TIMEOUT")
+
+    // MARK: Mediator answers
+
+    public static let messageInvalid = ErrorCode("MESSAGE_INVALID")
+    public static let unsupportedVersion = ErrorCode("UNSUPPORTED_VERSION")
+    public static let unknownMessageType = ErrorCode("UNKNOWN_MESSAGE_TYPE")
+    public static let terminalMismatch = ErrorCode("TERMINAL_MISMATCH")
+    public static let queueFull = ErrorCode("QUEUE_FULL")
+    public static let inProgress = ErrorCode("IN_PROGRESS")
+    public static let idempotencyConflict = ErrorCode("IDEMPOTENCY_CONFLICT")
+    public static let notPrepared = ErrorCode("NOT_PREPARED")
+    public static let aborted = ErrorCode("ABORTED")
+    public static let deviceUnavailable = ErrorCode("DEVICE_UNAVAILABLE")
+    public static let shuttingDown = ErrorCode("SHUTTING_DOWN")
 
     // MARK: Configuration
 

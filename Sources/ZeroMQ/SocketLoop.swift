@@ -56,6 +56,8 @@ public final class SocketLoop: Sendable {
     public var droppedMessages: Int { shared.dropped.load(ordering: .relaxed) }
 
     private static let monitorCounter = Atomic<Int>(0)
+    /// How long a message libzmq cannot take yet is kept for another try.
+    static let blockedLifetime: Duration = .seconds(2)
 
     /// Starts the thread and waits until the socket is set up; throws what the setup threw.
     public init(
@@ -177,18 +179,36 @@ public final class SocketLoop: Sendable {
             zmq_pollitem_t(socket: nil, fd: wakeRead, events: Int16(ZMQ_POLLIN), revents: 0),
         ]
         var drain = [UInt8](repeating: 0, count: 256)
+        // Messages libzmq could not take yet (EAGAIN: no connection yet, or the peer's queue is
+        // full), retried when the socket turns writable and dropped after `blockedLifetime`.
+        var blocked: [(frames: [[UInt8]], since: ContinuousClock.Instant)] = []
         while true {
-            let ready = zmq_poll(&items, 3, -1)
+            items[0].events = Int16(ZMQ_POLLIN) | (blocked.isEmpty ? 0 : Int16(ZMQ_POLLOUT))
+            let ready = zmq_poll(&items, 3, blocked.isEmpty ? -1 : 50)
             if ready < 0 && zmq_errno() != EINTR { break }
             if items[2].revents != 0 {
                 while read(wakeRead, &drain, drain.count) > 0 {}
             }
-            for frames in shared.outbox.withLock({ pending -> [[[UInt8]]] in
+            let fresh = shared.outbox.withLock { pending -> [[[UInt8]]] in
                 defer { pending.removeAll() }
                 return pending
-            }) {
-                if (try? socket.send(frames)) != true { shared.dropped.add(1, ordering: .relaxed) }
             }
+            let now = ContinuousClock.now
+            var retry: [(frames: [[UInt8]], since: ContinuousClock.Instant)] = []
+            for (frames, since) in blocked + fresh.map({ ($0, now) }) {
+                do {
+                    if try socket.send(frames) { continue }
+                    if now - since < Self.blockedLifetime {
+                        retry.append((frames, since))
+                    } else {
+                        shared.dropped.add(1, ordering: .relaxed)
+                    }
+                } catch {
+                    // EHOSTUNREACH (ROUTER_MANDATORY): the peer is gone.
+                    shared.dropped.add(1, ordering: .relaxed)
+                }
+            }
+            blocked = retry
             if shared.stopping.load(ordering: .acquiring) { break }
             if items[0].revents != 0 {
                 while let message = try? socket.receive() {

@@ -29,6 +29,7 @@ struct ErrorsCommand: ParsableCommand {
         switch origin {
         case .device: "Device answers (`status: \"ERR\"`)"
         case .link: "Host side of the device link"
+        case .mediator: "Mediator answers to terminals (docs/PROTOCOL.md)"
         case .validation: "Validation violations (inside `SCHEMA_INVALID`)"
         case .config: "Configuration"
         }

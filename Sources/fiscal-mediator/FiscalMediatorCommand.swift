@@ -6,6 +6,8 @@ struct FiscalMediatorCommand: AsyncParsableCommand {
         commandName: "fiscal-mediator",
         abstract: "The fiscal mediator of a shop outlet and its tools.",
         subcommands: [
+            ServeCommand.self,
+            TerminalCommand.self,
             DeviceEmulatorCommand.self,
             DeviceCommand.self,
             InvoiceCommand.self,

@@ -1,0 +1,272 @@
+/// The terminal protocol's messages (docs/PROTOCOL.md), version 1.
+///
+/// Every message is one ZeroMQ frame holding one UTF-8 JSON object. Requests carry `v`,
+/// `type` and a `msg_id` the terminal chooses; the reply echoes `type` and `msg_id` and says
+/// `status: "OK"` or `"ERR"`. Events from the mediator have `type: "EVENT"`.
+public enum TerminalProtocol {
+    public static let version = 1
+
+    /// Request and reply types.
+    public enum MessageType: String, Codable, Sendable, CaseIterable {
+        case hello = "HELLO"
+        case prepare = "PREPARE"
+        case commit = "COMMIT"
+        case abort = "ABORT"
+        case fiscalize = "FISCALIZE"
+        case result = "RESULT"
+        case log = "LOG"
+        case status = "STATUS"
+        case ping = "PING"
+        case event = "EVENT"
+    }
+
+    /// Events the mediator pushes.
+    public enum EventKind: String, Codable, Sendable {
+        /// A PREPARE or FISCALIZE waits behind others: `position` (1 = next).
+        case queued = "QUEUED"
+        /// A queued PREPARE got the device; its reply follows.
+        case lockGranted = "LOCK_GRANTED"
+        /// The lock holder's lease ran out; its request is aborted (`code: NONCE_EXPIRED`).
+        case leaseExpired = "LEASE_EXPIRED"
+        /// The device refuses to seal (`code`): halt checkouts.
+        case deviceAlert = "DEVICE_ALERT"
+        /// The device seals again after an alert.
+        case deviceRecovered = "DEVICE_RECOVERED"
+    }
+}
+
+/// A message from a terminal. Which fields matter depends on `type`.
+public struct TerminalRequest: Codable, Sendable {
+    public var v: Int
+    public var type: TerminalProtocol.MessageType
+    public var msgID: String?
+    public var terminalID: String?
+    public var cashierID: String?
+    public var appVersion: String?
+    public var requestID: String?
+    public var nonce: String?
+    public var invoice: Invoice?
+    public var invoiceSeq: UInt64?
+
+    public init(
+        type: TerminalProtocol.MessageType,
+        msgID: String? = nil,
+        terminalID: String? = nil,
+        cashierID: String? = nil,
+        appVersion: String? = nil,
+        requestID: String? = nil,
+        nonce: String? = nil,
+        invoice: Invoice? = nil,
+        invoiceSeq: UInt64? = nil
+    ) {
+        self.v = TerminalProtocol.version
+        self.type = type
+        self.msgID = msgID
+        self.terminalID = terminalID
+        self.cashierID = cashierID
+        self.appVersion = appVersion
+        self.requestID = requestID
+        self.nonce = nonce
+        self.invoice = invoice
+        self.invoiceSeq = invoiceSeq
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case v, type
+        case msgID = "msg_id"
+        case terminalID = "terminal_id"
+        case cashierID = "cashier_id"
+        case appVersion = "app_version"
+        case requestID = "request_id"
+        case nonce, invoice
+        case invoiceSeq = "invoice_seq"
+    }
+}
+
+/// A reply or an event from the mediator. Fields not relevant to the type are absent.
+public struct TerminalReply: Codable, Sendable, Hashable {
+    public var v = TerminalProtocol.version
+    public var type: TerminalProtocol.MessageType
+    public var msgID: String?
+    /// `OK` or `ERR` for replies; absent on events.
+    public var status: String?
+    public var event: TerminalProtocol.EventKind?
+    public var code: ErrorCode?
+    public var message: String?
+    public var violations: [Violation]?
+    public var retryAfterMs: Int?
+    public var requestID: String?
+    public var nonce: String?
+    public var leaseMs: Int?
+    public var nextInvoiceSeq: UInt64?
+    public var securityElements: SecurityElements?
+    /// True when the outcome was stored before and is being replayed.
+    public var replayed: Bool?
+    /// A request's state (RESULT, ABORT).
+    public var state: String?
+    public var position: Int?
+    public var sealed: SealedRecord?
+    public var mediator: MediatorInfo?
+    public var device: DeviceInfo?
+    public var lockHolder: LockHolder?
+    public var queueDepth: Int?
+    public var inDoubt: Int?
+
+    public init(type: TerminalProtocol.MessageType, msgID: String? = nil, status: String? = "OK") {
+        self.type = type
+        self.msgID = msgID
+        self.status = status
+    }
+
+    /// An `ERR` reply.
+    public static func error(
+        _ type: TerminalProtocol.MessageType,
+        msgID: String?,
+        _ error: FiscalError,
+        retryAfterMs: Int? = nil
+    ) -> TerminalReply {
+        var reply = TerminalReply(type: type, msgID: msgID, status: "ERR")
+        reply.code = error.code
+        reply.message = error.message
+        reply.violations = error.violations.isEmpty ? nil : error.violations
+        reply.retryAfterMs = retryAfterMs
+        return reply
+    }
+
+    /// An event.
+    public static func event(_ kind: TerminalProtocol.EventKind) -> TerminalReply {
+        var reply = TerminalReply(type: .event, status: nil)
+        reply.event = kind
+        return reply
+    }
+
+    public var isOK: Bool { status == "OK" }
+
+    /// The error this reply carries, if it is an `ERR`.
+    public var fiscalError: FiscalError? {
+        guard status == "ERR" else { return nil }
+        return FiscalError(code ?? .messageInvalid, message ?? "", violations: violations ?? [])
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case v, type
+        case msgID = "msg_id"
+        case status, event, code, message, violations
+        case retryAfterMs = "retry_after_ms"
+        case requestID = "request_id"
+        case nonce
+        case leaseMs = "lease_ms"
+        case nextInvoiceSeq = "next_invoice_seq"
+        case securityElements = "security_elements"
+        case replayed, state, position, sealed, mediator, device
+        case lockHolder = "lock_holder"
+        case queueDepth = "queue_depth"
+        case inDoubt = "in_doubt"
+    }
+
+    /// A sealed invoice as LOG returns it.
+    public struct SealedRecord: Codable, Sendable, Hashable {
+        public var securityElements: SecurityElements
+        public var posTerminalID: String
+        public var cashierID: String
+        public var outletID: String
+        public var laneNumber: Int?
+        public var requestID: String
+        public var sealedAt: String
+
+        public init(
+            securityElements: SecurityElements,
+            posTerminalID: String,
+            cashierID: String,
+            outletID: String,
+            laneNumber: Int?,
+            requestID: String,
+            sealedAt: String
+        ) {
+            self.securityElements = securityElements
+            self.posTerminalID = posTerminalID
+            self.cashierID = cashierID
+            self.outletID = outletID
+            self.laneNumber = laneNumber
+            self.requestID = requestID
+            self.sealedAt = sealedAt
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case securityElements = "security_elements"
+            case posTerminalID = "pos_terminal_id"
+            case cashierID = "cashier_id"
+            case outletID = "outlet_id"
+            case laneNumber = "lane_number"
+            case requestID = "request_id"
+            case sealedAt = "sealed_at"
+        }
+    }
+
+    public struct MediatorInfo: Codable, Sendable, Hashable {
+        public var name: String
+        public var version: String
+        public var outletID: String
+        public var protocolVersion: Int
+        public init(name: String, version: String, outletID: String, protocolVersion: Int = TerminalProtocol.version) {
+            self.name = name
+            self.version = version
+            self.outletID = outletID
+            self.protocolVersion = protocolVersion
+        }
+        enum CodingKeys: String, CodingKey {
+            case name, version
+            case outletID = "outlet_id"
+            case protocolVersion = "protocol"
+        }
+    }
+
+    public struct DeviceInfo: Codable, Sendable, Hashable {
+        public var deviceID: String?
+        public var emulated: Bool
+        /// `ready`, `halted` (with `halted_code`), `unavailable` or `resolving` (an in-doubt COMMIT).
+        public var state: String
+        public var haltedCode: ErrorCode?
+        /// The last fiscal number the device gave, as the mediator knows it.
+        public var lastInvoiceSeq: UInt64?
+        public var link: String
+        public init(
+            deviceID: String?,
+            emulated: Bool,
+            state: String,
+            haltedCode: ErrorCode?,
+            lastInvoiceSeq: UInt64?,
+            link: String
+        ) {
+            self.deviceID = deviceID
+            self.emulated = emulated
+            self.state = state
+            self.haltedCode = haltedCode
+            self.lastInvoiceSeq = lastInvoiceSeq
+            self.link = link
+        }
+        enum CodingKeys: String, CodingKey {
+            case deviceID = "device_id"
+            case emulated, state
+            case haltedCode = "halted_code"
+            case lastInvoiceSeq = "last_invoice_seq"
+            case link
+        }
+    }
+
+    public struct LockHolder: Codable, Sendable, Hashable {
+        public var terminalID: String
+        public var requestID: String
+        public var mode: String
+        public init(terminalID: String, requestID: String, mode: String) {
+            self.terminalID = terminalID
+            self.requestID = requestID
+            self.mode = mode
+        }
+        enum CodingKeys: String, CodingKey {
+            case terminalID = "terminal_id"
+            case requestID = "request_id"
+            case mode
+        }
+    }
+}

@@ -1,0 +1,301 @@
+public import FiscalCore
+import Foundation
+import GRDB
+
+/// The mediator's SQLite store: requests, sealed invoices and the upload outbox.
+///
+/// WAL with `synchronous = FULL`: when ``seal(_:for:)`` returns, the sealed invoice is on disk,
+/// so the terminal may be told. `DatabasePool` serializes writes and is `Sendable`: actors call
+/// it directly.
+public final class MediatorDatabase: Sendable {
+    private let pool: DatabasePool
+    public let path: String
+
+    /// Opens (creating and migrating if needed) the store at `path`.
+    public init(path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        var configuration = Configuration()
+        configuration.label = "mediator"
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        self.path = path
+        try Self.migrator.migrate(pool)
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE request (
+                        terminal_id TEXT NOT NULL,
+                        request_id TEXT NOT NULL,
+                        payload_digest TEXT NOT NULL,
+                        payload BLOB NOT NULL,
+                        outlet_id TEXT NOT NULL,
+                        cashier_id TEXT NOT NULL,
+                        lane_number INTEGER,
+                        mode TEXT NOT NULL,
+                        state TEXT NOT NULL,
+                        expected_seq INTEGER,
+                        nonce TEXT,
+                        invoice_seq INTEGER,
+                        error_code TEXT,
+                        error_message TEXT,
+                        attempts INTEGER NOT NULL,
+                        created_at TEXT NOT NULL,
+                        updated_at TEXT NOT NULL,
+                        PRIMARY KEY (terminal_id, request_id)
+                    );
+                    CREATE INDEX request_state ON request(state);
+                    CREATE TABLE sealed_invoice (
+                        invoice_seq INTEGER PRIMARY KEY,
+                        device_id TEXT NOT NULL,
+                        terminal_id TEXT NOT NULL,
+                        request_id TEXT NOT NULL,
+                        outlet_id TEXT NOT NULL,
+                        cashier_id TEXT NOT NULL,
+                        lane_number INTEGER,
+                        payload_digest TEXT NOT NULL,
+                        entry TEXT NOT NULL,
+                        sealed_at TEXT NOT NULL,
+                        UNIQUE (terminal_id, request_id)
+                    );
+                    CREATE TABLE outbox (
+                        invoice_seq INTEGER PRIMARY KEY REFERENCES sealed_invoice(invoice_seq),
+                        enqueued_at TEXT NOT NULL
+                    );
+                    """
+            )
+        }
+        return migrator
+    }
+
+    // MARK: Requests
+
+    /// The request with this key, if any.
+    public func request(_ terminal: TerminalID, _ requestID: String) throws -> RequestRecord? {
+        try pool.read { db in
+            try Row.fetchOne(
+                db,
+                sql: "SELECT * FROM request WHERE terminal_id = ? AND request_id = ?",
+                arguments: [terminal.rawValue, requestID]
+            ).map(Self.record)
+        }
+    }
+
+    /// What happened when a request was offered: stored new, reopened after an abort or
+    /// failure, or already there (then the caller replays or refuses it).
+    public enum Admission: Sendable {
+        case stored(RequestRecord)
+        case existing(RequestRecord)
+    }
+
+    /// Stores a new request, or reopens an aborted or failed one with the same payload
+    /// (state back to `queued`, one more attempt). A request with the same key in any other
+    /// state, or with another payload, is returned as it is for the caller to judge.
+    public func admit(_ record: RequestRecord) throws -> Admission {
+        try pool.write { db in
+            if let row = try Row.fetchOne(
+                db,
+                sql: "SELECT * FROM request WHERE terminal_id = ? AND request_id = ?",
+                arguments: [record.terminalID.rawValue, record.requestID]
+            ) {
+                var existing = Self.record(row)
+                guard existing.payloadDigest == record.payloadDigest,
+                    existing.state == .aborted || existing.state == .failed
+                else {
+                    return .existing(existing)
+                }
+                existing.state = .queued
+                existing.mode = record.mode
+                existing.cashierID = record.cashierID
+                existing.nonce = nil
+                existing.expectedSeq = nil
+                existing.errorCode = nil
+                existing.errorMessage = nil
+                existing.attempts += 1
+                try Self.update(db, existing)
+                return .stored(existing)
+            }
+            let now = Self.now()
+            try db.execute(
+                sql: """
+                    INSERT INTO request (terminal_id, request_id, payload_digest, payload, outlet_id, cashier_id, lane_number,
+                                         mode, state, attempts, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+                    """,
+                arguments: [
+                    record.terminalID.rawValue, record.requestID, record.payloadDigest, Data(record.payload),
+                    record.outletID,
+                    record.cashierID, record.laneNumber, record.mode.rawValue, RequestRecord.State.queued.rawValue, now,
+                    now,
+                ]
+            )
+            return .stored(record)
+        }
+    }
+
+    /// Writes a request's state, nonce, expected seq and error (not its payload).
+    public func save(_ record: RequestRecord) throws {
+        try pool.write { db in try Self.update(db, record) }
+    }
+
+    /// Requests in these states, oldest first: what recovery must look at.
+    public func requests(in states: Set<RequestRecord.State>) throws -> [RequestRecord] {
+        try pool.read { db in
+            let placeholders = states.map { _ in "?" }.joined(separator: ",")
+            return try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM request WHERE state IN (\(placeholders)) ORDER BY created_at",
+                arguments: StatementArguments(states.map(\.rawValue))
+            ).map(Self.record)
+        }
+    }
+
+    /// How many requests are in each state.
+    public func countsByState() throws -> [RequestRecord.State: Int] {
+        try pool.read { db in
+            var counts: [RequestRecord.State: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM request GROUP BY state") {
+                if let state = RequestRecord.State(rawValue: row["state"]) { counts[state] = row["n"] }
+            }
+            return counts
+        }
+    }
+
+    // MARK: Sealing
+
+    /// In one transaction: stores the sealed invoice, queues it for upload, and marks the
+    /// request sealed. Idempotent for the same entry; a *different* entry with the same fiscal
+    /// number is refused (it would mean two invoices under one number).
+    public func seal(_ sealed: SealedInvoice, for request: RequestRecord) throws {
+        let entryJSON = String(decoding: try JSONEncoder().encode(sealed.entry), as: UTF8.self)
+        try pool.write { db in
+            if let existing = try String.fetchOne(
+                db,
+                sql: "SELECT entry FROM sealed_invoice WHERE invoice_seq = ?",
+                arguments: [Int64(sealed.entry.seq.rawValue)]
+            ) {
+                let stored = try JSONDecoder().decode(JournalEntry.self, from: Data(existing.utf8))
+                guard stored.entryHash == sealed.entry.entryHash else {
+                    throw FiscalError(
+                        .replyInvalid,
+                        "fiscal number \(sealed.entry.seq) is already stored with another entry"
+                    )
+                }
+            } else {
+                try db.execute(
+                    sql: """
+                        INSERT INTO sealed_invoice (invoice_seq, device_id, terminal_id, request_id, outlet_id, cashier_id,
+                                                    lane_number, payload_digest, entry, sealed_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        Int64(sealed.entry.seq.rawValue), sealed.entry.deviceID.rawValue, sealed.terminalID.rawValue,
+                        sealed.requestID, sealed.outletID, sealed.cashierID, sealed.laneNumber,
+                        sealed.entry.payloadDigest,
+                        entryJSON, sealed.sealedAt,
+                    ]
+                )
+                try db.execute(
+                    sql: "INSERT INTO outbox (invoice_seq, enqueued_at) VALUES (?, ?)",
+                    arguments: [Int64(sealed.entry.seq.rawValue), sealed.sealedAt]
+                )
+            }
+            var updated = request
+            updated.state = .sealed
+            updated.invoiceSeq = sealed.entry.seq.rawValue
+            updated.nonce = nil
+            updated.errorCode = nil
+            updated.errorMessage = nil
+            try Self.update(db, updated)
+        }
+    }
+
+    /// The sealed invoice with this fiscal number.
+    public func sealedInvoice(_ seq: UInt64) throws -> SealedInvoice? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM sealed_invoice WHERE invoice_seq = ?", arguments: [Int64(seq)])
+        }.map(Self.sealed)
+    }
+
+    /// Sealed invoices in fiscal-number order, from `seq` on.
+    public func sealedInvoices(from seq: UInt64 = 1, limit: Int = 1000) throws -> [SealedInvoice] {
+        try pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM sealed_invoice WHERE invoice_seq >= ? ORDER BY invoice_seq LIMIT ?",
+                arguments: [Int64(seq), limit]
+            )
+        }.map(Self.sealed)
+    }
+
+    /// The highest fiscal number stored, if any.
+    public func lastSealedSeq() throws -> UInt64? {
+        try pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(invoice_seq) FROM sealed_invoice") }.map(
+            UInt64.init
+        )
+    }
+
+    /// Sealed invoices waiting in the outbox.
+    public func outboxCount() throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? 0 }
+    }
+
+    // MARK: Rows
+
+    private static func now() -> String { DeviceTimestamp.format(Date()) }
+
+    private static func update(_ db: Database, _ record: RequestRecord) throws {
+        try db.execute(
+            sql: """
+                UPDATE request SET state = ?, mode = ?, cashier_id = ?, expected_seq = ?, nonce = ?, invoice_seq = ?,
+                                   error_code = ?, error_message = ?, attempts = ?, updated_at = ?
+                WHERE terminal_id = ? AND request_id = ?
+                """,
+            arguments: [
+                record.state.rawValue, record.mode.rawValue, record.cashierID, record.expectedSeq.map(Int64.init),
+                record.nonce,
+                record.invoiceSeq.map(Int64.init), record.errorCode, record.errorMessage, record.attempts, now(),
+                record.terminalID.rawValue, record.requestID,
+            ]
+        )
+    }
+
+    private static func record(_ row: Row) -> RequestRecord {
+        RequestRecord(
+            terminalID: TerminalID(row["terminal_id"] as String),
+            requestID: row["request_id"],
+            payloadDigest: row["payload_digest"],
+            payload: Array(row["payload"] as Data),
+            outletID: row["outlet_id"],
+            cashierID: row["cashier_id"],
+            laneNumber: row["lane_number"],
+            mode: RequestRecord.Mode(rawValue: row["mode"]) ?? .fiscalize,
+            state: RequestRecord.State(rawValue: row["state"]) ?? .failed,
+            expectedSeq: (row["expected_seq"] as Int64?).map(UInt64.init),
+            nonce: row["nonce"],
+            invoiceSeq: (row["invoice_seq"] as Int64?).map(UInt64.init),
+            errorCode: row["error_code"],
+            errorMessage: row["error_message"],
+            attempts: row["attempts"]
+        )
+    }
+
+    private static func sealed(_ row: Row) throws -> SealedInvoice {
+        SealedInvoice(
+            entry: try JSONDecoder().decode(JournalEntry.self, from: Data((row["entry"] as String).utf8)),
+            terminalID: TerminalID(row["terminal_id"] as String),
+            requestID: row["request_id"],
+            outletID: row["outlet_id"],
+            cashierID: row["cashier_id"],
+            laneNumber: row["lane_number"],
+            sealedAt: row["sealed_at"]
+        )
+    }
+}

@@ -1,0 +1,120 @@
+public import FiscalCore
+
+/// One terminal request to fiscalize an invoice, as the store keeps it: the exactly-once ledger.
+///
+/// Keyed by (terminal, request id). Stored before anything reaches the device; its state says
+/// how far it got, so a retry replays the outcome instead of fiscalizing twice.
+public struct RequestRecord: Hashable, Sendable {
+    public enum State: String, Sendable, CaseIterable {
+        /// Accepted, waiting for the device lock.
+        case queued
+        /// The device holds it with a nonce; waiting for COMMIT (terminal-driven) or about to commit.
+        case prepared
+        /// COMMIT is being sent to the device: if the mediator dies now, it is in doubt.
+        case committing
+        /// COMMIT's outcome is unknown until the device's journal says.
+        case inDoubt = "in_doubt"
+        /// Sealed: `invoiceSeq` is set and the sealed invoice is stored.
+        case sealed
+        /// Aborted (by the terminal, a lease expiry, a disconnect or recovery): may be prepared again.
+        case aborted
+        /// Refused by the device or by validation (`errorCode`): may be prepared again once fixed.
+        case failed
+
+        /// Whether the device may still act on it (only the device actor moves it on).
+        public var isActive: Bool { self == .queued || self == .prepared || self == .committing || self == .inDoubt }
+    }
+
+    /// Who drives the two phases.
+    public enum Mode: String, Sendable {
+        /// The mediator runs PREPARE and COMMIT back to back (`FISCALIZE`).
+        case fiscalize
+        /// The terminal sends PREPARE, then COMMIT with the nonce.
+        case twoPhase = "two_phase"
+    }
+
+    public var terminalID: TerminalID
+    public var requestID: String
+    public var payloadDigest: String
+    /// The canonical invoice bytes.
+    public var payload: [UInt8]
+    public var outletID: String
+    public var cashierID: String
+    public var laneNumber: Int?
+    public var mode: Mode
+    public var state: State
+    /// The fiscal number the device announced at PREPARE: where to look when in doubt.
+    public var expectedSeq: UInt64?
+    /// The device nonce while prepared (RAM on the device; kept here for recovery).
+    public var nonce: String?
+    public var invoiceSeq: UInt64?
+    public var errorCode: String?
+    public var errorMessage: String?
+    public var attempts: Int
+
+    public init(
+        terminalID: TerminalID,
+        requestID: String,
+        payloadDigest: String,
+        payload: [UInt8],
+        outletID: String,
+        cashierID: String,
+        laneNumber: Int?,
+        mode: Mode,
+        state: State = .queued,
+        expectedSeq: UInt64? = nil,
+        nonce: String? = nil,
+        invoiceSeq: UInt64? = nil,
+        errorCode: String? = nil,
+        errorMessage: String? = nil,
+        attempts: Int = 1
+    ) {
+        self.terminalID = terminalID
+        self.requestID = requestID
+        self.payloadDigest = payloadDigest
+        self.payload = payload
+        self.outletID = outletID
+        self.cashierID = cashierID
+        self.laneNumber = laneNumber
+        self.mode = mode
+        self.state = state
+        self.expectedSeq = expectedSeq
+        self.nonce = nonce
+        self.invoiceSeq = invoiceSeq
+        self.errorCode = errorCode
+        self.errorMessage = errorMessage
+        self.attempts = attempts
+    }
+}
+
+/// A sealed invoice as the mediator keeps it: the device's journal entry, the security
+/// elements, and where it came from.
+public struct SealedInvoice: Hashable, Sendable {
+    public var entry: JournalEntry
+    public var terminalID: TerminalID
+    public var requestID: String
+    public var outletID: String
+    public var cashierID: String
+    public var laneNumber: Int?
+    public var sealedAt: String
+
+    public init(
+        entry: JournalEntry,
+        terminalID: TerminalID,
+        requestID: String,
+        outletID: String,
+        cashierID: String,
+        laneNumber: Int?,
+        sealedAt: String
+    ) {
+        self.entry = entry
+        self.terminalID = terminalID
+        self.requestID = requestID
+        self.outletID = outletID
+        self.cashierID = cashierID
+        self.laneNumber = laneNumber
+        self.sealedAt = sealedAt
+    }
+
+    public var securityElements: SecurityElements { entry.securityElements }
+}

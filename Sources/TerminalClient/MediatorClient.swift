@@ -1,0 +1,232 @@
+public import FiscalCore
+import Foundation
+public import ZeroMQ
+
+/// The client a POS terminal links to talk to the mediator (docs/PROTOCOL.md).
+///
+/// A DEALER socket whose routing id is the terminal id, with `ZMQ_IMMEDIATE` (nothing is
+/// queued for a mediator that is not connected, so a request either leaves or times out),
+/// reconnection with backoff, and ZMTP heartbeats. Replies are matched to requests by
+/// `msg_id`; events arrive on ``events``.
+///
+/// Request ids are the caller's: persist one per sale before sending it, and after a timeout or
+/// a crash call ``fiscalizeReliably(requestID:invoice:)`` (or RESULT) with the same id. That is
+/// what makes a retry safe: the mediator never fiscalizes one request id twice.
+///
+/// Owns: the requests waiting for their reply. Run ``run()`` (or use ``withClient(_:_:)``) so
+/// replies are read.
+public actor MediatorClient {
+    public struct Configuration: Sendable {
+        public var endpoint: String
+        public var terminalID: TerminalID
+        public var cashierID: String?
+        public var appVersion = "TerminalClient/1"
+        /// How long to wait for a reply. A queued FISCALIZE waits for every request ahead of it.
+        public var requestTimeout: Duration = .seconds(10)
+        public var reconnectInterval: Duration = .milliseconds(100)
+        public var reconnectIntervalMax: Duration = .seconds(2)
+        public var heartbeatInterval: Duration = .seconds(1)
+
+        public init(endpoint: String, terminalID: TerminalID) {
+            self.endpoint = endpoint
+            self.terminalID = terminalID
+        }
+    }
+
+    public let configuration: Configuration
+    public nonisolated let events: AsyncStream<TerminalReply>
+    private let eventsContinuation: AsyncStream<TerminalReply>.Continuation
+    private let loop: SocketLoop
+    private var pending:
+        [String: (continuation: CheckedContinuation<TerminalReply?, Never>, timer: Task<Void, Never>)] = [:]
+    private var nextMessage: UInt64 = 1
+
+    public init(context: ZMQContext, configuration: Configuration) throws {
+        self.configuration = configuration
+        (events, eventsContinuation) = AsyncStream.makeStream(
+            of: TerminalReply.self,
+            bufferingPolicy: .bufferingNewest(1000)
+        )
+        let milliseconds: (Duration) -> Int32 = {
+            Int32($0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000)
+        }
+        let endpoint = configuration.endpoint
+        let routingID = Array(configuration.terminalID.rawValue.utf8)
+        let reconnect = milliseconds(configuration.reconnectInterval)
+        let reconnectMax = milliseconds(configuration.reconnectIntervalMax)
+        let heartbeat = milliseconds(configuration.heartbeatInterval)
+        loop = try SocketLoop(context: context, kind: .dealer, name: "terminal \(configuration.terminalID)") { socket in
+            try socket.setLinger(0)
+            try socket.setRoutingID(routingID)
+            try socket.set(ZMQOption.immediate, Int32(1))
+            try socket.set(ZMQOption.reconnectInterval, reconnect)
+            try socket.set(ZMQOption.reconnectIntervalMax, reconnectMax)
+            try socket.set(ZMQOption.heartbeatInterval, heartbeat)
+            try socket.set(ZMQOption.heartbeatTimeout, heartbeat * 3)
+            try socket.connect(endpoint)
+            return []
+        }
+    }
+
+    /// Connects, runs `body` with the client while replies are read, then closes.
+    public static func withClient<T: Sendable>(
+        context: ZMQContext,
+        configuration: Configuration,
+        _ body: (MediatorClient) async throws -> T
+    ) async throws -> T {
+        let client = try MediatorClient(context: context, configuration: configuration)
+        let reader = Task { await client.run() }
+        defer {
+            client.close()
+            reader.cancel()
+        }
+        return try await body(client)
+    }
+
+    /// Reads replies and events until ``close()``.
+    public func run() async {
+        let decoder = JSONDecoder()
+        for await message in loop.inbound {
+            guard let payload = message.frames.last,
+                let reply = try? decoder.decode(TerminalReply.self, from: Data(payload))
+            else { continue }
+            if reply.type == .event {
+                eventsContinuation.yield(reply)
+            } else if let id = reply.msgID, let waiting = pending.removeValue(forKey: id) {
+                waiting.timer.cancel()
+                waiting.continuation.resume(returning: reply)
+            }
+        }
+        eventsContinuation.finish()
+    }
+
+    /// Closes the socket; requests still waiting time out.
+    public nonisolated func close() { loop.stop() }
+
+    // MARK: Requests
+
+    /// Sends a request and returns the mediator's OK reply; an ERR reply is thrown.
+    public func send(_ request: TerminalRequest, timeout: Duration? = nil) async throws(FiscalError) -> TerminalReply {
+        var request = request
+        let id = "\(configuration.terminalID)-\(nextMessage)"
+        nextMessage += 1
+        request.msgID = id
+        guard let json = try? JSONEncoder().encode(request) else {
+            throw FiscalError(.messageInvalid, "cannot encode the request")
+        }
+        let limit = timeout ?? configuration.requestTimeout
+        let reply: TerminalReply? = await withCheckedContinuation { continuation in
+            let timer = Task { [weak self] in
+                try? await Task.sleep(for: limit)
+                await self?.expire(id)
+            }
+            pending[id] = (continuation, timer)
+            loop.send([Array(json)])
+        }
+        guard let reply else {
+            throw FiscalError(.mediatorTimeout, "no reply to \(request.type.rawValue) within \(limit)")
+        }
+        if let error = reply.fiscalError { throw error }
+        return reply
+    }
+
+    private func expire(_ id: String) {
+        pending.removeValue(forKey: id)?.continuation.resume(returning: nil)
+    }
+
+    public func hello() async throws(FiscalError) -> TerminalReply {
+        try await send(
+            TerminalRequest(
+                type: .hello,
+                terminalID: configuration.terminalID.rawValue,
+                cashierID: configuration.cashierID,
+                appVersion: configuration.appVersion
+            )
+        )
+    }
+
+    /// FISCALIZE: the mediator prepares and commits back to back.
+    public func fiscalize(requestID: String, invoice: Invoice) async throws(FiscalError) -> SecurityElements {
+        let reply = try await send(TerminalRequest(type: .fiscalize, requestID: requestID, invoice: invoice))
+        guard let elements = reply.securityElements else {
+            throw FiscalError(.replyInvalid, "FISCALIZE reply without security elements")
+        }
+        return elements
+    }
+
+    /// PREPARE: returns the nonce to COMMIT with, and the lease in milliseconds.
+    public func prepare(requestID: String, invoice: Invoice) async throws(FiscalError) -> (nonce: String, leaseMs: Int)
+    {
+        let reply = try await send(TerminalRequest(type: .prepare, requestID: requestID, invoice: invoice))
+        guard let nonce = reply.nonce else { throw FiscalError(.replyInvalid, "PREPARE reply without a nonce") }
+        return (nonce, reply.leaseMs ?? 0)
+    }
+
+    public func commit(requestID: String, nonce: String) async throws(FiscalError) -> SecurityElements {
+        let reply = try await send(TerminalRequest(type: .commit, requestID: requestID, nonce: nonce))
+        guard let elements = reply.securityElements else {
+            throw FiscalError(.replyInvalid, "COMMIT reply without security elements")
+        }
+        return elements
+    }
+
+    public func abort(requestID: String) async throws(FiscalError) -> TerminalReply {
+        try await send(TerminalRequest(type: .abort, requestID: requestID))
+    }
+
+    public func result(requestID: String) async throws(FiscalError) -> TerminalReply {
+        try await send(TerminalRequest(type: .result, requestID: requestID))
+    }
+
+    public func log(_ seq: UInt64) async throws(FiscalError) -> TerminalReply {
+        try await send(TerminalRequest(type: .log, invoiceSeq: seq))
+    }
+
+    public func status() async throws(FiscalError) -> TerminalReply {
+        try await send(TerminalRequest(type: .status))
+    }
+
+    /// Fiscalizes `invoice` under `requestID`, whatever is lost on the way: after a timeout it
+    /// asks RESULT, waits while the request is in progress, and sends FISCALIZE again (same
+    /// request id: never a second fiscal number) when the mediator lost or aborted it.
+    public func fiscalizeReliably(
+        requestID: String,
+        invoice: Invoice,
+        deadline: Duration = .seconds(120)
+    ) async throws(FiscalError)
+        -> SecurityElements
+    {
+        let end = ContinuousClock.now + deadline
+        var pause: Duration = .milliseconds(50)
+        var send = true
+        while true {
+            do throws(FiscalError) {
+                if send { return try await fiscalize(requestID: requestID, invoice: invoice) }
+                let reply = try await result(requestID: requestID)
+                if reply.state == "sealed", let elements = reply.securityElements { return elements }
+                if reply.state == "aborted" || reply.state == "failed" {
+                    if let code = reply.code, let entry = code.entry, !entry.retryable, code != .aborted,
+                        code != .nonceExpired,
+                        code != .deviceUnavailable
+                    {
+                        throw FiscalError(code, reply.message ?? "request \(requestID) failed")
+                    }
+                    send = true
+                    continue
+                }
+            } catch {
+                switch error.code {
+                case .mediatorTimeout, .inProgress: send = false
+                case .notFound: send = true
+                case .queueFull, .deviceUnavailable, .aborted, .shuttingDown: send = true
+                default: throw error
+                }
+            }
+            guard ContinuousClock.now + pause < end else {
+                throw FiscalError(.mediatorTimeout, "request \(requestID) not settled within \(deadline)")
+            }
+            try? await Task.sleep(for: pause)
+            pause = min(pause * 2, .seconds(1))
+        }
+    }
+}
