@@ -20,12 +20,14 @@ public final class EmulatorHarness: Sendable {
 
     /// - Parameters:
     ///   - initialize: run CFG|INIT with `resetToken` first.
+    ///   - realClock: use the system clocks instead of `clock` (nonces then expire by themselves).
     ///   - configure: adjust the emulator's configuration.
     public init(
         transport: Transport = .pty,
         initialize: Bool = true,
         directory: TemporaryDirectory = TemporaryDirectory("emulator"),
         clock: ManualEmulatorClock = ManualEmulatorClock(wall: Date()),
+        realClock: Bool = false,
         timeout: Duration = .seconds(3),
         configure: (inout FiscalDeviceEmulator.Configuration) -> Void = { _ in }
     ) async throws {
@@ -34,7 +36,10 @@ public final class EmulatorHarness: Sendable {
         var configuration = FiscalDeviceEmulator.Configuration(stateDirectory: directory.url)
         configuration.nonceTTL = .seconds(5)
         configure(&configuration)
-        emulator = try FiscalDeviceEmulator(configuration: configuration, clock: clock)
+        emulator = try FiscalDeviceEmulator(
+            configuration: configuration,
+            clock: realClock ? SystemEmulatorClock() as any EmulatorClock : clock
+        )
         switch transport {
         case .inProcess:
             server = nil
