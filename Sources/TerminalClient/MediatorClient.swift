@@ -40,6 +40,9 @@ public actor MediatorClient {
     private var pending:
         [String: (continuation: CheckedContinuation<TerminalReply?, Never>, timer: Task<Void, Never>)] = [:]
     private var nextMessage: UInt64 = 1
+    /// Makes this instance's msg_ids unique, so a reply meant for an earlier instance (or
+    /// connection) under the same terminal id is never taken for one of ours.
+    private let instance = Nonce.random().rawValue.prefix(8)
 
     public init(context: ZMQContext, configuration: Configuration) throws {
         self.configuration = configuration
@@ -108,7 +111,7 @@ public actor MediatorClient {
     /// Sends a request and returns the mediator's OK reply; an ERR reply is thrown.
     public func send(_ request: TerminalRequest, timeout: Duration? = nil) async throws(FiscalError) -> TerminalReply {
         var request = request
-        let id = "\(configuration.terminalID)-\(nextMessage)"
+        let id = "\(configuration.terminalID)-\(instance)-\(nextMessage)"
         nextMessage += 1
         request.msgID = id
         guard let json = try? JSONEncoder().encode(request) else {

@@ -1,0 +1,200 @@
+import DeviceEmulator
+import FiscalCore
+import FiscalDevice
+import FiscalTestSupport
+import Foundation
+import MediatorStore
+import TerminalClient
+import Testing
+import ZeroMQ
+
+/// The mediator as a child process, killed with SIGKILL at many points while terminals
+/// fiscalize, then restarted. The device (an emulator on a pty in this process) outlives it.
+@Suite("Mediator killed and restarted", .serialized, .timeLimit(.minutes(10)))
+struct CrashTests {
+    static let executable = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent(".build/debug/fiscal-mediator")
+
+    /// How many kills; `FISCAL_KILL_ROUNDS` overrides it (scripts/kill-sweep.sh).
+    static let rounds = Int(ProcessInfo.processInfo.environment["FISCAL_KILL_ROUNDS"] ?? "") ?? 50
+
+    /// A running `fiscal-mediator serve` child and the endpoint it bound.
+    final class Child: Sendable {
+        let process: Process
+        let endpoint: String
+
+        init(device: String, database: String) async throws {
+            let process = Process()
+            process.executableURL = CrashTests.executable
+            process.arguments = [
+                "serve", "--endpoint", "tcp://127.0.0.1:*", "--device", device, "--db", database, "--lease", "2s",
+                "--log-level", "info",
+            ]
+            let output = Pipe()
+            process.standardError = output
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            self.process = process
+            // One thread reads the child's log until it dies, so the pipe never fills; the
+            // first "mediator ready" line gives the endpoint.
+            let handle = output.fileHandleForReading
+            let found: String? = await withCheckedContinuation { continuation in
+                Thread.detachNewThread {
+                    var resumed = false
+                    var buffer = ""
+                    while true {
+                        let data = handle.availableData
+                        if data.isEmpty { break }
+                        buffer += String(decoding: data, as: UTF8.self)
+                        if !resumed,
+                            let range = buffer.range(of: #"endpoints=tcp://[0-9.:]+"#, options: .regularExpression)
+                        {
+                            resumed = true
+                            continuation.resume(returning: String(buffer[range].dropFirst("endpoints=".count)))
+                        }
+                        if buffer.count > 100_000 { buffer = "" }
+                    }
+                    if !resumed { continuation.resume(returning: nil) }
+                }
+            }
+            guard let found else { throw FiscalError(.linkDown, "the mediator child exited before it was ready") }
+            endpoint = found
+        }
+
+        func kill() {
+            Foundation.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+
+        func stop() {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    @Test("SIGKILL at random points: every acknowledged invoice is stored once, and store and device journal agree")
+    func killAndRestart() async throws {
+        // A device of realistic speed, so that a round's work spans the kill window.
+        let device = try await EmulatorHarness(transport: .pty, realClock: true) {
+            $0.nonceTTL = .seconds(2)
+            $0.latency = EmulatorLatency(prepare: .milliseconds(5), commit: .milliseconds(20))
+        }
+        defer { Task { await device.close() } }
+        let devicePath = "serial:\(try #require(device.server?.path))"
+        let database = device.directory.appending("mediator.sqlite").path
+        let terminals = ["REG-001", "REG-002", "MOB-001"]
+        var generator = SeededRandom(seed: 20_261_121)
+        var acknowledged: [String: SecurityElements] = [:]
+        var sales: [(terminal: String, requestID: String, invoice: Invoice)] = []
+        let context = ZMQContext()
+
+        for round in 0..<Self.rounds {
+            let child = try await Child(device: devicePath, database: database)
+            // Each terminal sends one new sale and retries one it has no answer for yet.
+            var batch: [(String, String, Invoice)] = []
+            for (index, terminal) in terminals.enumerated() {
+                let sale = (terminal, "\(terminal)-\(round)", invoice(terminal, sale: round * 10 + index))
+                sales.append(sale)
+                batch.append(sale)
+                if let pending = sales.first(where: {
+                    $0.terminal == terminal && acknowledged[$0.requestID] == nil && $0.requestID != sale.1
+                }) {
+                    batch.append(pending)
+                }
+            }
+            let killAfter = Duration.milliseconds(Int.random(in: 0...150, using: &generator))
+            let endpoint = child.endpoint
+            let replies = await withTaskGroup(of: [(String, SecurityElements)].self) { group in
+                for terminal in terminals {
+                    let mine = batch.filter { $0.0 == terminal }
+                    group.addTask {
+                        var configuration = MediatorClient.Configuration(
+                            endpoint: endpoint,
+                            terminalID: TerminalID(terminal)
+                        )
+                        configuration.requestTimeout = .milliseconds(400)
+                        // One client per terminal, its requests in flight together.
+                        return
+                            (try? await MediatorClient.withClient(context: context, configuration: configuration) {
+                                client in
+                                await withTaskGroup(of: (String, SecurityElements)?.self) { requests in
+                                    for (_, requestID, invoice) in mine {
+                                        requests.addTask {
+                                            (try? await client.fiscalize(requestID: requestID, invoice: invoice)).map {
+                                                (requestID, $0)
+                                            }
+                                        }
+                                    }
+                                    return await requests.reduce(into: [(String, SecurityElements)]()) {
+                                        if let reply = $1 { $0.append(reply) }
+                                    }
+                                }
+                            }) ?? []
+                    }
+                }
+                group.addTask {
+                    try? await Task.sleep(for: killAfter)
+                    child.kill()
+                    return []
+                }
+                return await group.reduce(into: [(String, SecurityElements)]()) { $0 += $1 }
+            }
+            for (requestID, elements) in replies {
+                if let earlier = acknowledged[requestID] {
+                    #expect(earlier == elements, "request \(requestID) was answered twice with different elements")
+                }
+                acknowledged[requestID] = elements
+            }
+            child.kill()
+        }
+
+        let answeredBeforeKills = acknowledged.count
+        // A last, clean run settles every sale.
+        let child = try await Child(device: devicePath, database: database)
+        for (terminal, requestID, invoice) in sales {
+            var configuration = MediatorClient.Configuration(endpoint: child.endpoint, terminalID: TerminalID(terminal))
+            configuration.requestTimeout = .seconds(5)
+            let elements = try await MediatorClient.withClient(context: context, configuration: configuration) {
+                client in
+                try await client.fiscalizeReliably(requestID: requestID, invoice: invoice, deadline: .seconds(30))
+            }
+            if let earlier = acknowledged[requestID] {
+                #expect(
+                    earlier == elements,
+                    "acknowledged \(requestID) as \(earlier.invoiceSeq), now \(elements.invoiceSeq)"
+                )
+            }
+            acknowledged[requestID] = elements
+        }
+        child.stop()
+
+        let journal = try await device.client.dumpEntireLog().entries
+        print(
+            "kill test: \(Self.rounds) kills, \(sales.count) sales, \(answeredBeforeKills) answered before a kill, \(journal.count) sealed"
+        )
+        // The kills must land among the work, not only after it.
+        #expect(answeredBeforeKills > 0 && answeredBeforeKills < sales.count)
+        let store = try MediatorDatabase(path: database)
+        let stored = try store.sealedInvoices(from: 1, limit: 100_000)
+        #expect(journal.count == sales.count, "every sale sealed exactly once")
+        #expect(stored.map(\.entry) == journal, "store and journal agree entry for entry")
+        #expect(Set(journal.map(\.payloadDigest)).count == journal.count, "no invoice twice")
+        #expect(Set(acknowledged.values.map(\.invoiceSeq)).count == acknowledged.count)
+        #expect(acknowledged.count == sales.count)
+        #expect(journal.map(\.seq.rawValue) == Array(1...UInt64(journal.count)))
+    }
+}
+
+/// SplitMix64, so a failing kill sequence can be replayed.
+struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
