@@ -6,7 +6,7 @@ APT_PACKAGES := libzmq3-dev libsqlite3-dev libssl-dev pkg-config
 STATE_DIR    ?= var/emulator
 SWIFT_FORMAT_PATHS := Package.swift Sources Tests
 
-.PHONY: all deps build run test lint format bench clean
+.PHONY: all deps build run emulator test lint format bench clean
 
 all: build
 
@@ -23,8 +23,13 @@ deps:
 build: deps
 	$(SWIFT) build
 
-## Starts a software fiscal device on a pseudo-terminal, with its state under $(STATE_DIR).
+## Starts the mediator on embedded defaults: an emulated device (fiscal memory in var/emulator),
+## the store in var/mediator.sqlite, terminals on tcp://127.0.0.1:5555. Ctrl-C stops it.
 run: build
+	$(SWIFT) run fiscal-mediator serve
+
+## A software fiscal device alone, on a pseudo-terminal (its path is the first line printed).
+emulator: build
 	$(SWIFT) run fiscal-mediator device-emulator --pty --state $(STATE_DIR) --init-if-needed --verbose
 
 test: deps lint

@@ -211,6 +211,83 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
             summary: "The device's reply was corrupt or not the expected JSON."
         ),
         Entry(
+            code: .mediatorTimeout,
+            origin: .link,
+            retryable: true,
+            summary:
+                "(Terminal side) the mediator did not answer in time; ask RESULT for the request before sending it again."
+        ),
+        Entry(
+            code: .messageInvalid,
+            origin: .mediator,
+            retryable: false,
+            summary: "The message is not one UTF-8 JSON object with `v`, `type` and the fields its type needs."
+        ),
+        Entry(
+            code: .unsupportedVersion,
+            origin: .mediator,
+            retryable: false,
+            summary: "The message's `v` is not a protocol version this mediator speaks (it speaks 1)."
+        ),
+        Entry(
+            code: .unknownMessageType,
+            origin: .mediator,
+            retryable: false,
+            summary: "The message's `type` is not a command of the terminal protocol."
+        ),
+        Entry(
+            code: .terminalMismatch,
+            origin: .mediator,
+            retryable: false,
+            summary:
+                "A terminal or outlet id in the message (HELLO's, the invoice's pos_terminal_id or outlet_id) is not the sender's or this mediator's."
+        ),
+        Entry(
+            code: .queueFull,
+            origin: .mediator,
+            retryable: true,
+            summary:
+                "Too many requests wait for the device (globally or from this terminal); retry after `retry_after_ms`."
+        ),
+        Entry(
+            code: .inProgress,
+            origin: .mediator,
+            retryable: true,
+            summary: "This request id is still being worked on; ask RESULT later instead of sending it again."
+        ),
+        Entry(
+            code: .idempotencyConflict,
+            origin: .mediator,
+            retryable: false,
+            summary: "This request id was used before with another invoice; use a new request id for a new sale."
+        ),
+        Entry(
+            code: .notPrepared,
+            origin: .mediator,
+            retryable: false,
+            summary: "COMMIT or ABORT for a request that holds no nonce (never prepared, or already finished)."
+        ),
+        Entry(
+            code: .aborted,
+            origin: .mediator,
+            retryable: true,
+            summary:
+                "The request was aborted (by the terminal, a disconnect, a lost device reply or a restart); send it again with the same request id."
+        ),
+        Entry(
+            code: .deviceUnavailable,
+            origin: .mediator,
+            retryable: true,
+            summary:
+                "The device does not answer (link down) or the store refused a write; retry later with the same request id."
+        ),
+        Entry(
+            code: .shuttingDown,
+            origin: .mediator,
+            retryable: true,
+            summary: "The mediator is stopping; retry against it once it is back."
+        ),
+        Entry(
             code: .configInvalid,
             origin: .config,
             retryable: false,

@@ -202,6 +202,21 @@ struct ErrorCatalogTests {
         #expect(Set(codes).count == codes.count)
     }
 
+    @Test("every code declared in ErrorCode.swift is in the catalog")
+    func declaredAreCatalogued() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let source = try String(
+            contentsOf: root.appendingPathComponent("Sources/FiscalCore/ErrorCode.swift"),
+            encoding: .utf8
+        )
+        let declared = source.matches(of: #/static let \w+ = ErrorCode\("([A-Z_]+)"\)/#).map { String($0.output.1) }
+        #expect(declared.count > 40)
+        let catalogued = Set(ErrorCode.catalog.map(\.code.rawValue))
+        for code in declared { #expect(catalogued.contains(code), "\(code) is declared but not in ErrorCode.catalog") }
+        #expect(Set(declared) == catalogued)
+    }
+
     @Test("docs/ERRORS.md lists every code")
     func documented() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
