@@ -1,6 +1,7 @@
 import FiscalCore
 import FiscalDevice
 import Foundation
+import Synchronization
 
 extension FiscalDeviceEmulator {
     /// The device's logic. Confined to the emulator's thread.
@@ -11,6 +12,7 @@ extension FiscalDeviceEmulator {
         private let configuration: Configuration
         private let clock: any EmulatorClock
         private let faults: FaultPlan
+        private let statistics: Statistics
         private let store: EmulatorStore
         private let validator: InvoiceValidator
         private var header: EmulatorStore.Header
@@ -29,10 +31,11 @@ extension FiscalDeviceEmulator {
             var expiresAt: Duration
         }
 
-        init(configuration: Configuration, clock: any EmulatorClock, faults: FaultPlan) throws {
+        init(configuration: Configuration, clock: any EmulatorClock, faults: FaultPlan, statistics: Statistics) throws {
             self.configuration = configuration
             self.clock = clock
             self.faults = faults
+            self.statistics = statistics
             store = try EmulatorStore(directory: configuration.stateDirectory)
             validator = InvoiceValidator(rules: configuration.rules)
             header = try store.header()
@@ -79,6 +82,15 @@ extension FiscalDeviceEmulator {
 
         /// One request frame in, the reply frame's bytes out (empty when nothing is sent).
         func handle(_ frame: DeviceFrame) -> [UInt8] {
+            let started = ContinuousClock.now
+            defer {
+                let elapsed = ContinuousClock.now - started
+                statistics.busyNanoseconds.add(
+                    elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000,
+                    ordering: .relaxed
+                )
+                statistics.commands.add(1, ordering: .relaxed)
+            }
             let request: DeviceRequest
             do {
                 request = try DeviceRequest.parse(payload: frame.payload)

@@ -33,11 +33,18 @@ public final class FiscalDeviceEmulator: DeviceFrameHandler, @unchecked Sendable
     private let thread: DedicatedThread
     private let core: Core
     private let faults: FaultPlan
+    private let statistics: Statistics
+
+    /// How long the device has spent working on commands (modelled latency included), and
+    /// how many it answered, since start: device utilization is busy time over wall time.
+    public var busyTime: Duration { .nanoseconds(statistics.busyNanoseconds.load(ordering: .relaxed)) }
+    public var commandsHandled: Int { statistics.commands.load(ordering: .relaxed) }
 
     public init(configuration: Configuration, clock: any EmulatorClock = SystemEmulatorClock()) throws {
         self.configuration = configuration
         faults = FaultPlan()
-        core = try Core(configuration: configuration, clock: clock, faults: faults)
+        statistics = Statistics()
+        core = try Core(configuration: configuration, clock: clock, faults: faults, statistics: statistics)
         thread = DedicatedThread(name: "device-emulator")
     }
 
@@ -93,6 +100,12 @@ public final class FiscalDeviceEmulator: DeviceFrameHandler, @unchecked Sendable
 
     /// Finishes queued work and stops the emulator's thread.
     public func shutdown() { thread.shutdown() }
+}
+
+/// Counters the device thread adds to and anyone may read.
+final class Statistics: Sendable {
+    let busyNanoseconds = Atomic<Int64>(0)
+    let commands = Atomic<Int>(0)
 }
 
 /// Faults waiting to fire, counted down per COMMIT or per command.

@@ -42,6 +42,9 @@ public actor DeviceActor {
         var requestID: String
         var mode: RequestRecord.Mode
         var nonce: String?
+        /// The request as prepared (state, expected fiscal number, nonce): the truth while it
+        /// holds the device, whatever the store's asynchronous progress marks say yet.
+        var record: RequestRecord?
         var leaseTask: Task<Void, Never>?
         /// True while a COMMIT for it is at the device (lease expiry must wait).
         var committing = false
@@ -94,13 +97,29 @@ public actor DeviceActor {
     // MARK: Terminal operations
 
     /// PREPARE and COMMIT back to back for an admitted request (state `queued`).
-    public func fiscalize(_ request: RequestRecord) async throws(FiscalError) -> SealedInvoice {
+    ///
+    /// The lock passes on as soon as the device has answered COMMIT, and the sealed invoice is
+    /// stored (fully synchronous) off the actor: the next exchange at the device overlaps this
+    /// one's disk write. The terminal is still told only once the invoice is on disk.
+    public nonisolated func fiscalize(_ request: RequestRecord) async throws(FiscalError) -> SealedInvoice {
+        let (entry, record) = try await fiscalizeAtDevice(request)
+        return try await seal(entry, for: record)
+    }
+
+    private func fiscalizeAtDevice(_ request: RequestRecord) async throws(FiscalError) -> (JournalEntry, RequestRecord)
+    {
         let token = try await acquire(request)
-        defer { release(token) }
         var record = request
-        let prepared = try await prepare(&record)
-        holder?.nonce = prepared.nonce.rawValue
-        return try await commitHeld(&record, nonce: prepared.nonce.rawValue)
+        do {
+            let prepared = try await prepare(&record)
+            holder?.nonce = prepared.nonce.rawValue
+            let entry = try await commitAtDevice(&record, nonce: prepared.nonce.rawValue)
+            release(token)
+            return (entry, record)
+        } catch {
+            release(token)
+            throw error
+        }
     }
 
     /// Terminal-driven PREPARE: takes the lock, prepares, and keeps the lock for the lease.
@@ -129,6 +148,7 @@ public actor DeviceActor {
             throw FiscalError(.aborted, "the request was aborted while it was being prepared")
         }
         holder?.nonce = prepared.nonce.rawValue
+        holder?.record = record
         holder?.leaseTask = Task { [weak self] in
             try? await Task.sleep(until: expiresAt, clock: .continuous)
             await self?.leaseExpired(token)
@@ -137,13 +157,28 @@ public actor DeviceActor {
     }
 
     /// Terminal-driven COMMIT: the nonce must pass the tracker before anything reaches the device.
-    public func commit(
+    public nonisolated func commit(
         terminal: TerminalID,
         requestID: String,
         nonce: String
-    ) async throws(FiscalError) -> SealedInvoice {
+    ) async throws(FiscalError)
+        -> SealedInvoice
+    {
+        let (entry, record) = try await commitForHolder(terminal: terminal, requestID: requestID, nonce: nonce)
+        return try await seal(entry, for: record)
+    }
+
+    private func commitForHolder(
+        terminal: TerminalID,
+        requestID: String,
+        nonce: String
+    ) async throws(FiscalError)
+        -> (JournalEntry, RequestRecord)
+    {
         try nonces.check(nonce, terminal: terminal, requestID: requestID, now: .now)
-        guard var current = holder, current.terminal == terminal, current.requestID == requestID, current.nonce == nonce
+        guard var current = holder, current.terminal == terminal, current.requestID == requestID,
+            current.nonce == nonce,
+            var record = current.record
         else {
             throw FiscalError(.notPrepared, "request \(requestID) does not hold the device")
         }
@@ -154,11 +189,14 @@ public actor DeviceActor {
         current.leaseTask?.cancel()
         holder = current
         let token = current.token
-        defer { release(token) }
-        guard var record = try? store.request(terminal, requestID) else {
-            throw FiscalError(.notPrepared, "request \(requestID) is not known")
+        do {
+            let entry = try await commitAtDevice(&record, nonce: nonce)
+            release(token)
+            return (entry, record)
+        } catch {
+            release(token)
+            throw error
         }
-        return try await commitHeld(&record, nonce: nonce)
     }
 
     /// ABORT: gives up a held or queued request. Returns its state afterwards.
@@ -381,9 +419,11 @@ public actor DeviceActor {
         }
     }
 
-    /// TXN|COMMIT for the held request; the request is `committing` on disk before the device
-    /// sees it, and the sealed invoice is on disk before this returns.
-    private func commitHeld(_ record: inout RequestRecord, nonce: String) async throws(FiscalError) -> SealedInvoice {
+    /// TXN|COMMIT for the held request, resolving an in-doubt outcome before it returns: the
+    /// sealed journal entry, or an error that says the device did not seal it. The request is
+    /// marked `committing` before the device sees the COMMIT (recovery looks there first).
+    private func commitAtDevice(_ record: inout RequestRecord, nonce: String) async throws(FiscalError) -> JournalEntry
+    {
         nonces.consume(nonce)
         record.state = .committing
         record.nonce = nonce
@@ -392,7 +432,7 @@ public actor DeviceActor {
             do {
                 let sealed = try await client.commit(Nonce(nonce))
                 reachable = true
-                return try storeSealed(sealed.entry, for: record)
+                return sealed.entry
             } catch {
                 switch error.code {
                 case .invalidNonce, .nonceExpired:
@@ -406,7 +446,7 @@ public actor DeviceActor {
                 case .deviceTimeout, .linkDown, .replyInvalid, .frameInvalid:
                     // In doubt: only the device's journal can say.
                     switch try await resolve(&record) {
-                    case .sealed(let entry): return try storeSealed(entry, for: record)
+                    case .sealed(let entry): return entry
                     case .stillPrepared: continue  // the COMMIT never reached the device: send it again
                     case .notSealed:
                         markAborted(
@@ -460,7 +500,8 @@ public actor DeviceActor {
         }
     }
 
-    private func storeSealed(_ entry: JournalEntry, for record: RequestRecord) throws(FiscalError) -> SealedInvoice {
+    /// Stores a sealed invoice, fully synchronous, off the actor.
+    nonisolated func seal(_ entry: JournalEntry, for record: RequestRecord) async throws(FiscalError) -> SealedInvoice {
         let sealed = SealedInvoice(
             entry: entry,
             terminalID: record.terminalID,
@@ -483,16 +524,13 @@ public actor DeviceActor {
             )
             throw FiscalError(.deviceUnavailable, "the sealed invoice could not be stored: \(error)")
         }
+        await noteSealed(entry)
+        return sealed
+    }
+
+    private func noteSealed(_ entry: JournalEntry) {
         lastSeq = max(lastSeq ?? 0, entry.seq.rawValue)
         deviceID = entry.deviceID.rawValue
-        logger.debug(
-            "sealed",
-            metadata: [
-                "terminal.id": "\(record.terminalID)", "request.id": "\(record.requestID)",
-                "device.seq": "\(entry.seq)",
-            ]
-        )
-        return sealed
     }
 
     // MARK: Recovery
@@ -531,15 +569,60 @@ public actor DeviceActor {
         if !unfinished.isEmpty {
             logger.notice("recovery settled unfinished requests", metadata: ["count": "\(unfinished.count)"])
         }
+        try await adoptUnstoredEntries(deviceLast: status.nextInvoiceSeq.rawValue - 1)
+    }
+
+    /// Every journal entry the store lacks (a host power loss can lose the progress marks that
+    /// recovery reads first) is stored now, for the request it belongs to: matched by terminal
+    /// and payload digest. An entry no request claims is stored under `journal-<seq>`, so that
+    /// nothing the device sealed is ever missing here.
+    private func adoptUnstoredEntries(deviceLast: UInt64) async throws(FiscalError) {
+        let missing: [UInt64]
+        do {
+            missing = try store.missingSeqs(upTo: deviceLast)
+        } catch {
+            throw FiscalError(.configInvalid, "cannot read the store: \(error)")
+        }
+        for seq in missing {
+            let entry = try await client.log(InvoiceSeq(seq)).entry
+            let terminal = TerminalID(entry.posTerminalID)
+            let owner = try? store.unsealedRequest(terminal: terminal, payloadDigest: entry.payloadDigest)
+            let record =
+                owner
+                ?? RequestRecord(
+                    terminalID: terminal,
+                    requestID: "journal-\(seq)",
+                    payloadDigest: entry.payloadDigest,
+                    payload: [],
+                    outletID: "",
+                    cashierID: entry.cashierID,
+                    laneNumber: nil,
+                    mode: .fiscalize,
+                    state: .committing
+                )
+            if owner == nil {
+                logger.error(
+                    "the device sealed an invoice no stored request claims; keeping it",
+                    metadata: ["device.seq": "\(seq)"]
+                )
+                _ = try? store.admit(record)
+            }
+            _ = try await seal(entry, for: record)
+        }
+        if !missing.isEmpty {
+            logger.notice("stored journal entries the store lacked", metadata: ["count": "\(missing.count)"])
+        }
     }
 
     private func settle(_ record: inout RequestRecord) async throws(FiscalError) {
         switch try await resolve(&record) {
         case .sealed(let entry):
-            _ = try storeSealed(entry, for: record)
+            _ = try await seal(entry, for: record)
         case .stillPrepared:
             if let nonce = record.nonce {
-                _ = try? await commitHeld(&record, nonce: nonce)
+                if let entry = try? await commitAtDevice(&record, nonce: nonce) {
+                    _ = try await seal(entry, for: record)
+                }
             } else {
                 markAborted(record.terminalID, record.requestID, code: .aborted, reason: "recovered without a nonce")
             }
@@ -555,11 +638,15 @@ public actor DeviceActor {
 
     // MARK: Bookkeeping
 
+    /// Records progress without waiting for the disk: recovery does not depend on these marks
+    /// (it reads the device's journal), they make RESULT and recovery more precise.
     private func persist(_ record: RequestRecord) throws(FiscalError) {
-        do {
-            try store.save(record)
-        } catch {
-            throw FiscalError(.deviceUnavailable, "the store refused the request: \(error)")
+        let logger = self.logger
+        store.saveInBackground(record) { error in
+            logger.error(
+                "cannot record progress",
+                metadata: ["request.id": "\(record.requestID)", "error": "\(error)"]
+            )
         }
     }
 

@@ -241,20 +241,20 @@ public final class MediatorService: Service, Sendable {
             guard let record = try? store.request(terminal, requestID) else {
                 throw FiscalError(.notPrepared, "request \(requestID) was never prepared")
             }
+            // The store answers for finished requests; while one is live, the device actor
+            // (which holds its nonce) is the authority.
             switch record.state {
             case .sealed:
                 return try replaySealed(record, reply: reply)
-            case .prepared:
-                let sealed = try await deviceActor.commit(terminal: terminal, requestID: requestID, nonce: nonce)
-                reply.requestID = requestID
-                reply.securityElements = sealed.securityElements
-            case .committing, .inDoubt, .queued:
-                throw FiscalError(.inProgress, "request \(requestID) is \(record.state.rawValue)")
             case .aborted, .failed:
                 throw FiscalError(
                     ErrorCode(rawValue: record.errorCode ?? ErrorCode.aborted.rawValue),
                     record.errorMessage ?? "request \(requestID) was aborted"
                 )
+            case .queued, .prepared, .committing, .inDoubt:
+                let sealed = try await deviceActor.commit(terminal: terminal, requestID: requestID, nonce: nonce)
+                reply.requestID = requestID
+                reply.securityElements = sealed.securityElements
             }
         case .abort:
             let requestID = try requireRequestID(request)

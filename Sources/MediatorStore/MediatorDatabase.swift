@@ -4,9 +4,13 @@ import GRDB
 
 /// The mediator's SQLite store: requests, sealed invoices and the upload outbox.
 ///
-/// WAL with `synchronous = FULL`: when ``seal(_:for:)`` returns, the sealed invoice is on disk,
-/// so the terminal may be told. `DatabasePool` serializes writes and is `Sendable`: actors call
-/// it directly.
+/// WAL. Writes that a promise rests on are fully synchronous (fsync before they return):
+/// ``admit(_:)`` (a request is on disk before it reaches the device) and ``seal(_:for:)`` (a
+/// sealed invoice is on disk before the terminal is told). Progress marks (``save(_:)``:
+/// prepared, committing, aborted) are `synchronous = NORMAL`: they survive the mediator being
+/// killed, and the next full commit syncs them; after a host power loss, recovery rebuilds what
+/// they said from the device's journal. `DatabasePool` serializes writes and is `Sendable`:
+/// actors call it directly.
 public final class MediatorDatabase: Sendable {
     private let pool: DatabasePool
     public let path: String
@@ -19,7 +23,7 @@ public final class MediatorDatabase: Sendable {
         configuration.label = "mediator"
         configuration.busyMode = .timeout(5)
         configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         self.path = path
@@ -72,6 +76,9 @@ public final class MediatorDatabase: Sendable {
                     """
             )
         }
+        migrator.registerMigration("v2-request-digest") { db in
+            try db.execute(sql: "CREATE INDEX request_digest ON request(terminal_id, payload_digest)")
+        }
         return migrator
     }
 
@@ -99,7 +106,7 @@ public final class MediatorDatabase: Sendable {
     /// (state back to `queued`, one more attempt). A request with the same key in any other
     /// state, or with another payload, is returned as it is for the caller to judge.
     public func admit(_ record: RequestRecord) throws -> Admission {
-        try pool.write { db in
+        try durableWrite { db in
             if let row = try Row.fetchOne(
                 db,
                 sql: "SELECT * FROM request WHERE terminal_id = ? AND request_id = ?",
@@ -145,6 +152,15 @@ public final class MediatorDatabase: Sendable {
         try pool.write { db in try Self.update(db, record) }
     }
 
+    /// Queues a progress mark (prepared, committing, in doubt) for the writer and returns at
+    /// once: the device's critical path never waits for SQLite. Writes run in order, so a
+    /// later ``seal(_:for:)`` lands after it (and syncs it). `failed` is called if it fails.
+    public func saveInBackground(_ record: RequestRecord, failed: @escaping @Sendable (any Error) -> Void) {
+        pool.asyncWrite({ db in try Self.update(db, record) }) { _, result in
+            if case .failure(let error) = result { failed(error) }
+        }
+    }
+
     /// Requests in these states, oldest first: what recovery must look at.
     public func requests(in states: Set<RequestRecord.State>) throws -> [RequestRecord] {
         try pool.read { db in
@@ -175,7 +191,7 @@ public final class MediatorDatabase: Sendable {
     /// number is refused (it would mean two invoices under one number).
     public func seal(_ sealed: SealedInvoice, for request: RequestRecord) throws {
         let entryJSON = String(decoding: try JSONEncoder().encode(sealed.entry), as: UTF8.self)
-        try pool.write { db in
+        try durableWrite { db in
             if let existing = try String.fetchOne(
                 db,
                 sql: "SELECT entry FROM sealed_invoice WHERE invoice_seq = ?",
@@ -247,7 +263,63 @@ public final class MediatorDatabase: Sendable {
         try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? 0 }
     }
 
+    /// The most recent unsealed request from `terminal` for this invoice: the owner of a
+    /// journal entry the store does not have yet.
+    public func unsealedRequest(terminal: TerminalID, payloadDigest: String) throws -> RequestRecord? {
+        try pool.read { db in
+            try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT * FROM request WHERE terminal_id = ? AND payload_digest = ? AND state != 'sealed'
+                    ORDER BY updated_at DESC LIMIT 1
+                    """,
+                arguments: [terminal.rawValue, payloadDigest]
+            ).map(Self.record)
+        }
+    }
+
+    /// Fiscal numbers from 1 to `last` that have no sealed invoice here.
+    public func missingSeqs(upTo last: UInt64) throws -> [UInt64] {
+        guard last > 0 else { return [] }
+        let stored = try pool.read { db in
+            try Int64.fetchAll(
+                db,
+                sql: "SELECT invoice_seq FROM sealed_invoice WHERE invoice_seq <= ? ORDER BY invoice_seq",
+                arguments: [Int64(last)]
+            )
+        }
+        var missing: [UInt64] = []
+        var expected: UInt64 = 1
+        for seq in stored.map(UInt64.init) {
+            while expected < seq {
+                missing.append(expected)
+                expected += 1
+            }
+            expected = seq + 1
+        }
+        while expected <= last {
+            missing.append(expected)
+            expected += 1
+        }
+        return missing
+    }
+
     // MARK: Rows
+
+    /// A write that is on disk when it returns: `synchronous = FULL` for this transaction only.
+    /// The pool's single writer runs it alone, so the pragma cannot leak into another write.
+    private func durableWrite<T>(_ body: @escaping (Database) throws -> T) throws -> T {
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            defer { try? db.execute(sql: "PRAGMA synchronous = NORMAL") }
+            var result: T?
+            try db.inTransaction {
+                result = try body(db)
+                return .commit
+            }
+            return result!
+        }
+    }
 
     private static func now() -> String { DeviceTimestamp.format(Date()) }
 

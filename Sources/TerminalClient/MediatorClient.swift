@@ -33,7 +33,7 @@ public actor MediatorClient {
         }
     }
 
-    public let configuration: Configuration
+    public nonisolated let configuration: Configuration
     public nonisolated let events: AsyncStream<TerminalReply>
     private let eventsContinuation: AsyncStream<TerminalReply>.Continuation
     private let loop: SocketLoop

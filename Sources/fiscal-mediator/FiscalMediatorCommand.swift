@@ -14,6 +14,7 @@ struct FiscalMediatorCommand: AsyncParsableCommand {
             ErrorsCommand.self,
             VerifyJournalCommand.self,
             DeviceBenchCommand.self,
+            BenchMediatorCommand.self,
         ]
     )
 }

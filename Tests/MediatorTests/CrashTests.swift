@@ -157,7 +157,21 @@ struct CrashTests {
             configuration.requestTimeout = .seconds(5)
             let elements = try await MediatorClient.withClient(context: context, configuration: configuration) {
                 client in
-                try await client.fiscalizeReliably(requestID: requestID, invoice: invoice, deadline: .seconds(30))
+                do {
+                    return try await client.fiscalizeReliably(
+                        requestID: requestID,
+                        invoice: invoice,
+                        deadline: .seconds(30)
+                    )
+                } catch {
+                    // Say where it is stuck before failing.
+                    let result = try? await client.result(requestID: requestID)
+                    let status = try? await client.status()
+                    Issue.record(
+                        "\(requestID) did not settle: RESULT \(String(describing: result)); STATUS \(String(describing: status))"
+                    )
+                    throw error
+                }
             }
             if let earlier = acknowledged[requestID] {
                 #expect(

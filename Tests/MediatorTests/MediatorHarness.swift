@@ -23,7 +23,8 @@ final class MediatorHarness: Sendable {
         transport: EmulatorHarness.Transport = .inProcess,
         deviceTimeout: Duration = .seconds(3),
         configureEmulator: (inout FiscalDeviceEmulator.Configuration) -> Void = { _ in },
-        configure: (inout MediatorService.Configuration) -> Void = { _ in }
+        configure: (inout MediatorService.Configuration) -> Void = { _ in },
+        beforeStart: (EmulatorHarness, MediatorDatabase) async throws -> Void = { _, _ in }
     ) async throws {
         device = try await EmulatorHarness(
             transport: transport,
@@ -32,6 +33,7 @@ final class MediatorHarness: Sendable {
             configure: configureEmulator
         )
         store = try MediatorDatabase(path: directory.appending("mediator.sqlite").path)
+        try await beforeStart(device, store)
         var configuration = MediatorService.Configuration()
         configuration.gateway.endpoints = ["tcp://127.0.0.1:*"]
         configuration.device.retryBackoff = (.milliseconds(5), .milliseconds(100))

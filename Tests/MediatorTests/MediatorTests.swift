@@ -195,6 +195,37 @@ struct MediatorTests {
         #expect(try mediator.store.request(TerminalID("REG-001"), "s1")?.state == .sealed)
     }
 
+    @Test("recovery stores what the device sealed even when the request's progress marks were lost")
+    func recoveryFromJournal() async throws {
+        let sale = invoice("REG-004", sale: 4)
+        let mediator = try await MediatorHarness(beforeStart: { device, store in
+            // As after a host power loss: the request was admitted (fully synchronous) and then
+            // sealed by the device, but the 'prepared' and 'committing' marks never reached disk.
+            let canonical = sale.canonicalJSON()
+            _ = try store.admit(
+                RequestRecord(
+                    terminalID: TerminalID("REG-004"),
+                    requestID: "lost-marks",
+                    payloadDigest: SHA256.hex(canonical),
+                    payload: canonical,
+                    outletID: sale.outletID,
+                    cashierID: sale.cashierID,
+                    laneNumber: nil,
+                    mode: .fiscalize
+                )
+            )
+            _ = try await device.fiscalize(sale)
+        })
+        defer { Task { await mediator.close() } }
+        let record = try mediator.store.request(TerminalID("REG-004"), "lost-marks")
+        let stored = try #require(record)
+        #expect(stored.state == .sealed && stored.invoiceSeq == 1)
+        let client = try mediator.client("REG-004")
+        let retried = try await client.send(TerminalRequest(type: .fiscalize, requestID: "lost-marks", invoice: sale))
+        #expect(retried.replayed == true && retried.securityElements?.invoiceSeq == InvoiceSeq(1))
+        #expect(try await mediator.journal().count == 1)
+    }
+
     @Test("a reply that never arrives from the device is resolved the same way, over the real pty")
     func noReplyOverPty() async throws {
         let mediator = try await MediatorHarness(transport: .pty, deviceTimeout: .milliseconds(300))

@@ -1,0 +1,152 @@
+import ArgumentParser
+import DeviceEmulator
+import FiscalCore
+import FiscalDevice
+import FiscalTestSupport
+import Foundation
+import Logging
+import Mediator
+import MediatorStore
+import TerminalClient
+import ZeroMQ
+
+/// `fiscal-mediator bench-mediator`: N terminals fiscalizing as fast as the mediator answers.
+struct BenchMediatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-mediator",
+        abstract: "Full-path throughput, latency and device utilization: N terminal clients over loopback TCP.",
+        discussion: """
+            Without --connect it runs a fresh mediator and emulator in this process (durable, in a temporary
+            directory) and reports device utilization. With --connect it drives a running `serve`.
+            The figures in docs/PERFORMANCE.md come from this command.
+            """
+    )
+
+    @Option(help: "Terminal clients.") var terminals = 10
+    @Option(help: "Invoices per terminal.") var count = 200
+    @Option(help: "fiscalize (FISCALIZE) or two-phase (PREPARE then COMMIT from the terminal).") var mode = "fiscalize"
+    @Option(help: "Emulator speed, e.g. prepare=15ms,commit=15ms (in-process only).") var deviceLatency: String?
+    @Option(help: "A running mediator's endpoint instead of an in-process one.") var connect: String?
+
+    func run() async throws {
+        guard mode == "fiscalize" || mode == "two-phase" else {
+            throw ValidationError("--mode must be fiscalize or two-phase")
+        }
+        let context = ZMQContext()
+        var emulator: FiscalDeviceEmulator?
+        var service: MediatorService?
+        var serviceTask: Task<Void, any Error>?
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bench-mediator-\(UUID().uuidString)"
+        )
+        let endpoint: String
+        if let connect {
+            endpoint = connect
+        } else {
+            var deviceConfiguration = FiscalDeviceEmulator.Configuration(
+                stateDirectory: directory.appendingPathComponent("emulator")
+            )
+            if let deviceLatency {
+                guard let latency = EmulatorLatency.parse(deviceLatency) else {
+                    throw ValidationError("--device-latency: not prepare=15ms,commit=15ms")
+                }
+                deviceConfiguration.latency = latency
+            }
+            let device = try FiscalDeviceEmulator(configuration: deviceConfiguration)
+            emulator = device
+            let client = FiscalDeviceClient(link: InProcessDeviceLink(handler: device))
+            _ = try await client.initialize(deviceID: nil, resetToken: "bench-token")
+            var configuration = MediatorService.Configuration()
+            configuration.gateway.endpoints = ["tcp://127.0.0.1:*"]
+            configuration.device.queueLimit = 1000
+            configuration.device.perTerminalQueueLimit = 10
+            var logger = Logger(label: "bench")
+            logger.logLevel = .warning
+            let started = try MediatorService(
+                configuration: configuration,
+                context: context,
+                client: client,
+                store: try MediatorDatabase(path: directory.appendingPathComponent("mediator.sqlite").path),
+                logger: logger
+            )
+            service = started
+            serviceTask = Task { try await started.run() }
+            endpoint = started.gateway.endpoints[0]
+        }
+
+        // Connect every terminal and let it say HELLO before the clock starts.
+        var clients: [MediatorClient] = []
+        for index in 1...terminals {
+            var configuration = MediatorClient.Configuration(
+                endpoint: endpoint,
+                terminalID: TerminalID(String(format: "REG-%03d", index))
+            )
+            configuration.requestTimeout = .seconds(60)
+            let client = try MediatorClient(context: context, configuration: configuration)
+            Task { await client.run() }
+            _ = try await client.hello()
+            clients.append(client)
+        }
+        let runID = UUID().uuidString.prefix(8)
+        let twoPhase = mode == "two-phase"
+        let count = self.count
+        let busyBefore = emulator?.busyTime ?? .zero
+        let clock = ContinuousClock()
+        let start = clock.now
+        let latencies = try await withThrowingTaskGroup(of: [Duration].self) { group in
+            for (index, client) in clients.enumerated() {
+                let terminal = client.configuration.terminalID.rawValue
+                group.addTask {
+                    var measured: [Duration] = []
+                    measured.reserveCapacity(count)
+                    for sale in 0..<count {
+                        let invoice = SampleInvoices.sale(
+                            lines: 1 + sale % 4,
+                            terminal: terminal,
+                            lane: index + 1,
+                            seed: sale
+                        )
+                        let requestID = "\(runID)-\(terminal)-\(sale)"
+                        let began = clock.now
+                        if twoPhase {
+                            let (nonce, _) = try await client.prepare(requestID: requestID, invoice: invoice)
+                            _ = try await client.commit(requestID: requestID, nonce: nonce)
+                        } else {
+                            _ = try await client.fiscalize(requestID: requestID, invoice: invoice)
+                        }
+                        measured.append(clock.now - began)
+                    }
+                    return measured
+                }
+            }
+            return try await group.reduce(into: [Duration]()) { $0 += $1 }.sorted()
+        }
+        let elapsed = clock.now - start
+        let seconds = Self.seconds(elapsed)
+        func ms(_ quantile: Double) -> String {
+            String(
+                format: "%.2f",
+                Self.seconds(latencies[min(latencies.count - 1, Int(Double(latencies.count) * quantile))]) * 1000
+            )
+        }
+        var line =
+            "terminals=\(terminals) mode=\(mode) invoices=\(latencies.count) seconds=\(String(format: "%.2f", seconds)) "
+        line += "invoices_per_second=\(String(format: "%.0f", Double(latencies.count) / seconds)) "
+        line += "p50_ms=\(ms(0.5)) p99_ms=\(ms(0.99)) max_ms=\(ms(1.0))"
+        if let emulator {
+            let busy = Self.seconds(emulator.busyTime - busyBefore)
+            line += " device_utilization=\(String(format: "%.1f%%", busy / seconds * 100))"
+        }
+        print(line)
+        for client in clients { client.close() }
+        serviceTask?.cancel()
+        _ = try? await serviceTask?.value
+        _ = service
+        emulator?.shutdown()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}
