@@ -156,9 +156,12 @@ public final class MediatorDatabase: Sendable {
     /// once: the device's critical path never waits for SQLite. Writes run in order, so a
     /// later ``seal(_:for:)`` lands after it (and syncs it). `failed` is called if it fails.
     public func saveInBackground(_ record: RequestRecord, failed: @escaping @Sendable (any Error) -> Void) {
-        pool.asyncWrite({ db in try Self.update(db, record) }) { _, result in
-            if case .failure(let error) = result { failed(error) }
-        }
+        pool.asyncWrite(
+            { db in try Self.update(db, record) },
+            completion: { _, result in
+                if case .failure(let error) = result { failed(error) }
+            }
+        )
     }
 
     /// Requests in these states, oldest first: what recovery must look at.
