@@ -131,15 +131,15 @@ extension FiscalDeviceEmulator {
         private enum PowerLoss: Error { case lost }
 
         private func dispatch(_ request: DeviceRequest) throws -> [UInt8] {
-            // PREPARE's body is the invoice, decoded once by its own decoder.
-            if request.command == .prepare { return try Self.ok(prepare(request.body)) }
-            let body = try Self.jsonObject(request.body)
+            // PREPARE's body is the invoice, decoded once by its own decoder; every other body
+            // must be a JSON object (JSON_INVALID otherwise), whether the command reads it or not.
+            let body = request.command == .prepare ? [:] : try Self.jsonObject(request.body)
             switch request.command {
             case .status: return try Self.ok(status())
             case .initialize: return try Self.ok(initialize(body))
             case .setTime: return try Self.ok(setTime(body))
             case .log: return try Self.ok(log(request.argument))
-            case .prepare: preconditionFailure("handled above")
+            case .prepare: return try Self.ok(prepare(request.body))
             case .commit: return try Self.ok(commit(body))
             case .reportZ: return try Self.ok(report(.z))
             case .reportX: return try Self.ok(report(.x))
