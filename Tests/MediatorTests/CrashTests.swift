@@ -161,7 +161,7 @@ struct CrashTests {
                     return try await client.fiscalizeReliably(
                         requestID: requestID,
                         invoice: invoice,
-                        deadline: .seconds(30)
+                        deadline: .seconds(90)
                     )
                 } catch {
                     // Say where it is stuck before failing.
