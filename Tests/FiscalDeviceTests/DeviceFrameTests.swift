@@ -1,5 +1,6 @@
 import FiscalCore
 import FiscalDevice
+import FiscalTestSupport
 import Testing
 
 @Suite("Device framing")
@@ -77,7 +78,7 @@ struct DeviceFrameTests {
 
     @Test("random noise never crashes the decoder and yields no frame", arguments: 0..<20)
     func noise(seed: Int) {
-        var generator = SeededGenerator(seed: UInt64(seed + 1))
+        var generator = SeededRandom(seed: UInt64(seed + 1))
         var decoder = DeviceFrameDecoder(maxPayload: 1024)
         let noise = (0..<4096).map { _ in UInt8.random(in: 0...255, using: &generator) }
         let frames = decoder.feed(noise) + decoder.abandonPartialFrame()
@@ -113,18 +114,5 @@ struct DeviceRequestTests {
     @Test("CRC-32 matches the standard check value")
     func crcCheckValue() {
         #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
-    }
-}
-
-/// SplitMix64, so the noise test is repeatable.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
