@@ -43,6 +43,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Nonce TTL of the embedded emulator, e.g. 30s.")
     var emulatorNonceTTL = "30s"
 
+    @Option(
+        help: """
+            The ADM|RESET authorization token given to the embedded emulator when it is first initialized \
+            (default: $FISCAL_EMULATOR_RESET_TOKEN, else a fixed demo token). Never logged.
+            """
+    )
+    var emulatorResetToken: String?
+
     @Option(help: "A fiscal rules file (tax groups, currencies, limits).")
     var rules: String?
 
@@ -89,7 +97,10 @@ struct ServeCommand: AsyncParsableCommand {
                 metadata: ["device": "\(endpoint)"]
             )
             if try await !client.status().initialized {
-                let identity = try await client.initialize(deviceID: nil, resetToken: "change-me-dgi-token")
+                let token =
+                    emulatorResetToken ?? ProcessInfo.processInfo.environment["FISCAL_EMULATOR_RESET_TOKEN"]
+                    ?? "change-me-dgi-token"
+                let identity = try await client.initialize(deviceID: nil, resetToken: token)
                 logger.notice("initialized the emulated device", metadata: ["device.id": "\(identity.deviceID)"])
             }
         }
