@@ -230,6 +230,9 @@ public struct TerminalReply: Codable, Sendable, Hashable {
         /// The last fiscal number the device gave, as the mediator knows it.
         public var lastInvoiceSeq: UInt64?
         public var link: String
+        /// For an emulated device only: milliseconds it has spent working since the mediator
+        /// started (device utilization is its growth over wall time).
+        public var busyMs: Int?
         public init(
             deviceID: String?,
             emulated: Bool,
@@ -251,6 +254,7 @@ public struct TerminalReply: Codable, Sendable, Hashable {
             case haltedCode = "halted_code"
             case lastInvoiceSeq = "last_invoice_seq"
             case link
+            case busyMs = "busy_ms"
         }
     }
 

@@ -22,6 +22,8 @@ public final class MediatorService: Service, Sendable {
         public var gateway = Gateway.Configuration()
         public var device = DeviceActor.Configuration()
         public var rules: FiscalRules = .default
+        /// How long the device has been busy, when it can say (the embedded emulator).
+        public var deviceBusyTime: (@Sendable () -> Duration)?
         public init() {}
     }
 
@@ -198,6 +200,14 @@ public final class MediatorService: Service, Sendable {
 
     private func reply(_ reply: TerminalReply, to routingID: [UInt8]) { gateway.send(reply, to: routingID) }
 
+    private func deviceInfo(_ snapshot: DeviceActor.Snapshot) -> TerminalReply.DeviceInfo {
+        var info = snapshot.device
+        if let busy = configuration.deviceBusyTime?() {
+            info.busyMs = Int(busy.components.seconds * 1000 + busy.components.attoseconds / 1_000_000_000_000_000)
+        }
+        return info
+    }
+
     private func dispatch(
         _ request: TerminalRequest,
         from terminal: TerminalID,
@@ -221,13 +231,13 @@ public final class MediatorService: Service, Sendable {
                 version: configuration.version,
                 outletID: configuration.outletID ?? ""
             )
-            reply.device = snapshot.device
+            reply.device = deviceInfo(snapshot)
             reply.leaseMs = Int(configuration.device.lease.components.seconds * 1000)
         case .ping:
             break
         case .status:
             let snapshot = await deviceActor.snapshot()
-            reply.device = snapshot.device
+            reply.device = deviceInfo(snapshot)
             reply.lockHolder = snapshot.holder
             reply.queueDepth = snapshot.queueDepth
             reply.inDoubt = snapshot.inDoubt

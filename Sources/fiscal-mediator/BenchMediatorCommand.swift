@@ -90,7 +90,14 @@ struct BenchMediatorCommand: AsyncParsableCommand {
         let runID = UUID().uuidString.prefix(8)
         let twoPhase = mode == "two-phase"
         let count = self.count
-        let busyBefore = emulator?.busyTime ?? .zero
+        // Device busy time: read directly from an in-process emulator, or from STATUS
+        // (busy_ms) when a separate `serve` runs the embedded emulator.
+        func busyTime() async -> Duration? {
+            if let emulator { return emulator.busyTime }
+            guard let ms = try? await clients[0].status().device?.busyMs else { return nil }
+            return .milliseconds(ms)
+        }
+        let busyBefore = await busyTime()
         let clock = ContinuousClock()
         let start = clock.now
         let latencies = try await withThrowingTaskGroup(of: [Duration].self) { group in
@@ -133,9 +140,8 @@ struct BenchMediatorCommand: AsyncParsableCommand {
             "terminals=\(terminals) mode=\(mode) invoices=\(latencies.count) seconds=\(String(format: "%.2f", seconds)) "
         line += "invoices_per_second=\(String(format: "%.0f", Double(latencies.count) / seconds)) "
         line += "p50_ms=\(ms(0.5)) p99_ms=\(ms(0.99)) max_ms=\(ms(1.0))"
-        if let emulator {
-            let busy = Self.seconds(emulator.busyTime - busyBefore)
-            line += " device_utilization=\(String(format: "%.1f%%", busy / seconds * 100))"
+        if let before = busyBefore, let after = await busyTime() {
+            line += " device_utilization=\(String(format: "%.1f%%", Self.seconds(after - before) / seconds * 100))"
         }
         print(line)
         for client in clients { client.close() }

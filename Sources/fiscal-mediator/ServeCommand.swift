@@ -91,6 +91,7 @@ struct ServeCommand: AsyncParsableCommand {
             return emulatorConfiguration
         }
         let client = FiscalDeviceClient(link: link)
+        if let emulator { configuration.deviceBusyTime = { emulator.busyTime } }
         if emulator != nil {
             logger.notice(
                 "using an EMULATED fiscal device: not valid for real fiscalization",

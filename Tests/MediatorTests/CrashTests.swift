@@ -47,11 +47,14 @@ struct CrashTests {
                         let data = handle.availableData
                         if data.isEmpty { break }
                         buffer += String(decoding: data, as: UTF8.self)
+                        // The log arrives in arbitrary chunks: only a token followed by a space
+                        // is whole (a chunk ending in "…:418" of "…:41873" must not match).
                         if !resumed,
-                            let range = buffer.range(of: #"endpoints=tcp://[0-9.:]+"#, options: .regularExpression)
+                            let range = buffer.range(of: #"endpoints=tcp://[0-9.:]+ "#, options: .regularExpression)
                         {
                             resumed = true
-                            continuation.resume(returning: String(buffer[range].dropFirst("endpoints=".count)))
+                            let token = buffer[range].dropFirst("endpoints=".count).dropLast()
+                            continuation.resume(returning: String(token))
                         }
                         if buffer.count > 100_000 { buffer = "" }
                     }
@@ -68,6 +71,7 @@ struct CrashTests {
         }
 
         func stop() {
+            guard process.isRunning else { return }
             process.terminate()
             process.waitUntilExit()
         }
@@ -152,6 +156,8 @@ struct CrashTests {
         let answeredBeforeKills = acknowledged.count
         // A last, clean run settles every sale.
         let child = try await Child(device: devicePath, database: database)
+        // Stop the child on every path, a failing one included.
+        defer { child.stop() }
         for (terminal, requestID, invoice) in sales {
             var configuration = MediatorClient.Configuration(endpoint: child.endpoint, terminalID: TerminalID(terminal))
             configuration.requestTimeout = .seconds(5)
