@@ -24,13 +24,14 @@ struct CrashTests {
         let process: Process
         let endpoint: String
 
-        init(device: String, database: String) async throws {
+        init(device: String, database: String, extraArguments: [String] = []) async throws {
             let process = Process()
             process.executableURL = CrashTests.executable
-            process.arguments = [
-                "serve", "--endpoint", "tcp://127.0.0.1:*", "--device", device, "--db", database, "--lease", "2s",
-                "--log-level", "info",
-            ]
+            process.arguments =
+                [
+                    "serve", "--endpoint", "tcp://127.0.0.1:*", "--device", device, "--db", database, "--lease", "2s",
+                    "--log-level", "info",
+                ] + extraArguments
             let output = Pipe()
             process.standardError = output
             process.standardOutput = FileHandle.nullDevice
