@@ -1,3 +1,4 @@
+import FiscalCore
 public import Foundation
 import Synchronization
 
@@ -33,7 +34,7 @@ public final class ManualEmulatorClock: EmulatorClock {
     public func advance(by duration: Duration) {
         state.withLock {
             $0.monotonic += duration
-            $0.wall += Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+            $0.wall += duration.inSeconds
         }
     }
 }

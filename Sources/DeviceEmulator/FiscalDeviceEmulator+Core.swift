@@ -86,7 +86,7 @@ extension FiscalDeviceEmulator {
             defer {
                 let elapsed = ContinuousClock.now - started
                 statistics.busyNanoseconds.add(
-                    elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000,
+                    elapsed.wholeNanoseconds,
                     ordering: .relaxed
                 )
                 statistics.commands.add(1, ordering: .relaxed)
@@ -105,7 +105,7 @@ extension FiscalDeviceEmulator {
                 case .commit: configuration.latency.commit
                 default: configuration.latency.other
                 }
-            if latency > .zero { Thread.sleep(forTimeInterval: latency.seconds) }
+            if latency > .zero { Thread.sleep(forTimeInterval: latency.inSeconds) }
 
             let body: [UInt8]
             do {
@@ -227,7 +227,7 @@ extension FiscalDeviceEmulator {
                 let remaining = pending.expiresAt - now
                 throw FiscalError(
                     .deviceBusy,
-                    "another PREPARE is outstanding for \(Int(remaining.seconds * 1000)) ms more"
+                    "another PREPARE is outstanding for \(Int(remaining.inSeconds * 1000)) ms more"
                 )
             }
             pending = nil
@@ -256,8 +256,8 @@ extension FiscalDeviceEmulator {
                 nonce: prepared.nonce,
                 payloadDigest: prepared.digest,
                 nextInvoiceSeq: InvoiceSeq(header.nextSeq),
-                ttlMs: Int(ttl.seconds * 1000),
-                expiresAt: DeviceTimestamp.format(deviceNow().addingTimeInterval(ttl.seconds))
+                ttlMs: Int(ttl.inSeconds * 1000),
+                expiresAt: DeviceTimestamp.format(deviceNow().addingTimeInterval(ttl.inSeconds))
             )
         }
 
@@ -373,7 +373,7 @@ extension FiscalDeviceEmulator {
         // MARK: Faults and administration
 
         func moveClock(by duration: Duration) throws {
-            let offset = header.clockOffsetMs + Int64(duration.seconds * 1000)
+            let offset = header.clockOffsetMs + Int64(duration.inSeconds * 1000)
             try store.setClockOffset(offset)
             header.clockOffsetMs = offset
         }
@@ -463,9 +463,4 @@ extension FiscalDeviceEmulator {
             return (try? Array(JSONEncoder().encode(body))) ?? Array(#"{"status":"ERR","code":"FRAME_INVALID"}"#.utf8)
         }
     }
-}
-
-extension Duration {
-    /// The duration in seconds, as a `Double`, for APIs that take one.
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

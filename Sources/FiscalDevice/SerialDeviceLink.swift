@@ -137,7 +137,7 @@ public final class SerialDeviceLink: FiscalDeviceLink, @unchecked Sendable {
             let milliseconds = Int32(
                 clamping: max(
                     1,
-                    remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000
+                    remaining.wholeMilliseconds
                 )
             )
             let ready = poll(&pollfd, 1, milliseconds)

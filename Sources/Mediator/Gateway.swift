@@ -27,12 +27,10 @@ public final class Gateway: Sendable {
     public init(context: ZMQContext, configuration: Configuration) throws {
         let endpoints = configuration.endpoints
         let interval = Int32(
-            configuration.heartbeatInterval.components.seconds * 1000 + configuration.heartbeatInterval.components
-                .attoseconds / 1_000_000_000_000_000
+            configuration.heartbeatInterval.wholeMilliseconds
         )
         let timeout = Int32(
-            configuration.heartbeatTimeout.components.seconds * 1000 + configuration.heartbeatTimeout.components
-                .attoseconds / 1_000_000_000_000_000
+            configuration.heartbeatTimeout.wholeMilliseconds
         )
         let maxSize = Int64(configuration.maxMessageSize)
         loop = try SocketLoop(context: context, kind: .router, name: "gateway") { socket in

@@ -203,7 +203,7 @@ public final class MediatorService: Service, Sendable {
     private func deviceInfo(_ snapshot: DeviceActor.Snapshot) -> TerminalReply.DeviceInfo {
         var info = snapshot.device
         if let busy = configuration.deviceBusyTime?() {
-            info.busyMs = Int(busy.components.seconds * 1000 + busy.components.attoseconds / 1_000_000_000_000_000)
+            info.busyMs = Int(busy.wholeMilliseconds)
         }
         return info
     }
@@ -232,7 +232,7 @@ public final class MediatorService: Service, Sendable {
                 outletID: configuration.outletID ?? ""
             )
             reply.device = deviceInfo(snapshot)
-            reply.leaseMs = Int(configuration.device.lease.components.seconds * 1000)
+            reply.leaseMs = Int(configuration.device.lease.wholeMilliseconds)
         case .ping:
             break
         case .status:
@@ -379,7 +379,7 @@ public final class MediatorService: Service, Sendable {
                 reply.nonce = prepared.nonce.rawValue
                 reply.nextInvoiceSeq = prepared.nextInvoiceSeq.rawValue
                 reply.leaseMs = Int(
-                    lease.components.seconds * 1000 + lease.components.attoseconds / 1_000_000_000_000_000
+                    lease.wholeMilliseconds
                 )
             }
             return reply

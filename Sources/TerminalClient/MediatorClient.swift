@@ -51,7 +51,7 @@ public actor MediatorClient {
             bufferingPolicy: .bufferingNewest(1000)
         )
         let milliseconds: (Duration) -> Int32 = {
-            Int32($0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000)
+            Int32(clamping: $0.wholeMilliseconds)
         }
         let endpoint = configuration.endpoint
         let routingID = Array(configuration.terminalID.rawValue.utf8)

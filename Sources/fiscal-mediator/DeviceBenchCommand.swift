@@ -51,9 +51,9 @@ struct DeviceBenchCommand: AsyncParsableCommand {
         let elapsed = clock.now - start
         latencies.sort()
         func ms(_ d: Duration) -> String {
-            String(format: "%.3f", Double(d.components.attoseconds) / 1e15 + Double(d.components.seconds) * 1000)
+            String(format: "%.3f", d.inSeconds * 1000)
         }
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.inSeconds
         print(
             "transport=\(transport) pairs=\(count) seconds=\(String(format: "%.2f", seconds)) "
                 + "pairs_per_second=\(String(format: "%.0f", Double(count) / seconds)) "
