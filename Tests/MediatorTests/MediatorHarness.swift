@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import Mediator
 import MediatorStore
+import Synchronization
 import TerminalClient
 import ZeroMQ
 
@@ -18,6 +19,10 @@ final class MediatorHarness: Sendable {
     let context = ZMQContext()
     let service: MediatorService
     let running: Task<Void, any Error>
+    /// Every client made here, closed by `close()`. A client left open keeps redialling its
+    /// dead port; when the port is reused by another test's mediator it would connect there and,
+    /// by routing-id handover, take that test's terminal id over.
+    private let clients = Mutex<[MediatorClient]>([])
 
     init(
         transport: EmulatorHarness.Transport = .inProcess,
@@ -62,6 +67,7 @@ final class MediatorHarness: Sendable {
         configuration.requestTimeout = timeout
         let client = try MediatorClient(context: context, configuration: configuration)
         Task { await client.run() }
+        clients.withLock { $0.append(client) }
         return client
     }
 
@@ -69,6 +75,7 @@ final class MediatorHarness: Sendable {
     func journal() async throws -> [JournalEntry] { try await device.client.dumpEntireLog().entries }
 
     func close() async {
+        for client in clients.withLock({ $0 }) { client.close() }
         running.cancel()
         _ = try? await running.value
         await device.close()
