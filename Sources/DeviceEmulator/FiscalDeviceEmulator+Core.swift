@@ -89,7 +89,6 @@ extension FiscalDeviceEmulator {
                     elapsed.wholeNanoseconds,
                     ordering: .relaxed
                 )
-                statistics.commands.add(1, ordering: .relaxed)
             }
             let request: DeviceRequest
             do {

@@ -35,10 +35,9 @@ public final class FiscalDeviceEmulator: DeviceFrameHandler, @unchecked Sendable
     private let faults: FaultPlan
     private let statistics: Statistics
 
-    /// How long the device has spent working on commands (modelled latency included), and
-    /// how many it answered, since start: device utilization is busy time over wall time.
+    /// How long the device has spent working on commands (modelled latency included) since
+    /// start: device utilization is busy time over wall time.
     public var busyTime: Duration { .nanoseconds(statistics.busyNanoseconds.load(ordering: .relaxed)) }
-    public var commandsHandled: Int { statistics.commands.load(ordering: .relaxed) }
 
     public init(configuration: Configuration, clock: any EmulatorClock = SystemEmulatorClock()) throws {
         self.configuration = configuration
@@ -105,7 +104,6 @@ public final class FiscalDeviceEmulator: DeviceFrameHandler, @unchecked Sendable
 /// Counters the device thread adds to and anyone may read.
 final class Statistics: Sendable {
     let busyNanoseconds = Atomic<Int64>(0)
-    let commands = Atomic<Int>(0)
 }
 
 /// Faults waiting to fire, counted down per COMMIT or per command.

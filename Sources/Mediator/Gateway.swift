@@ -21,8 +21,6 @@ public final class Gateway: Sendable {
     let loop: SocketLoop
     /// The endpoints bound (with the real port when one was `*`).
     public var endpoints: [String] { loop.endpoints }
-    /// Replies and events libzmq could not route (the terminal was gone).
-    public var undeliverable: Int { loop.droppedMessages }
 
     public init(context: ZMQContext, configuration: Configuration) throws {
         let endpoints = configuration.endpoints

@@ -179,7 +179,6 @@ public final class MediatorService: Service, Sendable {
             return
         }
 
-        await session.begin()
         let answer: TerminalReply
         do {
             answer = try await dispatch(request, from: terminal, session: session)
@@ -194,7 +193,6 @@ public final class MediatorService: Service, Sendable {
                 metadata: ["terminal.id": "\(terminal)", "error": "\(error.code)", "type": "\(type.rawValue)"]
             )
         }
-        await session.end()
         reply(answer, to: routingID)
     }
 

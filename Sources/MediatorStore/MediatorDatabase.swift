@@ -176,17 +176,6 @@ public final class MediatorDatabase: Sendable {
         }
     }
 
-    /// How many requests are in each state.
-    public func countsByState() throws -> [RequestRecord.State: Int] {
-        try pool.read { db in
-            var counts: [RequestRecord.State: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM request GROUP BY state") {
-                if let state = RequestRecord.State(rawValue: row["state"]) { counts[state] = row["n"] }
-            }
-            return counts
-        }
-    }
-
     // MARK: Sealing
 
     /// In one transaction: stores the sealed invoice, queues it for upload, and marks the

@@ -23,12 +23,19 @@ struct ShutdownTests {
         var configuration = MediatorClient.Configuration(endpoint: child.endpoint, terminalID: TerminalID("REG-001"))
         configuration.requestTimeout = .seconds(10)
         let sale = invoice("REG-001", sale: 1)
-        let elements = try await MediatorClient.withClient(context: ZMQContext(), configuration: configuration) {
-            client in
-            _ = try await client.hello()
+        let context = ZMQContext()
+        var watcher = MediatorClient.Configuration(endpoint: child.endpoint, terminalID: TerminalID("OPS-1"))
+        watcher.requestTimeout = .seconds(5)
+        let elements = try await MediatorClient.withClient(context: context, configuration: configuration) { client in
             async let sealed = client.fiscalize(requestID: "late", invoice: sale)
-            // Let the request reach the device, then ask the mediator to stop.
-            try await Task.sleep(for: .milliseconds(200))
+            // Wait until the request holds the device (its COMMIT takes 600 ms), then stop.
+            try await MediatorClient.withClient(context: context, configuration: watcher) { ops in
+                let deadline = ContinuousClock.now + .seconds(10)
+                while try await ops.status().lockHolder?.requestID != "late" {
+                    try #require(ContinuousClock.now < deadline, "the request never reached the device")
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
             kill(child.process.processIdentifier, SIGTERM)
             return try await sealed
         }
