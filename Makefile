@@ -32,9 +32,12 @@ run: build
 emulator: build
 	$(SWIFT) run fiscal-mediator device-emulator --pty --state $(STATE_DIR) --init-if-needed --verbose
 
+## The crash test (50 SIGKILLs of a mediator child) runs on its own: other suites' mediators
+## and clients on loopback must not share ports and terminal ids with it.
 test: deps lint
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --skip CrashTests
+	$(SWIFT) test --skip-build --filter CrashTests
 
 lint:
 	$(SWIFT) format lint --strict --recursive $(SWIFT_FORMAT_PATHS)

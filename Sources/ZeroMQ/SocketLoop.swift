@@ -56,6 +56,8 @@ public final class SocketLoop: Sendable {
     public var droppedMessages: Int { shared.dropped.load(ordering: .relaxed) }
 
     private static let monitorCounter = Atomic<Int>(0)
+    /// How long a closing socket may keep flushing messages already queued, in milliseconds.
+    static let closingLinger: Int32 = 1000
     /// How long a message libzmq cannot take yet is kept for another try.
     static let blockedLifetime: Duration = .seconds(2)
 
@@ -209,7 +211,13 @@ public final class SocketLoop: Sendable {
                 }
             }
             blocked = retry
-            if shared.stopping.load(ordering: .acquiring) { break }
+            if shared.stopping.load(ordering: .acquiring) {
+                // LINGER is 0 while running (a dead peer must not hold anything up), but what
+                // was just queued, a shutdown's last replies, must still reach the wire: give
+                // the closing socket a bounded linger; terminating the context waits for it.
+                try? socket.setLinger(Self.closingLinger)
+                break
+            }
             if items[0].revents != 0 {
                 while let message = try? socket.receive() {
                     inbound.yield(Message(frames: message.frames, sourceDescriptor: message.sourceDescriptor))

@@ -78,6 +78,19 @@ struct CrashTests {
         }
     }
 
+    /// The output of a shell command, for diagnostics.
+    static func shell(_ command: String) -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        let output = Pipe()
+        process.standardOutput = output
+        try? process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
     @Test("SIGKILL at random points: every acknowledged invoice is stored once, and store and device journal agree")
     func killAndRestart() async throws {
         // A device of realistic speed, so that a round's work spans the kill window.
@@ -88,7 +101,9 @@ struct CrashTests {
         defer { Task { await device.close() } }
         let devicePath = "serial:\(try #require(device.server?.path))"
         let database = device.directory.appending("mediator.sqlite").path
-        let terminals = ["REG-001", "REG-002", "MOB-001"]
+        // Ids no other test uses, so no other test's client can ever claim them.
+        let run = UInt16.random(in: 1000...9999)
+        let terminals = ["REG-\(run)A", "REG-\(run)B", "MOB-\(run)C"]
         var generator = SeededRandom(seed: 20_261_121)
         var acknowledged: [String: SecurityElements] = [:]
         var sales: [(terminal: String, requestID: String, invoice: Invoice)] = []
@@ -174,6 +189,21 @@ struct CrashTests {
                     // Say where it is stuck before failing.
                     let result = try? await client.result(requestID: requestID)
                     let status = try? await client.status()
+                    // Is the mediator unreachable, or is only this terminal id answered elsewhere?
+                    var other = MediatorClient.Configuration(
+                        endpoint: child.endpoint,
+                        terminalID: TerminalID("DIAG-\(run)")
+                    )
+                    other.requestTimeout = .seconds(3)
+                    let otherStatus = try? await MediatorClient.withClient(context: context, configuration: other) {
+                        try await $0.status()
+                    }
+                    let sockets = Self.shell(
+                        "ss -tnp | grep -F '\(child.endpoint.split(separator: ":").last ?? "")' || true"
+                    )
+                    Issue.record(
+                        "STATUS as another terminal: \(String(describing: otherStatus)); sockets on the port:\n\(sockets)"
+                    )
                     Issue.record(
                         "\(requestID) did not settle: RESULT \(String(describing: result)); STATUS \(String(describing: status))"
                     )
