@@ -655,7 +655,22 @@ public actor DeviceActor {
         record.nonce = nil
         record.errorCode = error.code.rawValue
         record.errorMessage = error.message
-        try? store.save(record)
+        saveOutcome(record)
+    }
+
+    /// Writes a final state (failed, aborted). If the store refuses, the request stays active
+    /// there until the next start's recovery settles it; say so in the log.
+    private func saveOutcome(_ record: RequestRecord) {
+        do {
+            try store.save(record)
+        } catch {
+            logger.error(
+                "cannot record a request's outcome",
+                metadata: [
+                    "request.id": "\(record.requestID)", "state": "\(record.state.rawValue)", "error": "\(error)",
+                ]
+            )
+        }
     }
 
     private func markAborted(_ terminal: TerminalID, _ requestID: String, code: ErrorCode, reason: String) {
@@ -664,7 +679,7 @@ public actor DeviceActor {
         record.nonce = nil
         record.errorCode = code.rawValue
         record.errorMessage = reason
-        try? store.save(record)
+        saveOutcome(record)
     }
 
     private func raiseHalt(_ error: FiscalError) {
