@@ -71,6 +71,11 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let aborted = ErrorCode("ABORTED")
     public static let deviceUnavailable = ErrorCode("DEVICE_UNAVAILABLE")
     public static let shuttingDown = ErrorCode("SHUTTING_DOWN")
+    public static let notRegistered = ErrorCode("NOT_REGISTERED")
+    public static let terminalInactive = ErrorCode("TERMINAL_INACTIVE")
+    public static let machineMismatch = ErrorCode("MACHINE_MISMATCH")
+    public static let notLoggedIn = ErrorCode("NOT_LOGGED_IN")
+    public static let cashierMismatch = ErrorCode("CASHIER_MISMATCH")
 
     // MARK: Configuration
 
@@ -286,6 +291,38 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
             origin: .mediator,
             retryable: true,
             summary: "The mediator is stopping; retry against it once it is back."
+        ),
+        Entry(
+            code: .notRegistered,
+            origin: .mediator,
+            retryable: false,
+            summary:
+                "The terminal id is not in the outlet's registry; an admin adds it (`fiscal-mediator terminals add`)."
+        ),
+        Entry(
+            code: .terminalInactive,
+            origin: .mediator,
+            retryable: false,
+            summary: "The terminal is registered but deactivated; an admin reactivates it."
+        ),
+        Entry(
+            code: .machineMismatch,
+            origin: .mediator,
+            retryable: false,
+            summary:
+                "HELLO came from another machine than the one this terminal id is bound to; an admin rebinds it."
+        ),
+        Entry(
+            code: .notLoggedIn,
+            origin: .mediator,
+            retryable: false,
+            summary: "No cashier is logged in at this terminal; send LOGIN first."
+        ),
+        Entry(
+            code: .cashierMismatch,
+            origin: .mediator,
+            retryable: false,
+            summary: "The invoice's cashier_id is not the cashier logged in at this terminal."
         ),
         Entry(
             code: .configInvalid,

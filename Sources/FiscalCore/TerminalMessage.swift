@@ -17,6 +17,9 @@ public enum TerminalProtocol {
         case log = "LOG"
         case status = "STATUS"
         case ping = "PING"
+        case login = "LOGIN"
+        case logout = "LOGOUT"
+        case heartbeat = "HEARTBEAT"
         case event = "EVENT"
     }
 
@@ -43,10 +46,14 @@ public struct TerminalRequest: Codable, Sendable {
     public var terminalID: String?
     public var cashierID: String?
     public var appVersion: String?
+    /// HELLO: the machine's identifier (a MAC address or a GUID, spec §4.1.5).
+    public var machineID: String?
     public var requestID: String?
     public var nonce: String?
     public var invoice: Invoice?
     public var invoiceSeq: UInt64?
+    /// HEARTBEAT: the terminal's own view of its health.
+    public var health: TerminalHealth?
 
     public init(
         type: TerminalProtocol.MessageType,
@@ -54,10 +61,12 @@ public struct TerminalRequest: Codable, Sendable {
         terminalID: String? = nil,
         cashierID: String? = nil,
         appVersion: String? = nil,
+        machineID: String? = nil,
         requestID: String? = nil,
         nonce: String? = nil,
         invoice: Invoice? = nil,
-        invoiceSeq: UInt64? = nil
+        invoiceSeq: UInt64? = nil,
+        health: TerminalHealth? = nil
     ) {
         self.v = TerminalProtocol.version
         self.type = type
@@ -65,10 +74,12 @@ public struct TerminalRequest: Codable, Sendable {
         self.terminalID = terminalID
         self.cashierID = cashierID
         self.appVersion = appVersion
+        self.machineID = machineID
         self.requestID = requestID
         self.nonce = nonce
         self.invoice = invoice
         self.invoiceSeq = invoiceSeq
+        self.health = health
     }
 
     enum CodingKeys: String, CodingKey {
@@ -77,10 +88,111 @@ public struct TerminalRequest: Codable, Sendable {
         case terminalID = "terminal_id"
         case cashierID = "cashier_id"
         case appVersion = "app_version"
+        case machineID = "machine_id"
         case requestID = "request_id"
         case nonce, invoice
         case invoiceSeq = "invoice_seq"
+        case health
     }
+}
+
+/// The status fields of a HEARTBEAT (spec §4.8.2): what the terminal knows about its own
+/// hardware and session. The mediator adds what it knows itself (connection, cashier, lock).
+public struct TerminalHealth: Codable, Sendable, Hashable {
+    public var printerAvailable: Bool
+    public var drawerAvailable: Bool
+    public var workPeriodOpen: Bool
+    /// The terminal's own address as it sees it (IPv4 or IPv6).
+    public var ipAddress: String?
+    /// The round trip the terminal measured for its previous heartbeat, in milliseconds.
+    public var latencyMs: Int?
+
+    public init(
+        printerAvailable: Bool,
+        drawerAvailable: Bool,
+        workPeriodOpen: Bool,
+        ipAddress: String? = nil,
+        latencyMs: Int? = nil
+    ) {
+        self.printerAvailable = printerAvailable
+        self.drawerAvailable = drawerAvailable
+        self.workPeriodOpen = workPeriodOpen
+        self.ipAddress = ipAddress
+        self.latencyMs = latencyMs
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case printerAvailable = "printer_available"
+        case drawerAvailable = "drawer_available"
+        case workPeriodOpen = "work_period_open"
+        case ipAddress = "ip_address"
+        case latencyMs = "latency_ms"
+    }
+
+    /// Every problem with the fields, by JSON path under `$.health` (empty when valid).
+    public func violations() -> [Violation] {
+        var found: [Violation] = []
+        if let ip = ipAddress, !IPAddress.isValid(ip) {
+            found.append(
+                Violation(
+                    code: .formatInvalid,
+                    path: "$.health.ip_address",
+                    message: "'\(ip)' is not an IPv4 or IPv6 address"
+                )
+            )
+        }
+        if let latency = latencyMs, !(0...600_000).contains(latency) {
+            found.append(
+                Violation(code: .valueOutOfRange, path: "$.health.latency_ms", message: "\(latency) is not 0 to 600000")
+            )
+        }
+        return found
+    }
+}
+
+/// Textual IP addresses, checked without the C library's resolver.
+public enum IPAddress {
+    /// Whether `text` is a dotted-quad IPv4 address or an IPv6 address (RFC 4291 text forms).
+    public static func isValid(_ text: String) -> Bool {
+        isIPv4(Substring(text)) || isIPv6(text)
+    }
+
+    static func isIPv4(_ text: Substring) -> Bool {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4
+            && parts.allSatisfy { part in
+                (1...3).contains(part.count) && part.allSatisfy(\.isASCIIDigit) && Int(part)! <= 255
+                    && !(part.count > 1 && part.first == "0")
+            }
+    }
+
+    static func isIPv6(_ text: String) -> Bool {
+        guard text.count <= 45, text.contains(":") else { return false }
+        var body = Substring(text)
+        var groupsNeeded = 8
+        // An embedded IPv4 tail (::ffff:10.0.0.1) stands for two groups.
+        if let lastColon = body.lastIndex(of: ":"), body[body.index(after: lastColon)...].contains(".") {
+            guard isIPv4(body[body.index(after: lastColon)...]) else { return false }
+            body = body[...lastColon]
+            if !body.hasSuffix("::") { body = body.dropLast() }
+            groupsNeeded = 6
+        }
+        var halves = [body]
+        if let gap = body.firstRange(of: "::") {
+            halves = [body[..<gap.lowerBound], body[gap.upperBound...]]
+            guard halves[1].firstRange(of: "::") == nil else { return false }
+        }
+        let groups = halves.map { $0.isEmpty ? [] : $0.split(separator: ":", omittingEmptySubsequences: false) }
+        let valid = groups.joined().allSatisfy { group in
+            (1...4).contains(group.count) && group.allSatisfy(\.isHexDigit)
+        }
+        let count = groups.joined().count
+        return valid && (halves.count == 2 ? count < groupsNeeded : count == groupsNeeded)
+    }
+}
+
+extension Character {
+    var isASCIIDigit: Bool { isASCII && isNumber }
 }
 
 /// A reply or an event from the mediator. Fields not relevant to the type are absent.
@@ -111,6 +223,12 @@ public struct TerminalReply: Codable, Sendable, Hashable {
     public var lockHolder: LockHolder?
     public var queueDepth: Int?
     public var inDoubt: Int?
+    /// HELLO, LOGIN, LOGOUT: the cashier logged in at the terminal now.
+    public var cashierID: String?
+    /// HELLO, HEARTBEAT: how often the mediator expects a HEARTBEAT from this terminal.
+    public var heartbeatMs: Int?
+    /// HELLO: the terminal as the registry knows it.
+    public var terminal: TerminalInfo?
 
     public init(type: TerminalProtocol.MessageType, msgID: String? = nil, status: String? = "OK") {
         self.type = type
@@ -162,6 +280,31 @@ public struct TerminalReply: Codable, Sendable, Hashable {
         case lockHolder = "lock_holder"
         case queueDepth = "queue_depth"
         case inDoubt = "in_doubt"
+        case cashierID = "cashier_id"
+        case heartbeatMs = "heartbeat_ms"
+        case terminal
+    }
+
+    /// A terminal's registry entry, as HELLO returns it.
+    public struct TerminalInfo: Codable, Sendable, Hashable {
+        public var code: String
+        public var name: String
+        public var kind: TerminalKind
+        public var businessMode: BusinessMode
+        public var laneNumber: Int?
+        public init(code: String, name: String, kind: TerminalKind, businessMode: BusinessMode, laneNumber: Int?) {
+            self.code = code
+            self.name = name
+            self.kind = kind
+            self.businessMode = businessMode
+            self.laneNumber = laneNumber
+        }
+        enum CodingKeys: String, CodingKey {
+            case code, name
+            case kind = "type"
+            case businessMode = "business_mode"
+            case laneNumber = "lane_number"
+        }
     }
 
     /// A sealed invoice as LOG returns it.

@@ -3,12 +3,15 @@ public import FiscalCore
 /// Valid invoices for tests, benchmarks and demos, with every sum computed by the same rules
 /// validation checks.
 public enum SampleInvoices {
+    /// The cashier the samples are rung up by unless told otherwise.
+    public static let cashier = "CASH-01"
+
     /// A sale of `lines` items spread over tax groups B (16 %), C (8 %) and A (exempt), paid
     /// in cash (with change) or by mobile money.
     public static func sale(
         lines: Int = 3,
         terminal: String = "REG-001",
-        cashier: String = "CASH-01",
+        cashier: String = SampleInvoices.cashier,
         lane: Int? = 1,
         currency: String = "CDF",
         seed: Int = 0
@@ -47,7 +50,7 @@ public enum SampleInvoices {
         reference: String? = nil,
         items: [Invoice.Item],
         terminal: String = "REG-001",
-        cashier: String = "CASH-01",
+        cashier: String = SampleInvoices.cashier,
         lane: Int? = 1,
         currency: String = "CDF",
         rules: FiscalRules = .default,

@@ -3,6 +3,7 @@ public import FiscalDevice
 import Foundation
 public import Logging
 public import MediatorStore
+public import Metrics
 
 /// The only path to the fiscal device.
 ///
@@ -32,7 +33,24 @@ public actor DeviceActor {
         public var haltRecheck: Duration = .seconds(10)
         /// First and largest pause between retries.
         public var retryBackoff: (first: Duration, max: Duration) = (.milliseconds(20), .seconds(1))
+        /// How long a terminal-driven holder whose connection dropped (a tablet out of Wi-Fi
+        /// range) keeps the lock before its request is aborted and the lanes go on. Shorter than
+        /// the lease; zero aborts at once.
+        public var roamingGrace: Duration = .seconds(5)
         public init() {}
+
+        /// What is wrong with these settings, if anything.
+        public func problems() -> [String] {
+            var found: [String] = []
+            if lease <= .zero { found.append("device.lease must be positive") }
+            if roamingGrace < .zero || roamingGrace >= lease {
+                found.append("device.roaming_grace must be at least 0 and shorter than device.lease")
+            }
+            if queueLimit < 1 || perTerminalQueueLimit < 1 || perTerminalQueueLimit > queueLimit {
+                found.append("queue limits must be at least 1, per terminal no more than in all")
+            }
+            return found
+        }
     }
 
     /// The lock holder.
@@ -78,12 +96,16 @@ public actor DeviceActor {
     private var reachable = true
     private var stopping = false
     private var drainWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Holders (and queued PREPAREs) of terminals that dropped out, waiting out the roaming grace.
+    private var roaming: [TerminalID: Task<Void, Never>] = [:]
+    private let exchangeTimer: (prepare: Metrics.Timer, commit: Metrics.Timer)
 
     public init(
         client: FiscalDeviceClient,
         store: MediatorDatabase,
         configuration: Configuration = Configuration(),
         logger: Logger,
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance,
         notify: @escaping Notify
     ) {
         self.client = client
@@ -91,6 +113,18 @@ public actor DeviceActor {
         self.configuration = configuration
         self.logger = logger
         self.notify = notify
+        exchangeTimer = (
+            Metrics.Timer(
+                label: "fiscal_device_exchange_seconds",
+                dimensions: [("command", "prepare")],
+                factory: metrics
+            ),
+            Metrics.Timer(
+                label: "fiscal_device_exchange_seconds",
+                dimensions: [("command", "commit")],
+                factory: metrics
+            )
+        )
         queue = FairQueue(limit: configuration.queueLimit, perTerminalLimit: configuration.perTerminalQueueLimit)
     }
 
@@ -223,10 +257,41 @@ public actor DeviceActor {
         return .aborted
     }
 
-    /// The terminal's connection dropped: a terminal-driven holder loses the lock, and its
-    /// queued terminal-driven PREPAREs are dropped (nobody would answer their nonce). FISCALIZE
-    /// requests go on: the terminal asked for them and will fetch the outcome with RESULT.
+    /// The terminal's connection dropped. If it holds the device for a PREPARE/COMMIT, or has
+    /// PREPAREs queued, it has `roamingGrace` to come back (a tablet walking through a Wi-Fi
+    /// gap); after that ``roamingGraceExpired(_:)`` gives its work up. FISCALIZE requests go on:
+    /// the terminal asked for them and will fetch the outcome with RESULT.
     public func terminalDisconnected(_ terminal: TerminalID) {
+        let holds = holder.map { $0.terminal == terminal && $0.mode == .twoPhase && !$0.committing } ?? false
+        let waits = queue.contains { $0 == terminal && $1.mode == .twoPhase }
+        guard holds || waits else { return }
+        guard configuration.roamingGrace > .zero else { return roamingGraceExpired(terminal) }
+        logger.info(
+            "terminal dropped out with device work; waiting out the roaming grace",
+            metadata: ["terminal.id": "\(terminal)", "grace_ms": "\(configuration.roamingGrace.wholeMilliseconds)"]
+        )
+        roaming[terminal]?.cancel()
+        let grace = configuration.roamingGrace
+        roaming[terminal] = Task {
+            try? await Task.sleep(for: grace)
+            guard !Task.isCancelled else { return }
+            self.roamingGraceExpired(terminal)
+        }
+    }
+
+    /// The terminal is back (a message on a new connection): its held lock and queued PREPAREs
+    /// stay as they were.
+    public func terminalReturned(_ terminal: TerminalID) {
+        guard let task = roaming.removeValue(forKey: terminal) else { return }
+        task.cancel()
+        logger.info("terminal returned within the roaming grace", metadata: ["terminal.id": "\(terminal)"])
+    }
+
+    /// The grace ran out: a terminal-driven holder loses the lock (its request is aborted; the
+    /// terminal re-prepares it with the same request id when it is back), and its queued
+    /// PREPAREs are dropped (nobody would answer their nonce).
+    func roamingGraceExpired(_ terminal: TerminalID) {
+        roaming[terminal] = nil
         if let current = holder, current.terminal == terminal, current.mode == .twoPhase, !current.committing {
             logger.info(
                 "lock holder disconnected; aborting",
@@ -386,9 +451,11 @@ public actor DeviceActor {
         var pause = configuration.retryBackoff.first
         while true {
             do {
+                let started = ContinuousClock.now
                 let prepared: DeviceReply.Prepared = try await client.send(
                     DeviceRequest(.prepare, body: record.payload)
                 )
+                exchangeTimer.prepare.record(duration: ContinuousClock.now - started)
                 reachable = true
                 clearHalt()
                 record.state = .prepared
@@ -430,7 +497,9 @@ public actor DeviceActor {
         try persist(record)
         while true {
             do {
+                let started = ContinuousClock.now
                 let sealed = try await client.commit(Nonce(nonce))
+                exchangeTimer.commit.record(duration: ContinuousClock.now - started)
                 reachable = true
                 return sealed.entry
             } catch {

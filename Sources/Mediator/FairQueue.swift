@@ -52,6 +52,11 @@ public struct FairQueue<Element>: Sendable where Element: Sendable {
         return (terminal, element)
     }
 
+    /// Whether any waiting element matches `predicate`.
+    public func contains(where predicate: (TerminalID, Element) -> Bool) -> Bool {
+        lanes.contains { terminal, lane in lane.contains { predicate(terminal, $0) } }
+    }
+
     /// Removes the elements matching `predicate`; returns them.
     public mutating func remove(where predicate: (TerminalID, Element) -> Bool) -> [Element] {
         var removed: [Element] = []

@@ -3,6 +3,7 @@ public import FiscalDevice
 import Foundation
 public import Logging
 public import MediatorStore
+public import Metrics
 public import ServiceLifecycle
 import Synchronization
 public import ZeroMQ
@@ -24,15 +25,37 @@ public final class MediatorService: Service, Sendable {
         public var rules: FiscalRules = .default
         /// How long the device has been busy, when it can say (the embedded emulator).
         public var deviceBusyTime: (@Sendable () -> Duration)?
+        /// Whether an unknown terminal with a well-formed code registers itself at HELLO (a
+        /// trusted LAN) or must be added by an admin first (the default).
+        public var selfRegister = false
+        /// Whether a sale needs a cashier logged in at its terminal, whose id it must carry.
+        public var requireCashierLogin = true
+        public var heartbeat = HeartbeatMonitor.Configuration()
+        public var monitorClock = MonitorClock.system
+        /// Where metrics go (Prometheus in `serve`); nowhere by default.
+        public var metrics: any MetricsFactory = NOOPMetricsHandler.instance
         public init() {}
+
+        /// What is wrong with these settings, if anything (each names its key).
+        public func problems() -> [String] {
+            var found = device.problems()
+            if heartbeat.profiles.values.contains(where: { $0 <= .zero }) || heartbeat.profiles["default"] == nil {
+                found.append("heartbeat.profiles must be positive and include 'default'")
+            }
+            if heartbeat.missedBeforeOffline < 1 { found.append("heartbeat.missed_before_offline must be at least 1") }
+            if gateway.endpoints.isEmpty { found.append("gateway.endpoints must name at least one endpoint") }
+            return found
+        }
     }
 
     public let configuration: Configuration
     public let gateway: Gateway
     public let deviceActor: DeviceActor
     public let store: MediatorDatabase
+    public let monitor: HeartbeatMonitor
     let logger: Logger
-    private let sessions = SessionRegistry()
+    let metrics: MediatorMetrics
+    private let sessions: SessionRegistry
     private let validator: InvoiceValidator
 
     /// Binds the gateway now (so the endpoints are known before `run`).
@@ -43,14 +66,36 @@ public final class MediatorService: Service, Sendable {
         store: MediatorDatabase,
         logger: Logger
     ) throws {
+        let problems = configuration.problems()
+        guard problems.isEmpty else {
+            throw FiscalError(.configInvalid, problems.joined(separator: "; "))
+        }
         self.configuration = configuration
         self.store = store
         self.logger = logger
         validator = InvoiceValidator(rules: configuration.rules)
+        metrics = MediatorMetrics(factory: configuration.metrics)
+        sessions = SessionRegistry(store: store)
+        monitor = HeartbeatMonitor(
+            configuration: configuration.heartbeat,
+            clock: configuration.monitorClock,
+            logger: logger
+        ) {
+            terminal,
+            kind,
+            detail in
+            store.recordEvent(terminal, kind: kind, detail: detail)
+        }
         let gateway = try Gateway(context: context, configuration: configuration.gateway)
         self.gateway = gateway
         let sessions = self.sessions
-        deviceActor = DeviceActor(client: client, store: store, configuration: configuration.device, logger: logger) {
+        deviceActor = DeviceActor(
+            client: client,
+            store: store,
+            configuration: configuration.device,
+            logger: logger,
+            metrics: configuration.metrics
+        ) {
             terminal,
             event in
             if let terminal {
@@ -76,6 +121,13 @@ public final class MediatorService: Service, Sendable {
             group.addTask {
                 for await event in self.gateway.loop.events {
                     if case .disconnected(let descriptor) = event { await self.connectionDropped(descriptor) }
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: self.configuration.heartbeat.tick)
+                    await self.monitor.evaluate()
+                    await self.refreshGauges()
                 }
             }
             await cancelWhenGracefulShutdown {
@@ -127,9 +179,14 @@ public final class MediatorService: Service, Sendable {
             )
             return
         }
+        let started = ContinuousClock.now
         let terminal = TerminalID(name)
         let session = sessions.session(for: terminal)
-        await session.heard(on: message.sourceDescriptor)
+        let heard = await session.heard(on: message.sourceDescriptor)
+        if heard.returned {
+            logger.info("terminal reconnected", metadata: ["terminal.id": "\(terminal)"])
+            await deviceActor.terminalReturned(terminal)
+        }
 
         let decoder = JSONDecoder()
         guard let envelope = try? decoder.decode(Envelope.self, from: Data(payload)) else {
@@ -181,20 +238,31 @@ public final class MediatorService: Service, Sendable {
 
         let answer: TerminalReply
         do {
-            answer = try await dispatch(request, from: terminal, session: session)
+            answer = try await dispatch(request, from: terminal, session: session, heard: heard)
         } catch {
             var retryAfter: Int? = nil
             if error.code == .queueFull || error.code == .inProgress || error.code == .deviceUnavailable {
                 retryAfter = 500
             }
             answer = .error(type, msgID: request.msgID, error, retryAfterMs: retryAfter)
-            logger.debug(
-                "refused",
-                metadata: ["terminal.id": "\(terminal)", "error": "\(error.code)", "type": "\(type.rawValue)"]
-            )
+            let metadata: Logger.Metadata = [
+                "terminal.id": "\(terminal)", "error": "\(error.code)", "type": "\(type.rawValue)",
+                "reason": "\(error.message)",
+            ]
+            if Self.accessCodes.contains(error.code) {
+                logger.notice("refused", metadata: metadata)
+            } else {
+                logger.debug("refused", metadata: metadata)
+            }
         }
         reply(answer, to: routingID)
+        metrics.request(type.rawValue, outcome: answer.code?.rawValue ?? "OK", duration: ContinuousClock.now - started)
     }
+
+    /// Refusals an operator should see in the log: who may use the device, and as whom.
+    private static let accessCodes: Set<ErrorCode> = [
+        .notRegistered, .terminalInactive, .machineMismatch, .notLoggedIn, .cashierMismatch, .terminalMismatch,
+    ]
 
     private func reply(_ reply: TerminalReply, to routingID: [UInt8]) { gateway.send(reply, to: routingID) }
 
@@ -209,28 +277,70 @@ public final class MediatorService: Service, Sendable {
     private func dispatch(
         _ request: TerminalRequest,
         from terminal: TerminalID,
-        session: TerminalSession
+        session: TerminalSession,
+        heard: TerminalSession.Heard
     ) async throws(FiscalError)
         -> TerminalReply
     {
         var reply = TerminalReply(type: request.type, msgID: request.msgID)
+        // Everything but PING and HELLO needs a registered, active terminal whose last HELLO was
+        // not refused for coming from another machine.
+        var registration: TerminalRecord?
+        if request.type != .ping && request.type != .hello {
+            if heard.machineRejected {
+                throw FiscalError(.machineMismatch, "\(terminal)'s last HELLO came from another machine")
+            }
+            registration = try registered(terminal)
+        }
+        if let named = request.terminalID, named != terminal.rawValue {
+            throw FiscalError(
+                .terminalMismatch,
+                "the message names terminal '\(named)' but the routing id is '\(terminal)'"
+            )
+        }
         switch request.type {
         case .hello:
-            guard request.terminalID == terminal.rawValue else {
-                throw FiscalError(
-                    .terminalMismatch,
-                    "HELLO names terminal '\(request.terminalID ?? "")' but the routing id is '\(terminal)'"
+            return try await hello(request, from: terminal, session: session, reply: reply)
+        case .login:
+            guard let cashier = request.cashierID, (1...64).contains(cashier.count) else {
+                throw FiscalError(.messageInvalid, "LOGIN needs a cashier_id of 1 to 64 characters")
+            }
+            let (_, closed) = try store.logIn(cashier, at: terminal)
+            await session.loggedIn(cashier)
+            if let closed {
+                logger.info(
+                    "cashier session superseded",
+                    metadata: ["terminal.id": "\(terminal)", "cashier.id": "\(closed.cashierID)"]
                 )
             }
-            await session.hello(cashier: request.cashierID, appVersion: request.appVersion)
-            let snapshot = await deviceActor.snapshot()
-            reply.mediator = TerminalReply.MediatorInfo(
-                name: configuration.name,
-                version: configuration.version,
-                outletID: configuration.outletID ?? ""
+            reply.cashierID = cashier
+        case .logout:
+            _ = try store.logOut(at: terminal)
+            await session.loggedIn(nil)
+        case .heartbeat:
+            guard let health = request.health else {
+                throw FiscalError(.messageInvalid, "HEARTBEAT needs the health object")
+            }
+            let violations = health.violations()
+            guard violations.isEmpty else {
+                throw FiscalError(
+                    .messageInvalid,
+                    "the heartbeat's status fields are malformed",
+                    violations: violations
+                )
+            }
+            if let version = request.appVersion, version.count > 64 {
+                throw FiscalError(.messageInvalid, "app_version is longer than 64 characters")
+            }
+            let profile = registration?.heartbeatProfile ?? "default"
+            await monitor.heartbeat(
+                terminal,
+                profile: profile,
+                health: health,
+                cashier: request.cashierID,
+                appVersion: request.appVersion
             )
-            reply.device = deviceInfo(snapshot)
-            reply.leaseMs = Int(configuration.device.lease.wholeMilliseconds)
+            reply.heartbeatMs = Int(configuration.heartbeat.interval(profile).wholeMilliseconds)
         case .ping:
             break
         case .status:
@@ -240,7 +350,7 @@ public final class MediatorService: Service, Sendable {
             reply.queueDepth = snapshot.queueDepth
             reply.inDoubt = snapshot.inDoubt
         case .fiscalize, .prepare:
-            return try await fiscalizeOrPrepare(request, from: terminal, reply: reply)
+            return try await fiscalizeOrPrepare(request, from: terminal, cashier: heard.cashier, reply: reply)
         case .commit:
             let requestID = try requireRequestID(request)
             guard let nonce = request.nonce, !nonce.isEmpty else {
@@ -320,6 +430,7 @@ public final class MediatorService: Service, Sendable {
     private func fiscalizeOrPrepare(
         _ request: TerminalRequest,
         from terminal: TerminalID,
+        cashier: String?,
         reply: TerminalReply
     ) async throws(FiscalError)
         -> TerminalReply
@@ -334,6 +445,17 @@ public final class MediatorService: Service, Sendable {
                 .terminalMismatch,
                 "the invoice's pos_terminal_id '\(invoice.posTerminalID)' is not the sender '\(terminal)'"
             )
+        }
+        if configuration.requireCashierLogin {
+            guard let cashier else {
+                throw FiscalError(.notLoggedIn, "no cashier is logged in at \(terminal); send LOGIN first")
+            }
+            guard invoice.cashierID == cashier else {
+                throw FiscalError(
+                    .cashierMismatch,
+                    "the invoice's cashier_id '\(invoice.cashierID)' is not the cashier logged in at \(terminal) ('\(cashier)')"
+                )
+            }
         }
         if let outlet = configuration.outletID, invoice.outletID != outlet {
             throw FiscalError(
@@ -409,8 +531,188 @@ public final class MediatorService: Service, Sendable {
         for session in sessions.all() where await session.dropped(descriptor) {
             logger.info("terminal disconnected", metadata: ["terminal.id": "\(session.terminal)"])
             sessions.markDisconnected(session.terminal)
+            await monitor.disconnected(session.terminal)
             await deviceActor.terminalDisconnected(session.terminal)
         }
+    }
+
+    // MARK: Registry and cashiers
+
+    /// The registry entry of a terminal allowed to work: registered and active.
+    private func registered(_ terminal: TerminalID) throws(FiscalError) -> TerminalRecord {
+        let record: TerminalRecord?
+        do { record = try store.terminal(terminal) } catch {
+            throw FiscalError(.deviceUnavailable, "the store failed reading the registry: \(error)")
+        }
+        guard let record else {
+            let hint =
+                configuration.selfRegister
+                ? "send HELLO to register it" : "an admin adds it with `fiscal-mediator terminals add \(terminal)`"
+            throw FiscalError(.notRegistered, "terminal \(terminal) is not registered; \(hint)")
+        }
+        guard record.active else {
+            throw FiscalError(.terminalInactive, "terminal \(terminal) is deactivated; an admin reactivates it")
+        }
+        return record
+    }
+
+    /// HELLO: registers (when self-registration is on), checks the machine binding (binding an
+    /// unbound terminal), opens the cashier's session when one is named, and counts as a
+    /// heartbeat.
+    private func hello(
+        _ request: TerminalRequest,
+        from terminal: TerminalID,
+        session: TerminalSession,
+        reply: TerminalReply
+    ) async throws(FiscalError) -> TerminalReply {
+        var reply = reply
+        guard request.terminalID == terminal.rawValue else {
+            throw FiscalError(
+                .terminalMismatch,
+                "HELLO names terminal '\(request.terminalID ?? "")' but the routing id is '\(terminal)'"
+            )
+        }
+        if configuration.selfRegister, (try? store.terminal(terminal)) == nil {
+            do throws(FiscalError) {
+                let record = try TerminalRecord(code: terminal, machineID: request.machineID)
+                _ = try store.addTerminal(record)
+                logger.notice("terminal registered itself", metadata: ["terminal.id": "\(terminal)"])
+            } catch  where error.code == .formatInvalid {
+                throw FiscalError(.notRegistered, "\(terminal) cannot register itself: \(error.message)")
+            }
+        }
+        let registration = try registered(terminal)
+        do throws(FiscalError) {
+            if let machine = request.machineID {
+                if try store.bindAtHello(terminal, machineID: machine) == .bound {
+                    logger.notice(
+                        "terminal bound",
+                        metadata: ["terminal.id": "\(terminal)", "machine.id": "\(machine)"]
+                    )
+                }
+            } else if registration.machineID != nil {
+                throw FiscalError(
+                    .machineMismatch,
+                    "\(terminal) is bound to a machine; HELLO must carry its machine_id"
+                )
+            }
+        } catch  where error.code == .machineMismatch {
+            await session.hello(appVersion: request.appVersion, machineRejected: true)
+            throw error
+        }
+        await session.hello(appVersion: request.appVersion, machineRejected: false)
+        var cashier = (try? store.currentSession(at: terminal))?.cashierID
+        if let named = request.cashierID, !named.isEmpty, named != cashier {
+            guard named.count <= 64 else {
+                throw FiscalError(.messageInvalid, "cashier_id is longer than 64 characters")
+            }
+            _ = try store.logIn(named, at: terminal)
+            cashier = named
+        }
+        await session.loggedIn(cashier)
+        await monitor.heartbeat(terminal, profile: registration.heartbeatProfile, appVersion: request.appVersion)
+
+        let snapshot = await deviceActor.snapshot()
+        reply.mediator = TerminalReply.MediatorInfo(
+            name: configuration.name,
+            version: configuration.version,
+            outletID: configuration.outletID ?? ""
+        )
+        reply.device = deviceInfo(snapshot)
+        reply.leaseMs = Int(configuration.device.lease.wholeMilliseconds)
+        reply.cashierID = cashier
+        reply.heartbeatMs = Int(configuration.heartbeat.interval(registration.heartbeatProfile).wholeMilliseconds)
+        reply.terminal = TerminalReply.TerminalInfo(
+            code: registration.code.rawValue,
+            name: registration.name,
+            kind: registration.kind,
+            businessMode: registration.businessMode,
+            laneNumber: registration.laneNumber
+        )
+        return reply
+    }
+
+    // MARK: Overview (the ops API)
+
+    /// One registered terminal with what the mediator knows of it now.
+    public struct TerminalOverview: Sendable {
+        public var registration: TerminalRecord
+        public var liveness: HeartbeatMonitor.Status?
+        public var connected: Bool
+        public var cashier: String?
+        public var holdsDevice: Bool
+    }
+
+    /// Every registered terminal, by code, with its liveness, cashier and whether it holds the
+    /// device (the status table of spec §4.8.3).
+    public func terminalOverview() async throws -> [TerminalOverview] {
+        let registry = try store.terminals()
+        let liveness = await monitor.statuses()
+        let holder = await deviceActor.snapshot().holder?.terminalID
+        let connected = Set(sessions.connectedTerminals())
+        var rows: [TerminalOverview] = []
+        for terminal in registry {
+            rows.append(
+                TerminalOverview(
+                    registration: terminal,
+                    liveness: liveness[terminal.code],
+                    connected: connected.contains(terminal.code) && (liveness[terminal.code]?.connected ?? true),
+                    cashier: try store.currentSession(at: terminal.code)?.cashierID,
+                    holdsDevice: holder == terminal.code.rawValue
+                )
+            )
+        }
+        return rows
+    }
+
+    /// Brings the gauges up to date (every monitor tick, and before a scrape).
+    public func refreshGauges() async {
+        let snapshot = await deviceActor.snapshot()
+        metrics.queueDepth.set(snapshot.queueDepth)
+        metrics.inDoubt.set(snapshot.inDoubt)
+        metrics.lockHeld.set(snapshot.holder == nil ? 0 : 1)
+        if let seq = snapshot.device.lastInvoiceSeq { metrics.lastInvoiceSeq.set(Int64(clamping: seq)) }
+        metrics.terminalsOnline.set(await monitor.onlineCount())
+    }
+}
+
+/// The mediator's own metrics, through swift-metrics (Prometheus in `serve`).
+final class MediatorMetrics: Sendable {
+    let factory: any MetricsFactory
+    let queueDepth: Meter
+    let inDoubt: Meter
+    let lockHeld: Meter
+    let lastInvoiceSeq: Meter
+    let terminalsOnline: Meter
+    private let counters = Mutex<[String: (Counter, Metrics.Timer)]>([:])
+
+    init(factory: any MetricsFactory) {
+        self.factory = factory
+        queueDepth = Meter(label: "fiscal_queue_depth", factory: factory)
+        inDoubt = Meter(label: "fiscal_in_doubt", factory: factory)
+        lockHeld = Meter(label: "fiscal_device_lock_held", factory: factory)
+        lastInvoiceSeq = Meter(label: "fiscal_last_invoice_seq", factory: factory)
+        terminalsOnline = Meter(label: "fiscal_terminals_online", factory: factory)
+    }
+
+    /// Counts a request of `type` by outcome (`OK` or its error code) and records its latency.
+    func request(_ type: String, outcome: String, duration: Duration) {
+        let key = type + "/" + outcome
+        let (counter, timer) = counters.withLock { cache in
+            if let found = cache[key] { return found }
+            let made = (
+                Counter(
+                    label: "fiscal_requests_total",
+                    dimensions: [("type", type), ("outcome", outcome)],
+                    factory: factory
+                ),
+                Metrics.Timer(label: "fiscal_request_duration_seconds", dimensions: [("type", type)], factory: factory)
+            )
+            cache[key] = made
+            return made
+        }
+        counter.increment()
+        timer.record(duration: duration)
     }
 }
 
@@ -418,12 +720,19 @@ public final class MediatorService: Service, Sendable {
 final class SessionRegistry: Sendable {
     private let sessions = Mutex<[TerminalID: TerminalSession]>([:])
     private let connected = Mutex<Set<TerminalID>>([])
+    private let store: MediatorDatabase
 
+    init(store: MediatorDatabase) { self.store = store }
+
+    /// The session of `terminal`, made on its first message (with the cashier the store says is
+    /// logged in there, so a restart keeps who is at which terminal).
     func session(for terminal: TerminalID) -> TerminalSession {
         connected.withLock { _ = $0.insert(terminal) }
+        if let session = sessions.withLock({ $0[terminal] }) { return session }
+        let cashier = (try? store.currentSession(at: terminal))?.cashierID
         return sessions.withLock { map in
             if let session = map[terminal] { return session }
-            let session = TerminalSession(terminal: terminal)
+            let session = TerminalSession(terminal: terminal, cashier: cashier)
             map[terminal] = session
             return session
         }

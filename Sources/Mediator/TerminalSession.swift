@@ -2,21 +2,38 @@ public import FiscalCore
 
 /// One terminal as the mediator sees it: its connection and who is at it.
 ///
-/// Owns: whether it is connected and on which connection (descriptor), and the cashier and
-/// app version it announced in HELLO.
+/// Owns: whether it is connected and on which connection (descriptor), the cashier logged in
+/// there (a cache of the store's open cashier session, written through), the app version it
+/// announced, and whether its last HELLO was refused for coming from the wrong machine.
 public actor TerminalSession {
     public let terminal: TerminalID
     public private(set) var descriptor: Int32 = -1
     public private(set) var connected = false
     public private(set) var cashier: String?
     public private(set) var appVersion: String?
+    /// Set by a HELLO refused with MACHINE_MISMATCH, cleared by one accepted: until then the
+    /// terminal's requests are refused the same way.
+    public private(set) var machineRejected = false
 
-    public init(terminal: TerminalID) { self.terminal = terminal }
+    public init(terminal: TerminalID, cashier: String?) {
+        self.terminal = terminal
+        self.cashier = cashier
+    }
+
+    /// What the mediator needs to know about the session on every message.
+    struct Heard: Sendable {
+        /// The terminal was disconnected and this message came on a new connection.
+        var returned: Bool
+        var cashier: String?
+        var machineRejected: Bool
+    }
 
     /// A message arrived on connection `descriptor`.
-    func heard(on descriptor: Int32) {
+    func heard(on descriptor: Int32) -> Heard {
+        let returned = !connected && self.descriptor >= 0
         if descriptor >= 0 { self.descriptor = descriptor }
         connected = true
+        return Heard(returned: returned, cashier: cashier, machineRejected: machineRejected)
     }
 
     /// The connection `descriptor` dropped; `true` if it was this terminal's current one (a
@@ -27,8 +44,10 @@ public actor TerminalSession {
         return true
     }
 
-    func hello(cashier: String?, appVersion: String?) {
-        self.cashier = cashier
-        self.appVersion = appVersion
+    func hello(appVersion: String?, machineRejected: Bool) {
+        if appVersion != nil { self.appVersion = appVersion }
+        self.machineRejected = machineRejected
     }
+
+    func loggedIn(_ cashier: String?) { self.cashier = cashier }
 }

@@ -12,7 +12,7 @@ import GRDB
 /// they said from the device's journal. `DatabasePool` serializes writes and is `Sendable`:
 /// actors call it directly.
 public final class MediatorDatabase: Sendable {
-    private let pool: DatabasePool
+    let pool: DatabasePool
     public let path: String
 
     /// Opens (creating and migrating if needed) the store at `path`.
@@ -78,6 +78,41 @@ public final class MediatorDatabase: Sendable {
         }
         migrator.registerMigration("v2-request-digest") { db in
             try db.execute(sql: "CREATE INDEX request_digest ON request(terminal_id, payload_digest)")
+        }
+        migrator.registerMigration("v3-terminals") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE terminal (
+                        code TEXT PRIMARY KEY,
+                        name TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        business_mode TEXT NOT NULL,
+                        lane_number INTEGER,
+                        machine_id TEXT UNIQUE,
+                        active INTEGER NOT NULL DEFAULT 1,
+                        heartbeat_profile TEXT NOT NULL,
+                        created_at TEXT NOT NULL,
+                        modified_at TEXT NOT NULL
+                    );
+                    CREATE TABLE cashier_session (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        terminal_id TEXT NOT NULL REFERENCES terminal(code),
+                        cashier_id TEXT NOT NULL,
+                        opened_at TEXT NOT NULL,
+                        closed_at TEXT,
+                        close_reason TEXT
+                    );
+                    CREATE UNIQUE INDEX cashier_session_open ON cashier_session(terminal_id) WHERE closed_at IS NULL;
+                    CREATE TABLE terminal_event (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        terminal_id TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        detail TEXT NOT NULL,
+                        at TEXT NOT NULL
+                    );
+                    CREATE INDEX terminal_event_terminal ON terminal_event(terminal_id, id);
+                    """
+            )
         }
         return migrator
     }
@@ -250,6 +285,19 @@ public final class MediatorDatabase: Sendable {
         )
     }
 
+    /// Requests not yet settled, counted by state (`queued`, `prepared`, `committing`, `in_doubt`).
+    public func openRequestCounts() throws -> [String: Int] {
+        try pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT state, COUNT(*) AS n FROM request WHERE state IN ('queued', 'prepared', 'committing', 'in_doubt')
+                    GROUP BY state
+                    """
+            ).reduce(into: [:]) { counts, row in counts[row["state"] as String] = row["n"] as Int }
+        }
+    }
+
     /// Sealed invoices waiting in the outbox.
     public func outboxCount() throws -> Int {
         try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? 0 }
@@ -300,7 +348,7 @@ public final class MediatorDatabase: Sendable {
 
     /// A write that is on disk when it returns: `synchronous = FULL` for this transaction only.
     /// The pool's single writer runs it alone, so the pragma cannot leak into another write.
-    private func durableWrite<T>(_ body: @escaping (Database) throws -> T) throws -> T {
+    func durableWrite<T>(_ body: @escaping (Database) throws -> T) throws -> T {
         try pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
             defer { try? db.execute(sql: "PRAGMA synchronous = NORMAL") }
@@ -313,7 +361,7 @@ public final class MediatorDatabase: Sendable {
         }
     }
 
-    private static func now() -> String { DeviceTimestamp.format(Date()) }
+    static func now() -> String { DeviceTimestamp.format(Date()) }
 
     private static func update(_ db: Database, _ record: RequestRecord) throws {
         try db.execute(

@@ -19,7 +19,11 @@ public actor MediatorClient {
     public struct Configuration: Sendable {
         public var endpoint: String
         public var terminalID: TerminalID
+        /// Logged in by ``hello()`` (HELLO opens the cashier's session).
         public var cashierID: String?
+        /// This machine's identifier (a MAC address or a GUID); the mediator binds the terminal
+        /// code to it at the first HELLO and refuses another machine under the same code.
+        public var machineID: String?
         public var appVersion = "TerminalClient/1"
         /// How long to wait for a reply. A queued FISCALIZE waits for every request ahead of it.
         public var requestTimeout: Duration = .seconds(10)
@@ -137,13 +141,39 @@ public actor MediatorClient {
         pending.removeValue(forKey: id)?.continuation.resume(returning: nil)
     }
 
-    public func hello() async throws(FiscalError) -> TerminalReply {
+    /// HELLO: announces the terminal (binding it to ``Configuration/machineID`` on first use) and
+    /// logs in `cashierID` (default: the configured one), if any.
+    public func hello(cashierID: String? = nil) async throws(FiscalError) -> TerminalReply {
         try await send(
             TerminalRequest(
                 type: .hello,
                 terminalID: configuration.terminalID.rawValue,
-                cashierID: configuration.cashierID,
-                appVersion: configuration.appVersion
+                cashierID: cashierID ?? configuration.cashierID,
+                appVersion: configuration.appVersion,
+                machineID: configuration.machineID
+            )
+        )
+    }
+
+    /// LOGIN: `cashierID` is at this terminal from now on (another cashier's session closes).
+    public func login(cashierID: String) async throws(FiscalError) -> TerminalReply {
+        try await send(TerminalRequest(type: .login, cashierID: cashierID))
+    }
+
+    /// LOGOUT: nobody is at this terminal; sales are refused until the next LOGIN.
+    public func logout() async throws(FiscalError) -> TerminalReply {
+        try await send(TerminalRequest(type: .logout))
+    }
+
+    /// HEARTBEAT with the terminal's status fields; the reply says when the next one is due.
+    public func heartbeat(_ health: TerminalHealth, cashierID: String? = nil) async throws(FiscalError) -> TerminalReply
+    {
+        try await send(
+            TerminalRequest(
+                type: .heartbeat,
+                cashierID: cashierID,
+                appVersion: configuration.appVersion,
+                health: health
             )
         )
     }

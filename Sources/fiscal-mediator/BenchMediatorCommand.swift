@@ -60,6 +60,8 @@ struct BenchMediatorCommand: AsyncParsableCommand {
             configuration.gateway.endpoints = ["tcp://127.0.0.1:*"]
             configuration.device.queueLimit = 1000
             configuration.device.perTerminalQueueLimit = 10
+            // A bench LAN: its REG-NNN terminals register themselves at HELLO.
+            configuration.selfRegister = true
             var logger = Logger(label: "bench")
             logger.logLevel = .warning
             let started = try MediatorService(
@@ -82,6 +84,7 @@ struct BenchMediatorCommand: AsyncParsableCommand {
                 terminalID: TerminalID(String(format: "REG-%03d", index))
             )
             configuration.requestTimeout = .seconds(60)
+            configuration.cashierID = SampleInvoices.cashier
             let client = try MediatorClient(context: context, configuration: configuration)
             Task { await client.run() }
             _ = try await client.hello()

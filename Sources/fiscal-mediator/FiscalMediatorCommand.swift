@@ -8,6 +8,7 @@ struct FiscalMediatorCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self,
             TerminalCommand.self,
+            TerminalsCommand.self,
             DeviceEmulatorCommand.self,
             DeviceCommand.self,
             InvoiceCommand.self,

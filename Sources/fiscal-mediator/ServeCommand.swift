@@ -6,6 +6,8 @@ import Foundation
 import Logging
 import Mediator
 import MediatorStore
+import OpsHTTP
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 import ZeroMQ
@@ -54,6 +56,33 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "A fiscal rules file (tax groups, currencies, limits).")
     var rules: String?
 
+    @Option(
+        help: """
+            The ops HTTP API (health, terminals, alerts, metrics) as HOST:PORT, or 'off'. Loopback by             default; bind a LAN address only on a trusted network.
+            """
+    )
+    var opsHTTP = "127.0.0.1:8080"
+
+    @Flag(help: "Let an unknown terminal with a well-formed code register itself at HELLO (trusted LANs only).")
+    var selfRegister = false
+
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Require a logged-in cashier for every sale, whose id the invoice must carry."
+    )
+    var cashierLogin = true
+
+    @Option(
+        help: """
+            How long a tablet that dropped out keeps the device lock before its sale is aborted, e.g. 5s \
+            (default: 5s, or a third of --lease if that is shorter). Must be shorter than --lease.
+            """
+    )
+    var roamingGrace: String?
+
+    @Option(help: "Heartbeat intervals by profile, e.g. default=60s,lane=15s,tablet=5s.")
+    var heartbeat = "default=60s,lane=15s,tablet=5s"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "info"
 
@@ -70,6 +99,21 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--lease: '\(lease)' is not a duration such as 15s")
         }
         configuration.device.lease = leaseDuration
+        if let roamingGrace {
+            guard let grace = EmulatorLatency.parseDuration(roamingGrace) else {
+                throw ValidationError("--roaming-grace: '\(roamingGrace)' is not a duration such as 5s")
+            }
+            configuration.device.roamingGrace = grace
+        } else {
+            configuration.device.roamingGrace = min(.seconds(5), leaseDuration / 3)
+        }
+        configuration.heartbeat.profiles = try Self.profiles(heartbeat)
+        configuration.selfRegister = selfRegister
+        configuration.requireCashierLogin = cashierLogin
+        let ops = try Self.opsAddress(opsHTTP)
+        let metricsRegistry = PrometheusCollectorRegistry()
+        configuration.metrics = PrometheusMetricsFactory(registry: metricsRegistry)
+        if let problem = configuration.problems().first { throw ValidationError(problem) }
         if let rules { configuration.rules = try FiscalRules.load(from: URL(fileURLWithPath: rules)) }
 
         let endpoint = try DeviceEndpoint(parsing: device)
@@ -114,11 +158,54 @@ struct ServeCommand: AsyncParsableCommand {
             store: store,
             logger: logger
         )
+        var services: [any Service] = [service]
+        if let ops {
+            let logger = logger
+            services.append(
+                OpsServer.application(
+                    service: service,
+                    registry: metricsRegistry,
+                    configuration: ops,
+                    logger: logger
+                ) { port in
+                    logger.info("ops API listening", metadata: ["address": "http://\(ops.host):\(port)"])
+                }
+            )
+        }
         let group = ServiceGroup(
-            configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
         try await group.run()
         await link.close()
         emulator?.shutdown()
+    }
+
+    /// `default=60s,lane=15s` into durations by profile.
+    static func profiles(_ text: String) throws -> [String: Duration] {
+        var profiles: [String: Duration] = [:]
+        for pair in text.split(separator: ",") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let interval = EmulatorLatency.parseDuration(String(parts[1])), interval > .zero
+            else {
+                throw ValidationError("--heartbeat: '\(pair)' is not PROFILE=DURATION such as lane=15s")
+            }
+            profiles[String(parts[0])] = interval
+        }
+        guard profiles["default"] != nil else { throw ValidationError("--heartbeat: name a 'default' profile") }
+        return profiles
+    }
+
+    /// `HOST:PORT` (or `off`) for the ops API.
+    static func opsAddress(_ text: String) throws -> OpsServer.Configuration? {
+        if text == "off" { return nil }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port), colon != text.startIndex
+        else {
+            throw ValidationError("--ops-http: '\(text)' is not HOST:PORT (127.0.0.1:8080) or 'off'")
+        }
+        var configuration = OpsServer.Configuration()
+        configuration.host = String(text[..<colon])
+        configuration.port = port
+        return configuration
     }
 }

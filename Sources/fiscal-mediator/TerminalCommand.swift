@@ -16,10 +16,12 @@ struct TerminalCommand: AsyncParsableCommand {
         @Option(help: "The mediator's endpoint.") var connect = "tcp://127.0.0.1:5555"
         @Option(help: "This terminal's id (its ZeroMQ routing id).") var terminalID = "REG-001"
         @Option(help: "Seconds to wait for a reply.") var timeout = 30
+        @Option(help: "This machine's identifier (bound to the terminal id at its first HELLO).") var machineID: String?
 
         func withClient<T: Encodable & Sendable>(_ body: (MediatorClient) async throws -> T) async throws {
             var configuration = MediatorClient.Configuration(endpoint: connect, terminalID: TerminalID(terminalID))
             configuration.requestTimeout = .seconds(timeout)
+            configuration.machineID = machineID
             do {
                 let result = try await MediatorClient.withClient(
                     context: ZMQContext(),
@@ -49,8 +51,11 @@ struct TerminalCommand: AsyncParsableCommand {
                 throw ValidationError("\(file): \(error.localizedDescription)")
             }
             let requestID = self.requestID
+            let invoice = try Invoice.decode(json: Array(data))
             try await connection.withClient { client in
-                try await client.fiscalizeReliably(requestID: requestID, invoice: try Invoice.decode(json: Array(data)))
+                // The invoice's cashier logs in at this terminal first (HELLO opens the session).
+                _ = try await client.hello(cashierID: invoice.cashierID)
+                return try await client.fiscalizeReliably(requestID: requestID, invoice: invoice)
             }
         }
     }

@@ -29,6 +29,7 @@ struct BadInputTests {
     func malformed() async throws {
         let mediator = try await MediatorHarness()
         defer { Task { await mediator.close() } }
+        try mediator.register("REG-001")
         let raw = try rawTerminal(mediator, id: "REG-001")
         defer { raw.stop() }
         let json: (String) -> [[UInt8]] = { [Array($0.utf8)] }
@@ -88,7 +89,7 @@ struct BadInputTests {
         let big = try rawTerminal(mediator, id: "REG-BIG")
         defer { big.stop() }
         big.send([Array(repeating: UInt8(ascii: "x"), count: 10_000)])
-        let healthy = try mediator.client("REG-001")
+        let healthy = try await mediator.client("REG-001")
         #expect(
             try await healthy.fiscalize(requestID: "ok", invoice: invoice("REG-001", sale: 1)).invoiceSeq
                 == InvoiceSeq(1)

@@ -19,6 +19,16 @@ struct CrashTests {
     /// How many kills; `FISCAL_KILL_ROUNDS` overrides it (scripts/kill-sweep.sh).
     static let rounds = Int(ProcessInfo.processInfo.environment["FISCAL_KILL_ROUNDS"] ?? "") ?? 50
 
+    /// Registers `terminals` in the store at `path` with `cashier` logged in at each, as an admin
+    /// and the cashiers would have before the mediator starts.
+    static func register(_ terminals: [String], cashier: String, in path: String) throws {
+        let store = try MediatorDatabase(path: path)
+        for terminal in terminals {
+            _ = try store.addTerminal(TerminalRecord(code: TerminalID(terminal)))
+            _ = try store.logIn(cashier, at: TerminalID(terminal))
+        }
+    }
+
     /// A running `fiscal-mediator serve` child and the endpoint it bound.
     final class Child: Sendable {
         let process: Process
@@ -30,7 +40,7 @@ struct CrashTests {
             process.arguments =
                 [
                     "serve", "--endpoint", "tcp://127.0.0.1:*", "--device", device, "--db", database, "--lease", "2s",
-                    "--log-level", "info",
+                    "--log-level", "info", "--ops-http", "off",
                 ] + extraArguments
             let output = Pipe()
             process.standardError = output
@@ -104,6 +114,7 @@ struct CrashTests {
         // Ids no other test uses, so no other test's client can ever claim them.
         let run = UInt16.random(in: 1000...9999)
         let terminals = ["REG-\(run)A", "REG-\(run)B", "MOB-\(run)C"]
+        try Self.register(terminals + ["ADMIN-D\(run)"], cashier: SampleInvoices.cashier, in: database)
         var generator = SeededRandom(seed: 20_261_121)
         var acknowledged: [String: SecurityElements] = [:]
         var sales: [(terminal: String, requestID: String, invoice: Invoice)] = []
@@ -192,7 +203,7 @@ struct CrashTests {
                     // Is the mediator unreachable, or is only this terminal id answered elsewhere?
                     var other = MediatorClient.Configuration(
                         endpoint: child.endpoint,
-                        terminalID: TerminalID("DIAG-\(run)")
+                        terminalID: TerminalID("ADMIN-D\(run)")
                     )
                     other.requestTimeout = .seconds(3)
                     let otherStatus = try? await MediatorClient.withClient(context: context, configuration: other) {

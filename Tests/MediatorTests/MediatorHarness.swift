@@ -55,16 +55,50 @@ final class MediatorHarness: Sendable {
         let service = self.service
         running = Task { try await service.run() }
         // The service reads no message before recovery is done: one PING answered means ready.
-        let probe = try client("PROBE")
+        let probe = try connect("PROBE", register: false)
         _ = try await probe.send(TerminalRequest(type: .ping))
         probe.close()
     }
 
     var endpoint: String { service.gateway.endpoints[0] }
 
-    func client(_ terminal: String, timeout: Duration = .seconds(10)) throws -> MediatorClient {
+    /// A terminal client, ready to sell: registered (unless `register` is false) and logged in
+    /// as `cashier` with HELLO (unless `cashier` is nil).
+    func client(
+        _ terminal: String,
+        timeout: Duration = .seconds(10),
+        register: Bool = true,
+        cashier: String? = SampleInvoices.cashier,
+        machineID: String? = nil
+    ) async throws -> MediatorClient {
+        let client = try connect(terminal, timeout: timeout, register: register, machineID: machineID)
+        if let cashier {
+            let hello = TerminalRequest(type: .hello, terminalID: terminal, cashierID: cashier, machineID: machineID)
+            let reply = try await client.send(hello, timeout: .seconds(10))
+            if let error = reply.fiscalError { throw error }
+        }
+        return client
+    }
+
+    /// Registers `terminal` and logs `cashier` in there, straight in the store.
+    func register(_ terminal: String, cashier: String? = SampleInvoices.cashier) throws {
+        _ = try store.addTerminal(TerminalRecord(code: TerminalID(terminal)))
+        if let cashier { _ = try store.logIn(cashier, at: TerminalID(terminal)) }
+    }
+
+    /// A terminal client that has sent nothing yet.
+    func connect(
+        _ terminal: String,
+        timeout: Duration = .seconds(10),
+        register: Bool = true,
+        machineID: String? = nil
+    ) throws -> MediatorClient {
+        if register, try store.terminal(TerminalID(terminal)) == nil {
+            _ = try? store.addTerminal(TerminalRecord(code: TerminalID(terminal)))
+        }
         var configuration = MediatorClient.Configuration(endpoint: endpoint, terminalID: TerminalID(terminal))
         configuration.requestTimeout = timeout
+        configuration.machineID = machineID
         let client = try MediatorClient(context: context, configuration: configuration)
         Task { await client.run() }
         clients.withLock { $0.append(client) }

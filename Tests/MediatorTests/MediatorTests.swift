@@ -19,7 +19,7 @@ struct MediatorTests {
         let acknowledged = try await withThrowingTaskGroup(of: [(String, SecurityElements)].self) { group in
             for lane in 1...10 {
                 let terminal = "REG-\(String(format: "%03d", lane))"
-                let client = try mediator.client(terminal, timeout: .seconds(30))
+                let client = try await mediator.client(terminal, timeout: .seconds(30))
                 group.addTask {
                     var acks: [(String, SecurityElements)] = []
                     for sale in 0..<perTerminal {
@@ -64,7 +64,7 @@ struct MediatorTests {
             $0.latency = EmulatorLatency(commit: .milliseconds(400))
         })
         defer { Task { await mediator.close() } }
-        let client = try mediator.client("REG-001", timeout: .milliseconds(150))
+        let client = try await mediator.client("REG-001", timeout: .milliseconds(150))
         let sale = invoice("REG-001", sale: 1)
         // The reply comes after the terminal stopped waiting: as if it were lost.
         let first = await #expect(throws: FiscalError.self) {
@@ -92,22 +92,27 @@ struct MediatorTests {
         "a tablet that disconnects holding the lock: the others go on, and it finishes its sale with one fiscal number"
     )
     func holderDisconnects() async throws {
-        let mediator = try await MediatorHarness(configureEmulator: { $0.nonceTTL = .seconds(1) })
+        let mediator = try await MediatorHarness(
+            configureEmulator: { $0.nonceTTL = .seconds(1) },
+            configure: { $0.device.roamingGrace = .milliseconds(500) }
+        )
         defer { Task { await mediator.close() } }
-        let tablet = try mediator.client("MOB-001")
+        let tablet = try await mediator.client("MOB-001")
+        let lane = try await mediator.client("REG-001")
         let sale = invoice("MOB-001", sale: 7)
         _ = try await tablet.prepare(requestID: "table-7", invoice: sale)
         tablet.close()  // out of range, holding the device
 
-        let lane = try mediator.client("REG-001")
         let started = ContinuousClock.now
         let laneSale = try await lane.fiscalize(requestID: "lane-1", invoice: invoice("REG-001", sale: 1))
+        // The lane waited out the grace (the tablet might have come back), then went on.
+        #expect(ContinuousClock.now - started >= .milliseconds(450))
         #expect(ContinuousClock.now - started < .seconds(5))
         #expect(laneSale.invoiceSeq == InvoiceSeq(1))
         #expect(try mediator.store.request(TerminalID("MOB-001"), "table-7")?.state == .aborted)
 
         // Back in range under the same identity: the same request id is prepared again.
-        let back = try mediator.client("MOB-001")
+        let back = try await mediator.client("MOB-001")
         let result = try await back.result(requestID: "table-7")
         #expect(result.state == "aborted")
         let (nonce, _) = try await back.prepare(requestID: "table-7", invoice: sale)
@@ -122,10 +127,13 @@ struct MediatorTests {
     func leaseExpiry() async throws {
         let mediator = try await MediatorHarness(
             configureEmulator: { $0.nonceTTL = .seconds(1) },
-            configure: { $0.device.lease = .milliseconds(300) }
+            configure: {
+                $0.device.lease = .milliseconds(300)
+                $0.device.roamingGrace = .milliseconds(100)
+            }
         )
         defer { Task { await mediator.close() } }
-        let slow = try mediator.client("MOB-002")
+        let slow = try await mediator.client("MOB-002")
         var events = slow.events.makeAsyncIterator()
         let (nonce, lease) = try await slow.prepare(requestID: "r1", invoice: invoice("MOB-002", sale: 1))
         #expect(lease <= 300)
@@ -133,7 +141,7 @@ struct MediatorTests {
         #expect(event?.event == .leaseExpired && event?.code == .nonceExpired && event?.requestID == "r1")
         let late = await #expect(throws: FiscalError.self) { try await slow.commit(requestID: "r1", nonce: nonce) }
         #expect(late?.code == .nonceExpired)
-        let next = try mediator.client("REG-003")
+        let next = try await mediator.client("REG-003")
         #expect(
             try await next.fiscalize(requestID: "x", invoice: invoice("REG-003", sale: 2)).invoiceSeq == InvoiceSeq(1)
         )
@@ -143,8 +151,8 @@ struct MediatorTests {
     func nonceChecks() async throws {
         let mediator = try await MediatorHarness()
         defer { Task { await mediator.close() } }
-        let owner = try mediator.client("REG-001")
-        let thief = try mediator.client("REG-002")
+        let owner = try await mediator.client("REG-001")
+        let thief = try await mediator.client("REG-002")
         let (nonce, _) = try await owner.prepare(requestID: "a", invoice: invoice("REG-001", sale: 1))
         // The thief's own request, prepared later, so it is known to the mediator.
         let stolen = await #expect(throws: FiscalError.self) { try await thief.commit(requestID: "a", nonce: nonce) }
@@ -169,7 +177,7 @@ struct MediatorTests {
     func powerLossBeforeCommit() async throws {
         let mediator = try await MediatorHarness(deviceTimeout: .milliseconds(300))
         defer { Task { await mediator.close() } }
-        let client = try mediator.client("REG-001")
+        let client = try await mediator.client("REG-001")
         mediator.device.emulator.arm(.powerLossBeforeCommit)
         let sale = invoice("REG-001", sale: 1)
         let lost = await #expect(throws: FiscalError.self) {
@@ -185,7 +193,7 @@ struct MediatorTests {
     func powerLossAfterCommit() async throws {
         let mediator = try await MediatorHarness(deviceTimeout: .milliseconds(300))
         defer { Task { await mediator.close() } }
-        let client = try mediator.client("REG-001")
+        let client = try await mediator.client("REG-001")
         mediator.device.emulator.arm(.powerLossAfterCommit)
         let sale = invoice("REG-001", sale: 1)
         let sealed = try await client.fiscalize(requestID: "s1", invoice: sale)
@@ -220,7 +228,7 @@ struct MediatorTests {
         let record = try mediator.store.request(TerminalID("REG-004"), "lost-marks")
         let stored = try #require(record)
         #expect(stored.state == .sealed && stored.invoiceSeq == 1)
-        let client = try mediator.client("REG-004")
+        let client = try await mediator.client("REG-004")
         let retried = try await client.send(TerminalRequest(type: .fiscalize, requestID: "lost-marks", invoice: sale))
         #expect(retried.replayed == true && retried.securityElements?.invoiceSeq == InvoiceSeq(1))
         #expect(try await mediator.journal().count == 1)
@@ -230,7 +238,7 @@ struct MediatorTests {
     func noReplyOverPty() async throws {
         let mediator = try await MediatorHarness(transport: .pty, deviceTimeout: .milliseconds(300))
         defer { Task { await mediator.close() } }
-        let client = try mediator.client("REG-001")
+        let client = try await mediator.client("REG-001")
         mediator.device.emulator.arm(.garbledReply, at: 2)  // PREPARE is command 1, COMMIT command 2
         let sealed = try await client.fiscalize(requestID: "s1", invoice: invoice("REG-001", sale: 1))
         #expect(sealed.invoiceSeq == InvoiceSeq(1))
@@ -241,11 +249,11 @@ struct MediatorTests {
     func deviceHalt() async throws {
         let mediator = try await MediatorHarness()
         defer { Task { await mediator.close() } }
-        let watcher = try mediator.client("REG-009")
+        let watcher = try await mediator.client("REG-009")
         _ = try await watcher.hello()
         var events = watcher.events.makeAsyncIterator()
         try await mediator.device.emulator.fillStorage()
-        let client = try mediator.client("REG-001")
+        let client = try await mediator.client("REG-001")
         let refused = await #expect(throws: FiscalError.self) {
             try await client.fiscalize(requestID: "s1", invoice: invoice("REG-001", sale: 1))
         }
@@ -266,7 +274,7 @@ struct MediatorTests {
             configure: { $0.device.perTerminalQueueLimit = 1 }
         )
         defer { Task { await mediator.close() } }
-        let busy = try mediator.client("REG-001")
+        let busy = try await mediator.client("REG-001")
         let outcomes = await withTaskGroup(of: ErrorCode?.self) { group in
             for sale in 0..<3 {
                 group.addTask {

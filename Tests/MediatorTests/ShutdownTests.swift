@@ -14,6 +14,7 @@ struct ShutdownTests {
         let directory = TemporaryDirectory("shutdown")
         defer { directory.remove() }
         let database = directory.appending("mediator.sqlite").path
+        try CrashTests.register(["REG-001", "ADMIN-OPS1"], cashier: SampleInvoices.cashier, in: database)
         let child = try await CrashTests.Child(
             device: "emulator:\(directory.appending("emulator").path)",
             database: database,
@@ -24,7 +25,7 @@ struct ShutdownTests {
         configuration.requestTimeout = .seconds(10)
         let sale = invoice("REG-001", sale: 1)
         let context = ZMQContext()
-        var watcher = MediatorClient.Configuration(endpoint: child.endpoint, terminalID: TerminalID("OPS-1"))
+        var watcher = MediatorClient.Configuration(endpoint: child.endpoint, terminalID: TerminalID("ADMIN-OPS1"))
         watcher.requestTimeout = .seconds(5)
         let elements = try await MediatorClient.withClient(context: context, configuration: configuration) { client in
             async let sealed = client.fiscalize(requestID: "late", invoice: sale)
