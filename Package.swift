@@ -97,8 +97,11 @@ let package = Package(
                 "FiscalDevice",
                 "MediatorStore",
                 "ZeroMQ",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -115,6 +118,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // A stand-in for the cloud's ingest API, with fault modes (tests, demos, benchmarks).
+        .target(
+            name: "CloudEmulator",
+            dependencies: [
+                "FiscalCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -144,6 +160,7 @@ let package = Package(
                 "FiscalDevice",
                 "DeviceEmulator",
                 "FiscalTestSupport",
+                "CloudEmulator",
                 "Mediator",
                 "MediatorStore",
                 "OpsHTTP",
@@ -172,7 +189,7 @@ let package = Package(
             name: "MediatorTests",
             dependencies: [
                 "FiscalCore", "FiscalDevice", "DeviceEmulator", "FiscalTestSupport", "Mediator", "MediatorStore",
-                "OpsHTTP", "TerminalClient", "ZeroMQ",
+                "OpsHTTP", "TerminalClient", "ZeroMQ", "CloudEmulator",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -78,10 +78,11 @@ public struct EmulatorLatency: Hashable, Sendable {
         return latency
     }
 
-    /// `250us`, `15ms`, `2s`.
+    /// `250us`, `15ms`, `2s`, `5m`, `1h`, `90d`.
     public static func parseDuration(_ text: String) -> Duration? {
         let units: [(String, (Int) -> Duration)] = [
             ("us", { .microseconds($0) }), ("ms", { .milliseconds($0) }), ("s", { .seconds($0) }),
+            ("m", { .seconds($0 * 60) }), ("h", { .seconds($0 * 3600) }), ("d", { .seconds($0 * 86_400) }),
         ]
         for (suffix, make) in units where text.hasSuffix(suffix) {
             guard let value = Int(text.dropLast(suffix.count)), value >= 0 else { return nil }

@@ -114,6 +114,19 @@ public final class MediatorDatabase: Sendable {
                     """
             )
         }
+        migrator.registerMigration("v4-sync") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE outbox ADD COLUMN state TEXT NOT NULL DEFAULT 'pending';
+                    ALTER TABLE outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE outbox ADD COLUMN last_error TEXT;
+                    ALTER TABLE outbox ADD COLUMN receipt TEXT;
+                    ALTER TABLE outbox ADD COLUMN uploaded_at TEXT;
+                    CREATE INDEX outbox_state ON outbox(state, invoice_seq);
+                    CREATE TABLE sync_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                    """
+            )
+        }
         return migrator
     }
 
@@ -318,9 +331,11 @@ public final class MediatorDatabase: Sendable {
         }
     }
 
-    /// Fiscal numbers from 1 to `last` that have no sealed invoice here.
+    /// Fiscal numbers from 1 to `last` that have no sealed invoice here (those pruned after the
+    /// cloud confirmed them do not count as missing).
     public func missingSeqs(upTo last: UInt64) throws -> [UInt64] {
-        guard last > 0 else { return [] }
+        let pruned = try prunedThrough()
+        guard last > pruned else { return [] }
         let stored = try pool.read { db in
             try Int64.fetchAll(
                 db,
@@ -329,8 +344,8 @@ public final class MediatorDatabase: Sendable {
             )
         }
         var missing: [UInt64] = []
-        var expected: UInt64 = 1
-        for seq in stored.map(UInt64.init) {
+        var expected: UInt64 = pruned + 1
+        for seq in stored.map(UInt64.init) where seq > pruned {
             while expected < seq {
                 missing.append(expected)
                 expected += 1

@@ -22,21 +22,18 @@ public enum OpsServer {
         public init() {}
     }
 
-    /// Extra figures a part of the mediator adds to `/health` (the sync uploader does).
-    public typealias HealthSection = @Sendable () async -> (name: String, value: JSONValue)?
-
     /// The HTTP application, a `Service` to run beside the mediator. `onRunning` receives the
     /// bound port (useful with port 0).
     public static func application(
         service: MediatorService,
         registry: PrometheusCollectorRegistry,
         configuration: Configuration,
-        sections: [HealthSection] = [],
+        sync: SyncUploader? = nil,
         logger: Logger,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router()
-        let api = Handlers(service: service, registry: registry, sections: sections)
+        let api = Handlers(service: service, registry: registry, sync: sync)
         router.get("/health") { _, _ in try await api.health() }
         router.get("/terminals") { _, _ in try await api.terminals() }
         router.get("/terminals/{code}") { _, context in
@@ -60,7 +57,7 @@ public enum OpsServer {
 struct Handlers: Sendable {
     let service: MediatorService
     let registry: PrometheusCollectorRegistry
-    let sections: [OpsServer.HealthSection]
+    let sync: SyncUploader?
 
     func health() async throws -> Response {
         let snapshot = await service.deviceActor.snapshot()
@@ -88,8 +85,22 @@ struct Handlers: Sendable {
             "in_doubt": .int(snapshot.inDoubt),
             "alerts": .int(await service.monitor.alerts().count + (snapshot.device.haltedCode == nil ? 0 : 1)),
         ]
-        for section in sections {
-            if let (name, value) = await section() { body[name] = value }
+        if let sync {
+            let summary = try service.store.outboxSummary()
+            let status = await sync.status()
+            body["sync"] = .object([
+                "state": .string(status.state),
+                "backlog": .int(summary.pending + summary.quarantined.count),
+                "quarantined": .int(summary.quarantined.count),
+                "oldest_pending_at": summary.oldestPendingAt.map(JSONValue.string) ?? .null,
+                "last_uploaded_seq": summary.lastUploadedSeq.map { .int(Int(clamping: $0)) } ?? .null,
+                "last_success_at": status.lastSuccessAt.map { .string(Self.iso($0)) } ?? .null,
+                "last_error": status.lastError.map(JSONValue.string) ?? .null,
+                "consecutive_failures": .int(status.consecutiveFailures),
+            ])
+            body["alerts"] = .int(
+                await service.monitor.alerts().count + (snapshot.device.haltedCode == nil ? 0 : 1) + sync.alerts().count
+            )
         }
         return json(.object(body), status: snapshot.device.state == "ready" ? .ok : .serviceUnavailable)
     }
@@ -134,6 +145,14 @@ struct Handlers: Sendable {
                 "since": .string(Self.iso(alert.since)), "message": .string(alert.message),
             ])
         }
+        if let sync {
+            alerts += await sync.alerts().map { alert in
+                .object([
+                    "kind": .string(alert.kind.rawValue), "terminal_id": .null, "since": .string(Self.iso(alert.since)),
+                    "message": .string(alert.message),
+                ])
+            }
+        }
         let snapshot = await service.deviceActor.snapshot()
         if let code = snapshot.device.haltedCode {
             alerts.insert(
@@ -149,6 +168,7 @@ struct Handlers: Sendable {
 
     func metrics() async -> Response {
         await service.refreshGauges()
+        if let sync { await sync.refreshGauges() }
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return Response(

@@ -9,6 +9,8 @@ struct FiscalMediatorCommand: AsyncParsableCommand {
             ServeCommand.self,
             TerminalCommand.self,
             TerminalsCommand.self,
+            SyncCommand.self,
+            CloudEmulatorCommand.self,
             DeviceEmulatorCommand.self,
             DeviceCommand.self,
             InvoiceCommand.self,

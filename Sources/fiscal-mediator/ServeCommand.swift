@@ -83,6 +83,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Heartbeat intervals by profile, e.g. default=60s,lane=15s,tablet=5s.")
     var heartbeat = "default=60s,lane=15s,tablet=5s"
 
+    @Option(help: "Upload sealed invoices to this cloud ingest API (docs/CLOUD_API.md); needs --outlet-id.")
+    var cloudURL: String?
+
+    @Option(help: "A file holding the outlet's cloud bearer token (default: $FISCAL_CLOUD_TOKEN). Never logged.")
+    var cloudTokenFile: String?
+
+    @Option(help: "Invoices per upload request.")
+    var syncBatch = 100
+
+    @Option(help: "How long confirmed invoices stay in the local store, e.g. 90d ('forever' keeps them).")
+    var syncRetention = "90d"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "info"
 
@@ -159,6 +171,37 @@ struct ServeCommand: AsyncParsableCommand {
             logger: logger
         )
         var services: [any Service] = [service]
+        var uploader: SyncUploader?
+        if let cloudURL {
+            guard let outletID else {
+                throw ValidationError("--cloud-url needs --outlet-id (the cloud orders per outlet)")
+            }
+            guard let token = try readToken(cloudTokenFile) else {
+                throw ValidationError("--cloud-url needs a token: --cloud-token-file FILE or $FISCAL_CLOUD_TOKEN")
+            }
+            var sync = SyncUploader.Configuration(baseURL: cloudURL, outletID: outletID, token: token)
+            sync.batchSize = syncBatch
+            if syncRetention == "forever" {
+                sync.retention = nil
+            } else {
+                guard let retention = EmulatorLatency.parseDuration(syncRetention) else {
+                    throw ValidationError("--sync-retention: '\(syncRetention)' is not a duration such as 90d")
+                }
+                sync.retention = retention
+            }
+            do {
+                let made = try SyncUploader(
+                    configuration: sync,
+                    store: store,
+                    metrics: configuration.metrics,
+                    logger: logger
+                )
+                uploader = made
+                services.append(made)
+            } catch {
+                throw ValidationError(error.message)
+            }
+        }
         if let ops {
             let logger = logger
             services.append(
@@ -166,6 +209,7 @@ struct ServeCommand: AsyncParsableCommand {
                     service: service,
                     registry: metricsRegistry,
                     configuration: ops,
+                    sync: uploader,
                     logger: logger
                 ) { port in
                     logger.info("ops API listening", metadata: ["address": "http://\(ops.host):\(port)"])
