@@ -32,8 +32,9 @@ run: build
 emulator: build
 	$(SWIFT) run fiscal-mediator device-emulator --pty --state $(STATE_DIR) --init-if-needed --verbose
 
-## The crash test (50 SIGKILLs of a mediator child) runs on its own: other suites' mediators
-## and clients on loopback must not share ports and terminal ids with it.
+## The crash tests (SIGKILLs of mediator children, during sales and during uploads) run on
+## their own: other suites' mediators and clients on loopback must not share ports and terminal
+## ids with them. "CrashTests" matches both suites (CrashTests, SyncCrashTests).
 test: deps lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --skip CrashTests

@@ -257,14 +257,7 @@ public final class CloudEmulator: Sendable {
     func list(_ request: Request, context: CloudContext) throws -> Response {
         let outlet = try context.parameters.require("outlet")
         let all = try received(outlet: outlet)
-        return Self.json(
-            all.map {
-                [
-                    "device_id": $0.deviceID, "invoice_seq": String($0.seq), "receipt": $0.receipt,
-                    "entry_hash": $0.entryHash,
-                ]
-            }
-        )
+        return Self.json(all.map(Delivered.init))
     }
 
     // MARK: Helpers
@@ -292,6 +285,28 @@ public final class CloudEmulator: Sendable {
 
     static func error(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {
         json(CloudProtocol.ErrorBody(code: code, message: message), status: status)
+    }
+}
+
+/// One delivered invoice, as the inspection endpoint lists it.
+struct Delivered: Encodable {
+    var deviceID: String
+    var invoiceSeq: UInt64
+    var receipt: String
+    var entryHash: String
+
+    init(_ received: CloudEmulator.Received) {
+        deviceID = received.deviceID
+        invoiceSeq = received.seq
+        receipt = received.receipt
+        entryHash = received.entryHash
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case deviceID = "device_id"
+        case invoiceSeq = "invoice_seq"
+        case receipt
+        case entryHash = "entry_hash"
     }
 }
 

@@ -32,6 +32,8 @@ public actor SyncUploader: Service {
         /// Items per request.
         public var batchSize = 100
         public var requestTimeout: Duration = .seconds(30)
+        /// How long connecting may take (connection attempts are retried within it).
+        public var connectTimeout: Duration = .seconds(5)
         /// First and largest pause between failed attempts (before jitter).
         public var backoff: (first: Duration, max: Duration) = (.milliseconds(500), .seconds(60))
         /// How often an empty or stopped line is looked at again.
@@ -101,6 +103,7 @@ public actor SyncUploader: Service {
     public let configuration: Configuration
     private let store: MediatorDatabase
     private let client: HTTPClient
+    private let ownsClient: Bool
     private let logger: Logger
     private let endpoint: String
     private var alertsByKind: [Alert.Kind: Alert] = [:]
@@ -120,14 +123,22 @@ public actor SyncUploader: Service {
     public init(
         configuration: Configuration,
         store: MediatorDatabase,
-        client: HTTPClient = .shared,
+        client: HTTPClient? = nil,
         metrics: any MetricsFactory = NOOPMetricsHandler.instance,
         logger: Logger
     ) throws(FiscalError) {
         if let problem = configuration.problems().first { throw FiscalError(.configInvalid, problem) }
         self.configuration = configuration
         self.store = store
-        self.client = client
+        if let client {
+            self.client = client
+            ownsClient = false
+        } else {
+            var http = HTTPClient.Configuration()
+            http.timeout = .init(connect: .nanoseconds(Int64(configuration.connectTimeout.wholeNanoseconds)))
+            self.client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: http)
+            ownsClient = true
+        }
         self.logger = logger
         batchLimit = configuration.batchSize
         var base = configuration.baseURL
@@ -159,7 +170,13 @@ public actor SyncUploader: Service {
         await cancelWhenGracefulShutdown {
             await self.uploadLoop()
         }
+        await shutdown()
         logger.info("sync uploader stopped")
+    }
+
+    /// Closes the HTTP client the uploader made (once it no longer runs).
+    public func shutdown() async {
+        if ownsClient { try? await client.shutdown() }
     }
 
     /// Open alerts, oldest first.
@@ -185,8 +202,8 @@ public actor SyncUploader: Service {
     }
 
     /// One attempt at the head of the line; returns how long to wait before the next one
-    /// (`nil`: go on at once).
-    func step() async -> Duration? {
+    /// (`nil`: go on at once). `run()` loops on it; a test or a tool can drive it by hand.
+    public func step() async -> Duration? {
         let head: [OutboxItem]
         do {
             head = try store.outboxHead(limit: batchLimit)
@@ -364,6 +381,7 @@ public actor SyncUploader: Service {
             logger.error("sync cannot quarantine an item", metadata: ["error": "\(error)"])
         }
         lastError = "invoice \(item.seq) rejected: \(reason)"
+        state = "stopped"
         raise(
             .quarantined,
             "invoice \(item.seq) was rejected by the cloud (\(reason)); the upload line waits for `fiscal-mediator sync retry`"

@@ -118,6 +118,18 @@ extension MediatorDatabase {
         }
     }
 
+    /// Puts every uploaded item (still kept locally) back in line, for a cloud that must receive
+    /// them again (a new cloud store, or the drain benchmark). Returns how many.
+    @discardableResult
+    public func requeueUploaded() throws -> Int {
+        try pool.write { db in
+            try db.execute(
+                sql: "UPDATE outbox SET state = 'pending', receipt = NULL, uploaded_at = NULL WHERE state = 'uploaded'"
+            )
+            return db.changesCount
+        }
+    }
+
     /// Backlog, quarantine and progress.
     public func outboxSummary() throws -> OutboxSummary {
         try pool.read { db in

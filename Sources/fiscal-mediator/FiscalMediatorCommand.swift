@@ -18,6 +18,7 @@ struct FiscalMediatorCommand: AsyncParsableCommand {
             VerifyJournalCommand.self,
             DeviceBenchCommand.self,
             BenchMediatorCommand.self,
+            BenchSyncCommand.self,
         ]
     )
 }

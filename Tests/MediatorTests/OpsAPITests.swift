@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CloudEmulator
 import DeviceEmulator
 import FiscalCore
 import FiscalTestSupport
@@ -7,6 +8,7 @@ import Hummingbird
 import Logging
 import Mediator
 import MediatorStore
+import Metrics
 import NIOCore
 import NIOHTTP1
 import OpsHTTP
@@ -24,13 +26,18 @@ struct OpsAPITests {
         let mediator: MediatorHarness
         let server: Task<Void, any Error>
         let base: String
+        let sync: SyncUploader?
 
-        init(configure: @escaping (inout MediatorService.Configuration) -> Void = { _ in }) async throws {
+        init(
+            configure: @escaping (inout MediatorService.Configuration) -> Void = { _ in },
+            sync makeSync: ((MediatorDatabase, any MetricsFactory) throws -> SyncUploader)? = nil
+        ) async throws {
             let registry = PrometheusCollectorRegistry()
             mediator = try await MediatorHarness(configure: {
                 $0.metrics = PrometheusMetricsFactory(registry: registry)
                 configure(&$0)
             })
+            sync = try makeSync?(mediator.store, PrometheusMetricsFactory(registry: registry))
             var configuration = OpsServer.Configuration()
             configuration.port = 0
             let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
@@ -38,6 +45,7 @@ struct OpsAPITests {
                 service: mediator.service,
                 registry: registry,
                 configuration: configuration,
+                sync: sync,
                 logger: Logger(label: "ops-test")
             ) { port in continuation.yield(port) }
             server = Task { try await app.runService(gracefulShutdownSignals: []) }
@@ -160,6 +168,39 @@ struct OpsAPITests {
         #expect((degraded as? [String: Any])?["status"] as? String == "degraded")
         let (_, alerts) = try await running.json("/alerts")
         #expect((alerts as? [[String: Any]])?.first?["kind"] as? String == "DEVICE_HALTED")
+    }
+}
+
+extension OpsAPITests {
+    @Test("the sync backlog, a quarantined item and its alert show in /health, /alerts and /metrics")
+    func syncVisibility() async throws {
+        let cloud = try await CloudSyncTests.Cloud()
+        let harness = CloudSyncTests()
+        let running = try await Running(sync: { try harness.uploader($0, cloud.url, batch: 2, metrics: $1) })
+        defer {
+            Task {
+                await cloud.close()
+                await running.close()
+            }
+        }
+        let uploader = try #require(running.sync)
+        let lane = try await running.mediator.client("REG-001")
+        for sale in 1...4 {
+            _ = try await lane.fiscalize(requestID: "s\(sale)", invoice: invoice("REG-001", sale: sale))
+        }
+        cloud.emulator.faults.withLock { $0.rejectSeqs = [2] }
+        try await harness.drive(uploader) { await uploader.alerts().contains { $0.kind == .quarantined } }
+
+        let (status, value) = try await running.json("/health")
+        #expect(status == 200)
+        let sync = try #require((value as? [String: Any])?["sync"] as? [String: Any])
+        #expect(sync["backlog"] as? Int == 3 && sync["quarantined"] as? Int == 1)
+        #expect(sync["state"] as? String == "stopped" && sync["last_uploaded_seq"] as? Int == 1)
+        let (_, alerts) = try await running.json("/alerts")
+        #expect((alerts as? [[String: Any]])?.map { $0["kind"] as? String } == ["SYNC_QUARANTINED"])
+        let metrics = try await running.get("/metrics").body
+        #expect(metrics.contains("fiscal_sync_backlog 3"))
+        #expect(metrics.contains("fiscal_sync_quarantined 1"))
     }
 }
 
