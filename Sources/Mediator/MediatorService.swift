@@ -508,6 +508,12 @@ public final class MediatorService: Service, Sendable {
 
     private func replaySealed(_ record: RequestRecord, reply: TerminalReply) throws(FiscalError) -> TerminalReply {
         guard let seq = record.invoiceSeq, let sealed = try? store.sealedInvoice(seq) else {
+            if let seq = record.invoiceSeq, seq <= (try? store.prunedThrough()) ?? 0 {
+                throw FiscalError(
+                    .notFound,
+                    "request \(record.requestID) was sealed as invoice \(seq); its local copy was removed after the cloud confirmed it"
+                )
+            }
             throw FiscalError(
                 .deviceUnavailable,
                 "request \(record.requestID) is sealed but its invoice is not readable"
