@@ -56,6 +56,16 @@ struct CloudSyncTests {
         return mediator
     }
 
+    /// `count` sealed invoices and a cloud to upload them to.
+    static func backlog(_ count: Int) async throws -> (MediatorHarness, Cloud) {
+        (try await sealed(count), try await Cloud())
+    }
+
+    static func close(_ mediator: MediatorHarness, _ cloud: Cloud) async {
+        await cloud.close()
+        await mediator.close()
+    }
+
     func uploader(
         _ store: MediatorDatabase,
         _ url: String,
@@ -100,14 +110,8 @@ struct CloudSyncTests {
 
     @Test("a backlog drains in fiscal-number order, in batches, and nothing is sent twice once confirmed")
     func drainsInOrder() async throws {
-        let mediator = try await Self.sealed(30)
-        let cloud = try await Cloud()
-        defer {
-            Task {
-                await cloud.close()
-                await mediator.close()
-            }
-        }
+        let (mediator, cloud) = try await Self.backlog(30)
+        defer { Task { await Self.close(mediator, cloud) } }
         let uploader = try uploader(mediator.store, cloud.url)
         try await drive(uploader) { try mediator.store.outboxSummary().pending == 0 }
         #expect(try cloud.seqs() == Array(1...30))
@@ -125,14 +129,8 @@ struct CloudSyncTests {
 
     @Test("the cloud down for a while: the uploader backs off, alerts, and drains in order once it is back")
     func cloudDown() async throws {
-        let mediator = try await Self.sealed(15)
-        let cloud = try await Cloud()
-        defer {
-            Task {
-                await cloud.close()
-                await mediator.close()
-            }
-        }
+        let (mediator, cloud) = try await Self.backlog(15)
+        defer { Task { await Self.close(mediator, cloud) } }
         cloud.emulator.faults.withLock { $0.downUntil = .now + .milliseconds(600) }
         let uploader = try uploader(mediator.store, cloud.url)
         try await drive(uploader) { await uploader.alerts().contains { $0.kind == .failing } }
@@ -145,14 +143,8 @@ struct CloudSyncTests {
 
     @Test("5xx storms and dropped answers: every invoice arrives exactly once, in order")
     func storms() async throws {
-        let mediator = try await Self.sealed(40)
-        let cloud = try await Cloud()
-        defer {
-            Task {
-                await cloud.close()
-                await mediator.close()
-            }
-        }
+        let (mediator, cloud) = try await Self.backlog(40)
+        defer { Task { await Self.close(mediator, cloud) } }
         cloud.emulator.faults.withLock {
             $0.errorRate = 0.4
             $0.dropRate = 0.3
@@ -166,14 +158,8 @@ struct CloudSyncTests {
 
     @Test("a rejected item is quarantined, holds the line and alerts; after a retry the line drains")
     func quarantine() async throws {
-        let mediator = try await Self.sealed(12)
-        let cloud = try await Cloud()
-        defer {
-            Task {
-                await cloud.close()
-                await mediator.close()
-            }
-        }
+        let (mediator, cloud) = try await Self.backlog(12)
+        defer { Task { await Self.close(mediator, cloud) } }
         cloud.emulator.faults.withLock { $0.rejectSeqs = [5] }
         let uploader = try uploader(mediator.store, cloud.url, batch: 3)
         try await drive(uploader) { await uploader.alerts().contains { $0.kind == .quarantined } }
@@ -194,14 +180,8 @@ struct CloudSyncTests {
 
     @Test("a wrong token, garbled answers, acks for items not sent, a bad URL: alerts or errors, outbox untouched")
     func badAnswers() async throws {
-        let mediator = try await Self.sealed(6)
-        let cloud = try await Cloud()
-        defer {
-            Task {
-                await cloud.close()
-                await mediator.close()
-            }
-        }
+        let (mediator, cloud) = try await Self.backlog(6)
+        defer { Task { await Self.close(mediator, cloud) } }
 
         let wrongToken = try uploader(mediator.store, cloud.url, token: "not-the-token")
         try await drive(wrongToken) { await wrongToken.alerts().contains { $0.kind == .unauthorized } }
@@ -241,14 +221,8 @@ struct CloudSyncTests {
 
     @Test("confirmed invoices are pruned after the retention, and recovery does not take them for missing")
     func pruning() async throws {
-        let mediator = try await Self.sealed(5)
-        let cloud = try await Cloud()
-        defer {
-            Task {
-                await cloud.close()
-                await mediator.close()
-            }
-        }
+        let (mediator, cloud) = try await Self.backlog(5)
+        defer { Task { await Self.close(mediator, cloud) } }
         let uploader = try uploader(mediator.store, cloud.url)
         try await drive(uploader) { try mediator.store.outboxSummary().pending == 0 }
         #expect(try mediator.store.prune(uploadedBefore: Date().addingTimeInterval(-60)) == 0)  // too young
