@@ -6,7 +6,7 @@ APT_PACKAGES := libzmq3-dev libsqlite3-dev libssl-dev pkg-config
 STATE_DIR    ?= var/emulator
 SWIFT_FORMAT_PATHS := Package.swift Sources Tests
 
-.PHONY: all deps build run emulator test lint format bench clean
+.PHONY: all deps build run emulator test lint format bench load clean
 
 all: build
 
@@ -45,6 +45,13 @@ lint:
 
 format:
 	$(SWIFT) format --in-place --recursive $(SWIFT_FORMAT_PATHS)
+
+## The 10-lane scenario for a short while: ten terminals at 5 TPS against an in-process mediator
+## and a 15 ms emulated device, then the audit (journal vs store vs acknowledgements).
+LOAD_DURATION ?= 30s
+load: build
+	$(SWIFT) run fiscal-mediator load --topology topology/retail-10-lane.yaml --duration $(LOAD_DURATION) \
+		--report-json var/load-report.json
 
 ## The benchmark package (ordo-one/benchmark); not part of `make test`.
 bench: deps

@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: [.defaults, "YAML"]),
     ],
     targets: [
         // C libraries from Debian, reached only through these module maps.
@@ -135,6 +136,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Deployment files (topology/*.yaml): outlet, device, mediator, terminals, load profile.
+        .target(
+            name: "Topology",
+            dependencies: [
+                "FiscalCore",
+                .product(name: "Configuration", package: "swift-configuration"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // The load generator behind `fiscal-mediator load`: a topology's terminals as real clients.
+        .target(
+            name: "LoadGenerator",
+            dependencies: ["FiscalCore", "FiscalTestSupport", "TerminalClient", "Topology", "ZeroMQ"],
+            swiftSettings: swiftSettings
+        ),
+
         // The Swift client a POS terminal links.
         .target(
             name: "TerminalClient",
@@ -164,7 +182,9 @@ let package = Package(
                 "Mediator",
                 "MediatorStore",
                 "OpsHTTP",
+                "LoadGenerator",
                 "TerminalClient",
+                "Topology",
                 "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -189,7 +209,8 @@ let package = Package(
             name: "MediatorTests",
             dependencies: [
                 "FiscalCore", "FiscalDevice", "DeviceEmulator", "FiscalTestSupport", "Mediator", "MediatorStore",
-                "OpsHTTP", "TerminalClient", "ZeroMQ", "CloudEmulator",
+                "OpsHTTP", "TerminalClient", "ZeroMQ", "CloudEmulator", "Topology",
+                "LoadGenerator",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,3 +1,5 @@
+import FiscalCore
+
 /// Faults the emulator can be told to show, from tests (`DeviceEmulator.arm`) or from the
 /// command line (`--fault KIND[@N]`).
 public enum EmulatorFault: Hashable, Sendable, CustomStringConvertible {
@@ -78,16 +80,6 @@ public struct EmulatorLatency: Hashable, Sendable {
         return latency
     }
 
-    /// `250us`, `15ms`, `2s`, `5m`, `1h`, `90d`.
-    public static func parseDuration(_ text: String) -> Duration? {
-        let units: [(String, (Int) -> Duration)] = [
-            ("us", { .microseconds($0) }), ("ms", { .milliseconds($0) }), ("s", { .seconds($0) }),
-            ("m", { .seconds($0 * 60) }), ("h", { .seconds($0 * 3600) }), ("d", { .seconds($0 * 86_400) }),
-        ]
-        for (suffix, make) in units where text.hasSuffix(suffix) {
-            guard let value = Int(text.dropLast(suffix.count)), value >= 0 else { return nil }
-            return make(value)
-        }
-        return nil
-    }
+    /// `250us`, `15ms`, `2s`, `5m`, `1h`, `90d` (see `Duration.parsing`).
+    public static func parseDuration(_ text: String) -> Duration? { Duration.parsing(text) }
 }

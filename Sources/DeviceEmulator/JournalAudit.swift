@@ -1,5 +1,5 @@
 public import FiscalCore
-import FiscalDevice
+public import FiscalDevice
 public import Foundation
 import GRDB
 
@@ -43,6 +43,15 @@ public enum JournalAudit {
         }
         let count = try JournalVerifier(publicKey: key).verify(dump.entries, head: head)
         return Outcome(entries: count, deviceID: dump.deviceID, lastSeq: dump.headSeq)
+    }
+
+    /// The journal at `path` (a state directory or a DUMPLOG export) without checking it.
+    public static func load(path: URL) throws -> DeviceReply.DumpLog {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path.path, isDirectory: &isDirectory) else {
+            throw FiscalError(.configInvalid, "\(path.path): no such file or directory")
+        }
+        return isDirectory.boolValue ? try loadStateDirectory(path) : try loadExport(path)
     }
 
     private static func loadExport(_ path: URL) throws -> DeviceReply.DumpLog {

@@ -14,7 +14,9 @@ public enum SampleInvoices {
         cashier: String = SampleInvoices.cashier,
         lane: Int? = 1,
         currency: String = "CDF",
-        seed: Int = 0
+        seed: Int = 0,
+        payment: Invoice.Payment.Method? = nil,
+        outlet: String = "OUTLET-KIN-01"
     ) -> Invoice {
         let groups = ["B", "C", "A"]
         let items = (0..<max(1, lines)).map { index in
@@ -34,13 +36,13 @@ public enum SampleInvoices {
             lane: lane,
             currency: currency,
             payments: { total in
-                [
-                    Invoice.Payment(
-                        method: seed % 2 == 0 ? .cash : .mobileMoney,
-                        amount: Money(units: total.units + (seed % 2 == 0 ? 500 : 0))
-                    )
+                let method = payment ?? (seed % 2 == 0 ? .cash : .mobileMoney)
+                // Cash is tendered with change; other methods pay the exact total.
+                return [
+                    Invoice.Payment(method: method, amount: Money(units: total.units + (method == .cash ? 500 : 0)))
                 ]
-            }
+            },
+            outlet: outlet
         )
     }
 
@@ -54,7 +56,8 @@ public enum SampleInvoices {
         lane: Int? = 1,
         currency: String = "CDF",
         rules: FiscalRules = .default,
-        payments: (Money) -> [Invoice.Payment] = { [Invoice.Payment(method: .cash, amount: $0)] }
+        payments: (Money) -> [Invoice.Payment] = { [Invoice.Payment(method: .cash, amount: $0)] },
+        outlet: String = "OUTLET-KIN-01"
     ) -> Invoice {
         var bases: [String: Int64] = [:]
         for item in items { bases[item.taxGroup, default: 0] += item.amount.units }
@@ -69,7 +72,7 @@ public enum SampleInvoices {
         let total = Money(units: subtotal + vat)
         return Invoice(
             merchantNIF: "A1234567B",
-            outletID: "OUTLET-KIN-01",
+            outletID: outlet,
             posTerminalID: terminal,
             cashierID: cashier,
             laneNumber: lane,

@@ -14,6 +14,7 @@ struct FiscalMediatorCommand: AsyncParsableCommand {
             DeviceEmulatorCommand.self,
             DeviceCommand.self,
             InvoiceCommand.self,
+            LoadCommand.self,
             ErrorsCommand.self,
             VerifyJournalCommand.self,
             DeviceBenchCommand.self,

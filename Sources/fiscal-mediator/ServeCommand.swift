@@ -9,6 +9,7 @@ import MediatorStore
 import OpsHTTP
 import Prometheus
 import ServiceLifecycle
+import Topology
 import UnixSignals
 import ZeroMQ
 
@@ -95,6 +96,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How long confirmed invoices stay in the local store, e.g. 90d ('forever' keeps them).")
     var syncRetention = "90d"
 
+    @Option(
+        help: """
+            A topology file (topology/*.yaml): its outlet, device, endpoint, ops address, store, lease, \
+            roaming grace and heartbeat profiles replace the options above, and its terminals are registered.
+            """
+    )
+    var topology: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "info"
 
@@ -104,23 +113,44 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--log-level: '\(logLevel)' is not a level")
         }
         logger.logLevel = level
-        var configuration = MediatorService.Configuration()
+        // A topology replaces the device, store, endpoint and terminal settings.
+        var device = self.device
+        var db = self.db
+        var opsHTTP = self.opsHTTP
+        var outletID = self.outletID
+        var emulatorLatency = self.emulatorLatency
+        var emulatorNonceTTL = self.emulatorNonceTTL
+        var plan: Topology?
+        if let path = topology {
+            let topology: Topology
+            do { topology = try await Topology.load(path: path) } catch { throw ValidationError(error.message) }
+            plan = topology
+            device = "\(topology.device.kind.rawValue):\(topology.device.path)"
+            db = topology.mediator.store
+            opsHTTP = topology.mediator.opsHTTP
+            outletID = topology.outletID
+            emulatorLatency = topology.device.latency
+            emulatorNonceTTL = "\(topology.device.nonceTTL.wholeMilliseconds)ms"
+        }
+        var configuration = try plan.map(mediatorConfiguration) ?? MediatorService.Configuration()
         configuration.outletID = outletID
-        if !endpoints.isEmpty { configuration.gateway.endpoints = endpoints }
-        guard let leaseDuration = EmulatorLatency.parseDuration(lease), leaseDuration > .zero else {
-            throw ValidationError("--lease: '\(lease)' is not a duration such as 15s")
-        }
-        configuration.device.lease = leaseDuration
-        if let roamingGrace {
-            guard let grace = EmulatorLatency.parseDuration(roamingGrace) else {
-                throw ValidationError("--roaming-grace: '\(roamingGrace)' is not a duration such as 5s")
+        if plan == nil {
+            if !endpoints.isEmpty { configuration.gateway.endpoints = endpoints }
+            guard let leaseDuration = EmulatorLatency.parseDuration(lease), leaseDuration > .zero else {
+                throw ValidationError("--lease: '\(lease)' is not a duration such as 15s")
             }
-            configuration.device.roamingGrace = grace
-        } else {
-            configuration.device.roamingGrace = min(.seconds(5), leaseDuration / 3)
+            configuration.device.lease = leaseDuration
+            if let roamingGrace {
+                guard let grace = EmulatorLatency.parseDuration(roamingGrace) else {
+                    throw ValidationError("--roaming-grace: '\(roamingGrace)' is not a duration such as 5s")
+                }
+                configuration.device.roamingGrace = grace
+            } else {
+                configuration.device.roamingGrace = min(.seconds(5), leaseDuration / 3)
+            }
+            configuration.heartbeat.profiles = try Self.profiles(heartbeat)
+            configuration.selfRegister = selfRegister
         }
-        configuration.heartbeat.profiles = try Self.profiles(heartbeat)
-        configuration.selfRegister = selfRegister
         configuration.requireCashierLogin = cashierLogin
         let ops = try Self.opsAddress(opsHTTP)
         let metricsRegistry = PrometheusCollectorRegistry()
@@ -162,6 +192,10 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
         let store = try MediatorDatabase(path: db)
+        if let plan {
+            try registerTerminals(plan, in: store)
+            logger.info("topology", metadata: ["name": "\(plan.name)", "terminals": "\(plan.terminals.count)"])
+        }
         let context = ZMQContext()
         let service = try MediatorService(
             configuration: configuration,

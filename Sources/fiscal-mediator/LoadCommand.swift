@@ -1,0 +1,290 @@
+import ArgumentParser
+import DeviceEmulator
+import FiscalCore
+import FiscalDevice
+import Foundation
+import LoadGenerator
+import Logging
+import Mediator
+import MediatorStore
+import TerminalClient
+import Topology
+import ZeroMQ
+
+/// `fiscal-mediator load --topology FILE`: replays a deployment's load profile with real
+/// ZeroMQ terminals, then audits the device journal against the store and the acknowledgements.
+struct LoadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "load",
+        abstract: "Run a topology's terminals against a mediator and audit the result.",
+        discussion: """
+            Without --connect it starts the mediator itself, in this process, with a fresh emulated device \
+            and store (in --state, default a new temporary directory) configured as the topology says. With \
+            --connect it drives a running `serve --topology FILE` and audits that mediator's store and, for \
+            an emulated device, its journal on disk (same machine). Exits 1 when the audit finds a gap, a \
+            duplicate or a missing invoice.
+            """
+    )
+
+    @Option(help: "The topology file (topology/*.yaml).") var topology: String
+    @Option(help: "How long to run, e.g. 60s (default: the topology's load.duration).") var duration: String?
+    @Option(help: "A running mediator's endpoint (default: start one in this process).") var connect: String?
+    @Option(help: "Write the report as JSON here.") var reportJSON: String?
+    @Option(help: "Where the in-process mediator keeps its device and store.") var state: String?
+    @Option(help: "Seed of the load's randomness (arrivals, baskets, payments, outages).") var seed: UInt64 = 2026
+
+    func run() async throws {
+        let topology: Topology
+        do { topology = try await Topology.load(path: self.topology) } catch {
+            throw ValidationError(error.message)
+        }
+        let runFor = try duration.map { text in
+            guard let value = Duration.parsing(text), value > .zero else {
+                throw ValidationError("--duration: '\(text)' is not a duration such as 60s")
+            }
+            return value
+        }
+        let context = ZMQContext()
+        let target: Target
+        if let connect {
+            target = try Target.remote(connect, topology)
+        } else {
+            target = try await Target.local(topology, state)
+        }
+        defer { target.stop() }
+
+        let runner = LoadRunner(
+            topology: topology,
+            endpoint: target.endpoint,
+            duration: runFor,
+            seed: seed,
+            context: context
+        )
+        let busyBefore = await target.busyTime()
+        let started = ContinuousClock.now
+        let outcome = await runner.run { progress in
+            Task {
+                let depth = await target.queueDepth().map(String.init) ?? "?"
+                let p99 = progress.p99.map { String(format: "%.1f", $0.inSeconds * 1000) } ?? "-"
+                // On a terminal the line redraws itself; into a file, one line a second.
+                let start = isatty(2) == 1 ? "\r" : ""
+                let end = isatty(2) == 1 ? "" : "\n"
+                FileHandle.standardError.write(
+                    Data(
+                        "\(start)[\(Int(progress.elapsed.inSeconds))s] ok \(progress.ok)  \(progress.lastSecondOK)/s  p99 \(p99) ms  errors \(progress.errors)  queue \(depth)  roaming \(progress.roamingEvents)   \(end)"
+                            .utf8
+                    )
+                )
+            }
+        }
+        FileHandle.standardError.write(Data("\n".utf8))
+        let wall = ContinuousClock.now - started
+        let busyAfter = await target.busyTime()
+        let utilization: Double? =
+            if let busyBefore, let busyAfter { (busyAfter - busyBefore).inSeconds / wall.inSeconds } else { nil }
+        // Let the last background writes land, then audit.
+        try? await Task.sleep(for: .milliseconds(300))
+        let audit = await target.audit(outcome.acknowledgements)
+        let report = LoadReport(
+            topology: topology.name,
+            terminals: topology.terminals.count,
+            offeredTPS: topology.load.tpsPerTerminal * Double(topology.terminals.count),
+            outcome: outcome,
+            deviceUtilization: utilization,
+            inDoubt: await target.inDoubt(),
+            audit: audit
+        )
+        print(report.table)
+        if let reportJSON {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(report).write(to: URL(fileURLWithPath: reportJSON))
+        }
+        if !audit.clean { throw ExitCode(1) }
+    }
+}
+
+/// The mediator a load runs against: one started here, or one running elsewhere.
+final class Target: Sendable {
+    let endpoint: String
+    private let service: MediatorService?
+    private let emulator: FiscalDeviceEmulator?
+    private let device: FiscalDeviceClient?
+    private let store: MediatorDatabase?
+    private let journalPath: String?
+    private let running: Task<Void, any Error>?
+    private let probe: MediatorClientProbe?
+
+    private init(
+        endpoint: String,
+        service: MediatorService?,
+        emulator: FiscalDeviceEmulator?,
+        device: FiscalDeviceClient?,
+        store: MediatorDatabase?,
+        journalPath: String?,
+        running: Task<Void, any Error>?,
+        probe: MediatorClientProbe?
+    ) {
+        self.endpoint = endpoint
+        self.service = service
+        self.emulator = emulator
+        self.device = device
+        self.store = store
+        self.journalPath = journalPath
+        self.running = running
+        self.probe = probe
+    }
+
+    /// A mediator in this process, set up as the topology says, on a fresh device and store.
+    static func local(_ topology: Topology, _ state: String?) async throws -> Target {
+        let directory = URL(
+            fileURLWithPath: state
+                ?? FileManager.default.temporaryDirectory.appendingPathComponent("load-\(UUID().uuidString)").path
+        )
+        var emulatorConfiguration = FiscalDeviceEmulator.Configuration(
+            stateDirectory: directory.appendingPathComponent("emulator")
+        )
+        emulatorConfiguration.nonceTTL = topology.device.nonceTTL
+        if let latency = topology.device.latency.flatMap(EmulatorLatency.parse) {
+            emulatorConfiguration.latency = latency
+        }
+        let emulator = try FiscalDeviceEmulator(configuration: emulatorConfiguration)
+        let client = FiscalDeviceClient(link: InProcessDeviceLink(handler: emulator))
+        if try await !client.status().initialized {
+            _ = try await client.initialize(deviceID: nil, resetToken: "load-token")
+        }
+        let store = try MediatorDatabase(path: directory.appendingPathComponent("mediator.sqlite").path)
+        try registerTerminals(topology, in: store)
+        var configuration = try mediatorConfiguration(topology)
+        configuration.gateway.endpoints = ["tcp://127.0.0.1:*"]
+        configuration.deviceBusyTime = { emulator.busyTime }
+        var logger = Logger(label: "load-mediator")
+        logger.logLevel = .warning
+        let service = try MediatorService(
+            configuration: configuration,
+            context: ZMQContext(),
+            client: client,
+            store: store,
+            logger: logger
+        )
+        let running = Task { try await service.run() }
+        return Target(
+            endpoint: service.gateway.endpoints[0],
+            service: service,
+            emulator: emulator,
+            device: client,
+            store: store,
+            journalPath: nil,
+            running: running,
+            probe: nil
+        )
+    }
+
+    /// A running mediator (`serve --topology`), audited through its files on this machine.
+    static func remote(_ endpoint: String, _ topology: Topology) throws -> Target {
+        let store = try? MediatorDatabase(path: topology.mediator.store)
+        let probe = try MediatorClientProbe(endpoint: endpoint, terminal: topology.terminals[0])
+        return Target(
+            endpoint: endpoint,
+            service: nil,
+            emulator: nil,
+            device: nil,
+            store: store,
+            journalPath: topology.device.kind == .emulator ? topology.device.path : nil,
+            running: nil,
+            probe: probe
+        )
+    }
+
+    func stop() {
+        running?.cancel()
+        emulator?.shutdown()
+        probe?.close()
+    }
+
+    func busyTime() async -> Duration? {
+        if let emulator { return emulator.busyTime }
+        return await probe?.status()?.device?.busyMs.map { .milliseconds($0) }
+    }
+
+    func queueDepth() async -> Int? {
+        if let service { return await service.deviceActor.snapshot().queueDepth }
+        return await probe?.status()?.queueDepth
+    }
+
+    func inDoubt() async -> Int {
+        if let service { return await service.deviceActor.snapshot().inDoubt }
+        return await probe?.status()?.inDoubt ?? 0
+    }
+
+    /// The device journal (ADM|DUMPLOG here; the emulator's file for a remote mediator), the
+    /// store and the acknowledgements, compared.
+    func audit(_ acknowledgements: [LoadAudit.Acknowledgement]) async -> LoadAudit {
+        var journal: [JournalEntry]?
+        var verified: Bool?
+        if let device, let dump = try? await device.dumpEntireLog() {
+            journal = dump.entries
+            if let key = Hex.decode(dump.publicKey).flatMap(Ed25519.PublicKey.init(rawRepresentation:)) {
+                verified =
+                    (try? JournalVerifier(publicKey: key).verify(
+                        dump.entries,
+                        head: .init(lastSeq: dump.headSeq, lastHash: dump.headHash)
+                    )) != nil
+            }
+        } else if let journalPath, let dump = try? JournalAudit.load(path: URL(fileURLWithPath: journalPath)) {
+            journal = dump.entries
+            verified = (try? JournalAudit.verify(path: URL(fileURLWithPath: journalPath))) != nil
+        }
+        var stored: [UInt64: String] = [:]
+        if let store {
+            var next: UInt64 = 1
+            while let page = try? store.sealedInvoices(from: next, limit: 5000), !page.isEmpty {
+                for invoice in page { stored[invoice.entry.seq.rawValue] = invoice.entry.entryHash }
+                next = (page.last?.entry.seq.rawValue ?? next) + 1
+            }
+        }
+        return LoadAudit.compare(
+            journal: journal,
+            verified: verified,
+            store: stored,
+            acknowledgements: acknowledgements
+        )
+    }
+}
+
+/// STATUS from a running mediator, as one of the topology's terminals.
+final class MediatorClientProbe: Sendable {
+    private let client: MediatorClient
+
+    init(endpoint: String, terminal: Topology.Terminal) throws {
+        var configuration = MediatorClient.Configuration(endpoint: endpoint, terminalID: terminal.code)
+        configuration.requestTimeout = .seconds(2)
+        client = try MediatorClient(context: ZMQContext(), configuration: configuration)
+        let client = self.client
+        Task { await client.run() }
+    }
+
+    func status() async -> TerminalReply? { try? await client.status() }
+    func close() { client.close() }
+}
+
+/// Registers the topology's terminals that the store does not know yet.
+func registerTerminals(_ topology: Topology, in store: MediatorDatabase) throws {
+    for terminal in topology.terminals where try store.terminal(terminal.code) == nil {
+        _ = try store.addTerminal(TerminalRecord(code: terminal.code, laneNumber: terminal.lane))
+    }
+}
+
+/// The mediator settings a topology gives.
+func mediatorConfiguration(_ topology: Topology) throws -> MediatorService.Configuration {
+    var configuration = MediatorService.Configuration()
+    configuration.outletID = topology.outletID
+    configuration.gateway.endpoints = [topology.mediator.endpoint]
+    configuration.device.lease = topology.mediator.lease
+    configuration.device.roamingGrace = topology.mediator.roamingGrace
+    configuration.device.queueLimit = 1000
+    configuration.device.perTerminalQueueLimit = 16
+    configuration.heartbeat.profiles = try ServeCommand.profiles(topology.mediator.heartbeat)
+    configuration.selfRegister = topology.mediator.selfRegister
+    return configuration
+}

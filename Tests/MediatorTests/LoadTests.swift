@@ -1,0 +1,123 @@
+import DeviceEmulator
+import FiscalCore
+import FiscalTestSupport
+import Foundation
+import LoadGenerator
+import Mediator
+import MediatorStore
+import Testing
+import Topology
+
+@Suite("Load audit (pure logic)")
+struct LoadAuditTests {
+    static func entries(_ count: Int) -> [JournalEntry] {
+        var previous = JournalEntry.genesisHash
+        return (1...count).map { seq in
+            let entry = JournalEntry(
+                seq: InvoiceSeq(UInt64(seq)),
+                deviceID: DeviceID("DEF-1"),
+                previousHash: previous,
+                payloadDigest: "digest-\(seq)",
+                posTerminalID: "REG-001",
+                cashierID: "CASH-01",
+                invoiceType: .sale,
+                total: Money(units: 100),
+                currency: "CDF",
+                deviceTimestamp: "2026-11-21T08:00:00.000Z",
+                authCode: "sig",
+                entryHash: "hash-\(seq)"
+            )
+            previous = entry.entryHash
+            return entry
+        }
+    }
+
+    static func ack(_ entry: JournalEntry, _ request: String) -> LoadAudit.Acknowledgement {
+        .init(terminal: entry.posTerminalID, requestID: request, elements: entry.securityElements)
+    }
+
+    @Test("a clean run is clean")
+    func clean() {
+        let journal = Self.entries(5)
+        let store = Dictionary(uniqueKeysWithValues: journal.map { ($0.seq.rawValue, $0.entryHash) })
+        let acks = journal.map { Self.ack($0, "r\($0.seq)") }
+        let audit = LoadAudit.compare(journal: journal, verified: true, store: store, acknowledgements: acks)
+        #expect(audit.clean && audit.gaps == 0 && audit.acknowledged == 5 && audit.findings.isEmpty)
+    }
+
+    @Test("gaps, duplicates and missing acknowledgements are each counted and named")
+    func problems() {
+        var journal = Self.entries(6)
+        journal.remove(at: 2)  // number 3 is missing from the journal
+        journal[3].payloadDigest = journal[0].payloadDigest  // the sale sealed as 1 sealed again (as 5)
+        var store = Dictionary(uniqueKeysWithValues: journal.map { ($0.seq.rawValue, $0.entryHash) })
+        store[6] = nil  // the store lacks 6
+        var acks = journal.map { Self.ack($0, "r\($0.seq)") }
+        acks.append(Self.ack(journal[1], "other"))  // number 2 acknowledged to two requests
+        var forged = journal[0].securityElements
+        forged.entryHash = "made-up"
+        acks.append(.init(terminal: "REG-001", requestID: "forged", elements: forged))
+        let audit = LoadAudit.compare(journal: journal, verified: false, store: store, acknowledgements: acks)
+        #expect(audit.gaps == 2)  // 3 not in the journal, 6 not in the store
+        // A sale sealed twice; number 2 acknowledged to two requests; number 1 to r1 and "forged".
+        #expect(audit.duplicates == 3)
+        // The forged acknowledgement (not the journal's entry 1); 6, acknowledged but not in the store.
+        #expect(audit.missing == 2)
+        #expect(audit.signaturesOK == false && !audit.clean)
+        #expect(audit.findings.contains { $0.contains("fiscal number 3 is not in the journal") })
+    }
+}
+
+/// The load generator against a real mediator on loopback, with roaming tablets.
+@Suite("Load generator", .timeLimit(.minutes(1)))
+struct LoadRunnerTests {
+    @Test("lanes and roaming tablets: every sale acknowledged once, journal = store = acknowledgements")
+    func roaming() async throws {
+        var topology = try await Topology.load(
+            path: TopologyTests.folder.appendingPathComponent("restaurant-waiters.yaml").path
+        )
+        topology.terminals = Array(topology.terminals.prefix(4))  // the bar's till and three tablets
+        topology.load.tpsPerTerminal = 4
+        topology.load.roaming = Topology.Roaming(
+            meanInterval: .milliseconds(700),
+            outage: .milliseconds(100)...(.milliseconds(900)),
+            whileHoldingShare: 0.5
+        )
+        let mediator = try await MediatorHarness(
+            configureEmulator: { $0.nonceTTL = .seconds(1) },
+            configure: {
+                $0.outletID = topology.outletID
+                $0.device.lease = .seconds(1)
+                $0.device.roamingGrace = .milliseconds(400)
+            }
+        )
+        defer { Task { await mediator.close() } }
+        for terminal in topology.terminals { try mediator.register(terminal.code.rawValue, cashier: nil) }
+        let runner = LoadRunner(
+            topology: topology,
+            endpoint: mediator.endpoint,
+            duration: .seconds(4),
+            context: mediator.context
+        )
+        let outcome = await runner.run()
+        #expect(outcome.errorsByCode.isEmpty, "\(outcome.errorsByCode)")
+        #expect(outcome.roamingEvents > 0)
+        #expect(outcome.latencies.count > 20 && outcome.twoPhaseSales > 0 && outcome.fiscalizeSales > 0)
+
+        try await Task.sleep(for: .milliseconds(200))  // the last background progress marks
+        let journal = try await mediator.journal()
+        let store = Dictionary(
+            uniqueKeysWithValues: try mediator.store.sealedInvoices(limit: 10_000).map {
+                ($0.entry.seq.rawValue, $0.entry.entryHash)
+            }
+        )
+        let audit = LoadAudit.compare(
+            journal: journal,
+            verified: nil,
+            store: store,
+            acknowledgements: outcome.acknowledgements
+        )
+        #expect(audit.clean, "\(audit.findings)")
+        #expect(audit.journalEntries == outcome.latencies.count && audit.acknowledged == outcome.latencies.count)
+    }
+}

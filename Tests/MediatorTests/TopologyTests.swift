@@ -1,0 +1,66 @@
+import FiscalCore
+import Foundation
+import Testing
+import Topology
+
+/// Every file in topology/ loads; every file in topology/invalid/ fails with a message naming
+/// the key its first line (`# expect: KEY`) says.
+@Suite("Topology files")
+struct TopologyTests {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../topology").standardized
+
+    static func files(_ folder: URL) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])
+            .filter { $0.hasSuffix(".yaml") }.sorted().map { folder.appendingPathComponent($0).path }
+    }
+
+    @Test("the shipped topologies load")
+    func shipped() async throws {
+        let paths = Self.files(Self.folder)
+        #expect(paths.count >= 3)
+        for path in paths {
+            let topology = try await Topology.load(path: path)
+            #expect(!topology.terminals.isEmpty, "\(path)")
+            #expect(topology.outletID == "OUTLET-KIN-01")
+        }
+    }
+
+    @Test("retail-10-lane is ten lanes at 5 TPS; restaurant-waiters has eight roaming tablets")
+    func contents() async throws {
+        let retail = try await Topology.load(path: Self.folder.appendingPathComponent("retail-10-lane.yaml").path)
+        #expect(retail.terminals.map(\.code.rawValue) == (1...10).map { String(format: "REG-%03d", $0) })
+        #expect(retail.terminals.map(\.lane) == (1...10).map { $0 })
+        #expect(retail.terminals.allSatisfy { $0.kind == .register && !$0.roams })
+        #expect(retail.load.tpsPerTerminal == 5 && retail.load.duration == .seconds(600))
+        #expect(retail.device.latency == "prepare=5ms,commit=10ms")
+        #expect(retail.load.roaming == nil)
+
+        let restaurant = try await Topology.load(
+            path: Self.folder.appendingPathComponent("restaurant-waiters.yaml").path
+        )
+        #expect(
+            restaurant.terminals.filter(\.roams).map(\.code.rawValue) == (1...8).map { String(format: "MOB-%03d", $0) }
+        )
+        #expect(restaurant.terminals.first { !$0.roams }?.kind == .till)
+        let roaming = try #require(restaurant.load.roaming)
+        #expect(roaming.outage == .milliseconds(500)...(.seconds(4)) && roaming.whileHoldingShare == 0.3)
+        #expect(restaurant.mediator.roamingGrace == .seconds(2) && restaurant.mediator.lease == .seconds(4))
+        #expect(restaurant.load.paymentMix.map(\.weight) == [40, 40, 20])
+    }
+
+    @Test("broken topologies fail with CONFIG_INVALID naming the key")
+    func invalid() async throws {
+        let paths = Self.files(Self.folder.appendingPathComponent("invalid"))
+        #expect(paths.count >= 6)
+        for path in paths {
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            let expected = try #require(text.split(separator: "\n").first?.split(separator: "expect: ").last)
+            let error = await #expect(throws: FiscalError.self, "\(path)") { try await Topology.load(path: path) }
+            #expect(error?.code == .configInvalid)
+            #expect(error?.message.contains(String(expected)) == true, "\(path): \(error?.message ?? "")")
+        }
+        let missing = await #expect(throws: FiscalError.self) { try await Topology.load(path: "/nonexistent.yaml") }
+        #expect(missing?.message.contains("no such file") == true)
+    }
+}
