@@ -266,7 +266,8 @@ public final class MediatorService: Service, Sendable {
 
     private func reply(_ reply: TerminalReply, to routingID: [UInt8]) { gateway.send(reply, to: routingID) }
 
-    private func deviceInfo(_ snapshot: DeviceActor.Snapshot) -> TerminalReply.DeviceInfo {
+    /// The device as STATUS shows it (with the emulator's busy time when it can say).
+    public func deviceInfo(_ snapshot: DeviceActor.Snapshot) -> TerminalReply.DeviceInfo {
         var info = snapshot.device
         if let busy = configuration.deviceBusyTime?() {
             info.busyMs = Int(busy.wholeMilliseconds)

@@ -69,6 +69,7 @@ struct Handlers: Sendable {
                 "state": .string(snapshot.device.state),
                 "halted_code": snapshot.device.haltedCode.map { .string($0.rawValue) } ?? .null,
                 "link": .string(snapshot.device.link),
+                "busy_ms": service.deviceInfo(snapshot).busyMs.map { .int($0) } ?? .null,
                 "emulated": .bool(snapshot.device.emulated),
             ]),
             "lock_holder": snapshot.holder.map {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncHTTPClient
 import DeviceEmulator
 import FiscalCore
 import FiscalDevice
@@ -7,6 +8,7 @@ import LoadGenerator
 import Logging
 import Mediator
 import MediatorStore
+import NIOCore
 import TerminalClient
 import Topology
 import ZeroMQ
@@ -183,7 +185,7 @@ final class Target: Sendable {
     /// A running mediator (`serve --topology`), audited through its files on this machine.
     static func remote(_ endpoint: String, _ topology: Topology) throws -> Target {
         let store = try? MediatorDatabase(path: topology.mediator.store)
-        let probe = try MediatorClientProbe(endpoint: endpoint, terminal: topology.terminals[0])
+        let probe = MediatorClientProbe(opsHTTP: topology.mediator.opsHTTP)
         return Target(
             endpoint: endpoint,
             service: nil,
@@ -204,17 +206,17 @@ final class Target: Sendable {
 
     func busyTime() async -> Duration? {
         if let emulator { return emulator.busyTime }
-        return await probe?.status()?.device?.busyMs.map { .milliseconds($0) }
+        return await probe?.health()?.busyMs.map { .milliseconds($0) }
     }
 
     func queueDepth() async -> Int? {
         if let service { return await service.deviceActor.snapshot().queueDepth }
-        return await probe?.status()?.queueDepth
+        return await probe?.health()?.queueDepth
     }
 
     func inDoubt() async -> Int {
         if let service { return await service.deviceActor.snapshot().inDoubt }
-        return await probe?.status()?.inDoubt ?? 0
+        return await probe?.health()?.inDoubt ?? 0
     }
 
     /// The device journal (ADM|DUMPLOG here; the emulator's file for a remote mediator), the
@@ -252,20 +254,35 @@ final class Target: Sendable {
     }
 }
 
-/// STATUS from a running mediator, as one of the topology's terminals.
+/// A running mediator's state, read from its ops API (`GET /health`): the load's terminals keep
+/// their own identities to themselves.
 final class MediatorClientProbe: Sendable {
-    private let client: MediatorClient
-
-    init(endpoint: String, terminal: Topology.Terminal) throws {
-        var configuration = MediatorClient.Configuration(endpoint: endpoint, terminalID: terminal.code)
-        configuration.requestTimeout = .seconds(2)
-        client = try MediatorClient(context: ZMQContext(), configuration: configuration)
-        let client = self.client
-        Task { await client.run() }
+    struct Health: Sendable {
+        var queueDepth: Int?
+        var inDoubt: Int?
+        var busyMs: Int?
     }
 
-    func status() async -> TerminalReply? { try? await client.status() }
-    func close() { client.close() }
+    private let url: String?
+
+    init(opsHTTP: String) {
+        url = opsHTTP == "off" ? nil : "http://\(opsHTTP)/health"
+    }
+
+    func health() async -> Health? {
+        guard let url,
+            let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(2)),
+            let body = try? await response.body.collect(upTo: 1 << 20),
+            let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
+        else { return nil }
+        return Health(
+            queueDepth: (object["queue"] as? [String: Any])?["waiting"] as? Int,
+            inDoubt: object["in_doubt"] as? Int,
+            busyMs: (object["device"] as? [String: Any])?["busy_ms"] as? Int
+        )
+    }
+
+    func close() {}
 }
 
 /// Registers the topology's terminals that the store does not know yet.
