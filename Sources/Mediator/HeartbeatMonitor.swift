@@ -191,9 +191,10 @@ public actor HeartbeatMonitor {
 
     /// Every terminal the monitor has heard from.
     public func statuses() -> [TerminalID: Status] {
-        entries.mapValues { entry in
-            Status(
-                terminal: TerminalID(""),
+        var statuses: [TerminalID: Status] = [:]
+        for (terminal, entry) in entries {
+            statuses[terminal] = Status(
+                terminal: terminal,
                 online: entry.online,
                 connected: entry.connected,
                 interval: entry.interval,
@@ -203,11 +204,8 @@ public actor HeartbeatMonitor {
                 reportedCashier: entry.reportedCashier,
                 appVersion: entry.appVersion
             )
-        }.reduce(into: [:]) { result, pair in
-            var status = pair.value
-            status.terminal = pair.key
-            result[pair.key] = status
         }
+        return statuses
     }
 
     /// Open alerts, oldest first.

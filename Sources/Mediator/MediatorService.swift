@@ -604,10 +604,10 @@ public final class MediatorService: Service, Sendable {
                 )
             }
         } catch  where error.code == .machineMismatch {
-            await session.hello(appVersion: request.appVersion, machineRejected: true)
+            await session.hello(machineRejected: true)
             throw error
         }
-        await session.hello(appVersion: request.appVersion, machineRejected: false)
+        await session.hello(machineRejected: false)
         var cashier = (try? store.currentSession(at: terminal))?.cashierID
         if let named = request.cashierID, !named.isEmpty, named != cashier {
             guard named.count <= 64 else {

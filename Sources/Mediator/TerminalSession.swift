@@ -3,14 +3,14 @@ public import FiscalCore
 /// One terminal as the mediator sees it: its connection and who is at it.
 ///
 /// Owns: whether it is connected and on which connection (descriptor), the cashier logged in
-/// there (a cache of the store's open cashier session, written through), the app version it
-/// announced, and whether its last HELLO was refused for coming from the wrong machine.
+/// there (a cache of the store's open cashier session, written through), and whether its last
+/// HELLO was refused for coming from the wrong machine. (Its health and app version are the
+/// heartbeat monitor's.)
 public actor TerminalSession {
     public let terminal: TerminalID
     public private(set) var descriptor: Int32 = -1
     public private(set) var connected = false
     public private(set) var cashier: String?
-    public private(set) var appVersion: String?
     /// Set by a HELLO refused with MACHINE_MISMATCH, cleared by one accepted: until then the
     /// terminal's requests are refused the same way.
     public private(set) var machineRejected = false
@@ -44,10 +44,7 @@ public actor TerminalSession {
         return true
     }
 
-    func hello(appVersion: String?, machineRejected: Bool) {
-        if appVersion != nil { self.appVersion = appVersion }
-        self.machineRejected = machineRejected
-    }
+    func hello(machineRejected: Bool) { self.machineRejected = machineRejected }
 
     func loggedIn(_ cashier: String?) { self.cashier = cashier }
 }
