@@ -20,6 +20,9 @@ let package = Package(
         .library(name: "DeviceEmulator", targets: ["DeviceEmulator"]),
         .library(name: "FiscalTestSupport", targets: ["FiscalTestSupport"]),
         .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
+        .library(name: "MediatorStore", targets: ["MediatorStore"]),
+        .library(name: "Mediator", targets: ["Mediator"]),
+        .library(name: "TerminalClient", targets: ["TerminalClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),

@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(path: "../"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .executableTarget(
@@ -24,6 +25,11 @@ let package = Package(
                 .product(name: "FiscalDevice", package: root),
                 .product(name: "DeviceEmulator", package: root),
                 .product(name: "FiscalTestSupport", package: root),
+                .product(name: "MediatorStore", package: root),
+                .product(name: "Mediator", package: root),
+                .product(name: "TerminalClient", package: root),
+                .product(name: "ZeroMQ", package: root),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/FiscalBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

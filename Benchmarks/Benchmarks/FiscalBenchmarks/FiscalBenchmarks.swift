@@ -4,6 +4,11 @@ import FiscalCore
 import FiscalDevice
 import FiscalTestSupport
 import Foundation
+import Logging
+import Mediator
+import MediatorStore
+import TerminalClient
+import ZeroMQ
 
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .throughput, .mallocCountTotal], maxDuration: .seconds(3))
@@ -43,5 +48,94 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(try await client.commit(try await client.prepare(invoice).nonce))
         }
         benchmark.stopMeasurement()
+    }
+
+    Benchmark(
+        "sealing transaction: admit + seal (two fsyncs)",
+        configuration: .init(metrics: [.wallClock, .throughput], maxDuration: .seconds(5))
+    ) { benchmark in
+        let directory = TemporaryDirectory("bench-store")
+        defer { directory.remove() }
+        let store = try MediatorDatabase(path: directory.appending("mediator.sqlite").path)
+        let emulator = try FiscalDeviceEmulator(configuration: .init(stateDirectory: directory.appending("emulator")))
+        defer { emulator.shutdown() }
+        let client = FiscalDeviceClient(link: InProcessDeviceLink(handler: emulator))
+        _ = try await client.initialize(deviceID: nil, resetToken: "bench-token")
+        // Real journal entries to seal, made before the clock starts.
+        var sealed: [(RequestRecord, JournalEntry)] = []
+        for index in 0..<benchmark.scaledIterations.count {
+            let sale = SampleInvoices.sale(lines: 3, seed: index)
+            let canonical = sale.canonicalJSON()
+            let record = RequestRecord(
+                terminalID: TerminalID("REG-001"),
+                requestID: "r\(index)",
+                payloadDigest: SHA256.hex(canonical),
+                payload: canonical,
+                outletID: sale.outletID,
+                cashierID: sale.cashierID,
+                laneNumber: sale.laneNumber,
+                mode: .fiscalize
+            )
+            sealed.append((record, try await client.commit(try await client.prepare(sale).nonce).entry))
+        }
+        benchmark.startMeasurement()
+        for (record, entry) in sealed {
+            _ = try store.admit(record)
+            try store.seal(
+                SealedInvoice(
+                    entry: entry,
+                    terminalID: record.terminalID,
+                    requestID: record.requestID,
+                    outletID: record.outletID,
+                    cashierID: record.cashierID,
+                    laneNumber: record.laneNumber,
+                    sealedAt: entry.deviceTimestamp
+                ),
+                for: record
+            )
+        }
+        benchmark.stopMeasurement()
+    }
+
+    Benchmark(
+        "full path: FISCALIZE over loopback ZeroMQ, one terminal",
+        configuration: .init(metrics: [.wallClock, .throughput, .cpuTotal], maxDuration: .seconds(5))
+    ) { benchmark in
+        let directory = TemporaryDirectory("bench-full")
+        defer { directory.remove() }
+        let emulator = try FiscalDeviceEmulator(configuration: .init(stateDirectory: directory.appending("emulator")))
+        defer { emulator.shutdown() }
+        let device = FiscalDeviceClient(link: InProcessDeviceLink(handler: emulator))
+        _ = try await device.initialize(deviceID: nil, resetToken: "bench-token")
+        let store = try MediatorDatabase(path: directory.appending("mediator.sqlite").path)
+        _ = try store.addTerminal(TerminalRecord(code: TerminalID("REG-001")))
+        var configuration = MediatorService.Configuration()
+        configuration.gateway.endpoints = ["tcp://127.0.0.1:*"]
+        var logger = Logger(label: "bench")
+        logger.logLevel = .error
+        let context = ZMQContext()
+        let service = try MediatorService(
+            configuration: configuration,
+            context: context,
+            client: device,
+            store: store,
+            logger: logger
+        )
+        let running = Task { try await service.run() }
+        defer { running.cancel() }
+        var clientConfiguration = MediatorClient.Configuration(
+            endpoint: service.gateway.endpoints[0],
+            terminalID: TerminalID("REG-001")
+        )
+        clientConfiguration.cashierID = SampleInvoices.cashier
+        let sales = (0..<benchmark.scaledIterations.count).map { SampleInvoices.sale(lines: 3, seed: $0) }
+        try await MediatorClient.withClient(context: context, configuration: clientConfiguration) { client in
+            _ = try await client.hello()
+            benchmark.startMeasurement()
+            for (index, sale) in sales.enumerated() {
+                blackHole(try await client.fiscalize(requestID: "bench-\(index)", invoice: sale))
+            }
+            benchmark.stopMeasurement()
+        }
     }
 }
