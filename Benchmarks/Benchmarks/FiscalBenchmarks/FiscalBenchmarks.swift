@@ -11,7 +11,10 @@ import TerminalClient
 import ZeroMQ
 
 let benchmarks: @Sendable () -> Void = {
-    Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .throughput, .mallocCountTotal], maxDuration: .seconds(3))
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput, .mallocCountTotal],
+        maxDuration: .seconds(3)
+    )
 
     let invoice = SampleInvoices.sale(lines: 5)
     let json = invoice.canonicalJSON()
@@ -35,7 +38,10 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations { blackHole(decoder.feed(frame.encoded())) }
     }
 
-    Benchmark("PREPARE+COMMIT in-process, durable", configuration: .init(metrics: [.wallClock, .throughput], maxDuration: .seconds(5))) {
+    Benchmark(
+        "PREPARE+COMMIT in-process, durable",
+        configuration: .init(metrics: [.wallClock, .throughput], maxDuration: .seconds(5))
+    ) {
         benchmark in
         let directory = TemporaryDirectory("bench")
         defer { directory.remove() }
@@ -99,7 +105,7 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark(
         "full path: FISCALIZE over loopback ZeroMQ, one terminal",
-        configuration: .init(metrics: [.wallClock, .throughput, .cpuTotal], maxDuration: .seconds(5))
+        configuration: .init(metrics: [.wallClock, .throughput], maxDuration: .seconds(5))
     ) { benchmark in
         let directory = TemporaryDirectory("bench-full")
         defer { directory.remove() }
