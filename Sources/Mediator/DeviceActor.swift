@@ -571,15 +571,7 @@ public actor DeviceActor {
 
     /// Stores a sealed invoice, fully synchronous, off the actor.
     nonisolated func seal(_ entry: JournalEntry, for record: RequestRecord) async throws(FiscalError) -> SealedInvoice {
-        let sealed = SealedInvoice(
-            entry: entry,
-            terminalID: record.terminalID,
-            requestID: record.requestID,
-            outletID: record.outletID,
-            cashierID: record.cashierID,
-            laneNumber: record.laneNumber,
-            sealedAt: DeviceTimestamp.format(Date())
-        )
+        let sealed = SealedInvoice(entry: entry, for: record, sealedAt: DeviceTimestamp.format(Date()))
         do {
             try store.seal(sealed, for: record)
         } catch let error as FiscalError {

@@ -465,18 +465,8 @@ public final class MediatorService: Service, Sendable {
             )
         }
         try validator.validate(invoice)
-        let canonical = invoice.canonicalJSON()
         let mode: RequestRecord.Mode = request.type == .fiscalize ? .fiscalize : .twoPhase
-        let candidate = RequestRecord(
-            terminalID: terminal,
-            requestID: requestID,
-            payloadDigest: SHA256.hex(canonical),
-            payload: canonical,
-            outletID: invoice.outletID,
-            cashierID: invoice.cashierID,
-            laneNumber: invoice.laneNumber,
-            mode: mode
-        )
+        let candidate = RequestRecord(invoice: invoice, terminal: terminal, requestID: requestID, mode: mode)
         let admission: MediatorDatabase.Admission
         do {
             admission = try store.admit(candidate)

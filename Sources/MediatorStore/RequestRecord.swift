@@ -118,3 +118,36 @@ public struct SealedInvoice: Hashable, Sendable {
 
     public var securityElements: SecurityElements { entry.securityElements }
 }
+
+extension RequestRecord {
+    /// A new request (state `queued`) for `invoice` from `terminal`: its canonical bytes and
+    /// their SHA-256 are what the device will seal.
+    public init(invoice: Invoice, terminal: TerminalID, requestID: String, mode: Mode) {
+        let canonical = invoice.canonicalJSON()
+        self.init(
+            terminalID: terminal,
+            requestID: requestID,
+            payloadDigest: SHA256.hex(canonical),
+            payload: canonical,
+            outletID: invoice.outletID,
+            cashierID: invoice.cashierID,
+            laneNumber: invoice.laneNumber,
+            mode: mode
+        )
+    }
+}
+
+extension SealedInvoice {
+    /// The sealed invoice `entry` makes of `request`, stored at `sealedAt`.
+    public init(entry: JournalEntry, for request: RequestRecord, sealedAt: String) {
+        self.init(
+            entry: entry,
+            terminalID: request.terminalID,
+            requestID: request.requestID,
+            outletID: request.outletID,
+            cashierID: request.cashierID,
+            laneNumber: request.laneNumber,
+            sealedAt: sealedAt
+        )
+    }
+}

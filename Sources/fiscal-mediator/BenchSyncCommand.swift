@@ -110,32 +110,16 @@ struct BenchSyncCommand: AsyncParsableCommand {
         let started = ContinuousClock.now
         for sale in have..<invoices {
             let invoice = SampleInvoices.sale(lines: 1 + sale % 4, terminal: "REG-001", seed: sale)
-            let canonical = invoice.canonicalJSON()
             let record = RequestRecord(
-                terminalID: TerminalID("REG-001"),
+                invoice: invoice,
+                terminal: TerminalID("REG-001"),
                 requestID: "bench-\(sale)",
-                payloadDigest: SHA256.hex(canonical),
-                payload: canonical,
-                outletID: invoice.outletID,
-                cashierID: invoice.cashierID,
-                laneNumber: invoice.laneNumber,
                 mode: .fiscalize
             )
             _ = try store.admit(record)
             let prepared = try await client.prepare(invoice)
             let entry = try await client.commit(prepared.nonce).entry
-            try store.seal(
-                SealedInvoice(
-                    entry: entry,
-                    terminalID: record.terminalID,
-                    requestID: record.requestID,
-                    outletID: record.outletID,
-                    cashierID: record.cashierID,
-                    laneNumber: record.laneNumber,
-                    sealedAt: entry.deviceTimestamp
-                ),
-                for: record
-            )
+            try store.seal(SealedInvoice(entry: entry, for: record, sealedAt: entry.deviceTimestamp), for: record)
             if (sale + 1) % 10_000 == 0 {
                 print(
                     "sealed \(sale + 1) (\(String(format: "%.0f", Double(sale + 1 - have) / (ContinuousClock.now - started).inSeconds))/s)"

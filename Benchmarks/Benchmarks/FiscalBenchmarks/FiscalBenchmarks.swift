@@ -71,15 +71,10 @@ let benchmarks: @Sendable () -> Void = {
         var sealed: [(RequestRecord, JournalEntry)] = []
         for index in 0..<benchmark.scaledIterations.count {
             let sale = SampleInvoices.sale(lines: 3, seed: index)
-            let canonical = sale.canonicalJSON()
             let record = RequestRecord(
-                terminalID: TerminalID("REG-001"),
+                invoice: sale,
+                terminal: TerminalID("REG-001"),
                 requestID: "r\(index)",
-                payloadDigest: SHA256.hex(canonical),
-                payload: canonical,
-                outletID: sale.outletID,
-                cashierID: sale.cashierID,
-                laneNumber: sale.laneNumber,
                 mode: .fiscalize
             )
             sealed.append((record, try await client.commit(try await client.prepare(sale).nonce).entry))
@@ -87,18 +82,7 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.startMeasurement()
         for (record, entry) in sealed {
             _ = try store.admit(record)
-            try store.seal(
-                SealedInvoice(
-                    entry: entry,
-                    terminalID: record.terminalID,
-                    requestID: record.requestID,
-                    outletID: record.outletID,
-                    cashierID: record.cashierID,
-                    laneNumber: record.laneNumber,
-                    sealedAt: entry.deviceTimestamp
-                ),
-                for: record
-            )
+            try store.seal(SealedInvoice(entry: entry, for: record, sealedAt: entry.deviceTimestamp), for: record)
         }
         benchmark.stopMeasurement()
     }
