@@ -52,7 +52,8 @@ public enum EmulatorFault: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Device-speed modelling: time spent inside each command before replying.
+/// Device-speed modelling: how long each command takes in all (its own work included) before
+/// the reply goes out.
 public struct EmulatorLatency: Hashable, Sendable {
     public var prepare: Duration = .zero
     public var commit: Duration = .zero

@@ -104,7 +104,12 @@ extension FiscalDeviceEmulator {
                 case .commit: configuration.latency.commit
                 default: configuration.latency.other
                 }
-            if latency > .zero { Thread.sleep(forTimeInterval: latency.inSeconds) }
+            // The modelled latency is the command's whole time at the device, its own work
+            // (signing, the journal write) included: a "15 ms device" answers in 15 ms.
+            defer {
+                let remaining = started + latency - ContinuousClock.now
+                if remaining > .zero { Thread.sleep(forTimeInterval: remaining.inSeconds) }
+            }
 
             let body: [UInt8]
             do {
