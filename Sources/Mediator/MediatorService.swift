@@ -188,7 +188,20 @@ public final class MediatorService: Service, Sendable {
             await deviceActor.terminalReturned(terminal)
         }
 
+        // One decode for a good message; the envelope alone is read only to explain a bad one.
         let decoder = JSONDecoder()
+        let decoded = Result { try decoder.decode(TerminalRequest.self, from: Data(payload)) }
+        if case .success(let request) = decoded, request.v == TerminalProtocol.version, request.type != .event {
+            await answer(
+                request,
+                from: terminal,
+                routingID: routingID,
+                session: session,
+                heard: heard,
+                started: started
+            )
+            return
+        }
         guard let envelope = try? decoder.decode(Envelope.self, from: Data(payload)) else {
             reply(
                 .error(.ping, msgID: nil, FiscalError(.messageInvalid, "the message is not a JSON object")),
@@ -216,9 +229,8 @@ public final class MediatorService: Service, Sendable {
             )
             return
         }
-        let request: TerminalRequest
         do {
-            request = try decoder.decode(TerminalRequest.self, from: Data(payload))
+            _ = try decoded.get()
         } catch let error as DecodingError {
             let path = error.jsonPath
             let fiscal =
@@ -235,6 +247,22 @@ public final class MediatorService: Service, Sendable {
             reply(.error(type, msgID: envelope.msgID, FiscalError(.messageInvalid, "\(error)")), to: routingID)
             return
         }
+        reply(
+            .error(type, msgID: envelope.msgID, FiscalError(.messageInvalid, "the message could not be read")),
+            to: routingID
+        )
+    }
+
+    /// Dispatches a well-formed request and sends its answer (or its error).
+    private func answer(
+        _ request: TerminalRequest,
+        from terminal: TerminalID,
+        routingID: [UInt8],
+        session: TerminalSession,
+        heard: TerminalSession.Heard,
+        started: ContinuousClock.Instant
+    ) async {
+        let type = request.type
 
         let answer: TerminalReply
         do {

@@ -135,11 +135,7 @@ public final class MediatorDatabase: Sendable {
     /// The request with this key, if any.
     public func request(_ terminal: TerminalID, _ requestID: String) throws -> RequestRecord? {
         try pool.read { db in
-            try Row.fetchOne(
-                db,
-                sql: "SELECT * FROM request WHERE terminal_id = ? AND request_id = ?",
-                arguments: [terminal.rawValue, requestID]
-            ).map(Self.record)
+            try Self.requestRow(db, terminal, requestID).map(Self.record)
         }
     }
 
@@ -155,11 +151,7 @@ public final class MediatorDatabase: Sendable {
     /// state, or with another payload, is returned as it is for the caller to judge.
     public func admit(_ record: RequestRecord) throws -> Admission {
         try durableWrite { db in
-            if let row = try Row.fetchOne(
-                db,
-                sql: "SELECT * FROM request WHERE terminal_id = ? AND request_id = ?",
-                arguments: [record.terminalID.rawValue, record.requestID]
-            ) {
+            if let row = try Self.requestRow(db, record.terminalID, record.requestID) {
                 var existing = Self.record(row)
                 guard existing.payloadDigest == record.payloadDigest,
                     existing.state == .aborted || existing.state == .failed
@@ -178,7 +170,7 @@ public final class MediatorDatabase: Sendable {
                 return .stored(existing)
             }
             let now = Self.now()
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     INSERT INTO request (terminal_id, request_id, payload_digest, payload, outlet_id, cashier_id, lane_number,
                                          mode, state, attempts, created_at, updated_at)
@@ -233,8 +225,7 @@ public final class MediatorDatabase: Sendable {
         let entryJSON = String(decoding: try JSONEncoder().encode(sealed.entry), as: UTF8.self)
         try durableWrite { db in
             if let existing = try String.fetchOne(
-                db,
-                sql: "SELECT entry FROM sealed_invoice WHERE invoice_seq = ?",
+                db.cachedStatement(sql: "SELECT entry FROM sealed_invoice WHERE invoice_seq = ?"),
                 arguments: [Int64(sealed.entry.seq.rawValue)]
             ) {
                 let stored = try JSONDecoder().decode(JournalEntry.self, from: Data(existing.utf8))
@@ -245,7 +236,7 @@ public final class MediatorDatabase: Sendable {
                     )
                 }
             } else {
-                try db.execute(
+                try db.executeCached(
                     sql: """
                         INSERT INTO sealed_invoice (invoice_seq, device_id, terminal_id, request_id, outlet_id, cashier_id,
                                                     lane_number, payload_digest, entry, sealed_at)
@@ -258,7 +249,7 @@ public final class MediatorDatabase: Sendable {
                         entryJSON, sealed.sealedAt,
                     ]
                 )
-                try db.execute(
+                try db.executeCached(
                     sql: "INSERT INTO outbox (invoice_seq, enqueued_at) VALUES (?, ?)",
                     arguments: [Int64(sealed.entry.seq.rawValue), sealed.sealedAt]
                 )
@@ -276,7 +267,10 @@ public final class MediatorDatabase: Sendable {
     /// The sealed invoice with this fiscal number.
     public func sealedInvoice(_ seq: UInt64) throws -> SealedInvoice? {
         try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM sealed_invoice WHERE invoice_seq = ?", arguments: [Int64(seq)])
+            try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM sealed_invoice WHERE invoice_seq = ?"),
+                arguments: [Int64(seq)]
+            )
         }.map(Self.sealed)
     }
 
@@ -365,8 +359,8 @@ public final class MediatorDatabase: Sendable {
     /// The pool's single writer runs it alone, so the pragma cannot leak into another write.
     func durableWrite<T>(_ body: @escaping (Database) throws -> T) throws -> T {
         try pool.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-            defer { try? db.execute(sql: "PRAGMA synchronous = NORMAL") }
+            try db.executeCached(sql: "PRAGMA synchronous = FULL")
+            defer { try? db.executeCached(sql: "PRAGMA synchronous = NORMAL") }
             var result: T?
             try db.inTransaction {
                 result = try body(db)
@@ -379,7 +373,7 @@ public final class MediatorDatabase: Sendable {
     static func now() -> String { DeviceTimestamp.format(Date()) }
 
     private static func update(_ db: Database, _ record: RequestRecord) throws {
-        try db.execute(
+        try db.executeCached(
             sql: """
                 UPDATE request SET state = ?, mode = ?, cashier_id = ?, expected_seq = ?, nonce = ?, invoice_seq = ?,
                                    error_code = ?, error_message = ?, attempts = ?, updated_at = ?
@@ -391,6 +385,13 @@ public final class MediatorDatabase: Sendable {
                 record.invoiceSeq.map(Int64.init), record.errorCode, record.errorMessage, record.attempts, now(),
                 record.terminalID.rawValue, record.requestID,
             ]
+        )
+    }
+
+    private static func requestRow(_ db: Database, _ terminal: TerminalID, _ requestID: String) throws -> Row? {
+        try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT * FROM request WHERE terminal_id = ? AND request_id = ?"),
+            arguments: [terminal.rawValue, requestID]
         )
     }
 
@@ -424,5 +425,13 @@ public final class MediatorDatabase: Sendable {
             laneNumber: row["lane_number"],
             sealedAt: row["sealed_at"]
         )
+    }
+}
+
+extension Database {
+    /// Runs fixed SQL through the connection's statement cache: the per-sale statements are
+    /// compiled once instead of on every request.
+    func executeCached(sql: String, arguments: StatementArguments = StatementArguments()) throws {
+        try cachedStatement(sql: sql).execute(arguments: arguments)
     }
 }

@@ -325,7 +325,7 @@ extension MediatorDatabase {
     }
 
     private static func terminalRow(_ db: Database, _ code: TerminalID) throws -> TerminalRecord? {
-        try Row.fetchOne(db, sql: "SELECT * FROM terminal WHERE code = ?", arguments: [code.rawValue])
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM terminal WHERE code = ?"), arguments: [code.rawValue])
             .map(TerminalRecord.init(row:))
     }
 
@@ -351,8 +351,7 @@ extension MediatorDatabase {
 
     private static func openSession(_ db: Database, _ terminal: TerminalID) throws -> CashierSession? {
         try Row.fetchOne(
-            db,
-            sql: "SELECT * FROM cashier_session WHERE terminal_id = ? AND closed_at IS NULL",
+            db.cachedStatement(sql: "SELECT * FROM cashier_session WHERE terminal_id = ? AND closed_at IS NULL"),
             arguments: [terminal.rawValue]
         ).map(CashierSession.init(row:))
     }
