@@ -64,6 +64,8 @@ public actor DeviceActor {
         /// holds the device, whatever the store's asynchronous progress marks say yet.
         var record: RequestRecord?
         var leaseTask: Task<Void, Never>?
+        /// When the device itself drops its PREPARE (its nonce TTL), as far as we can tell.
+        var deviceExpiry: ContinuousClock.Instant?
         /// True while a COMMIT for it is at the device (lease expiry must wait).
         var committing = false
     }
@@ -98,6 +100,9 @@ public actor DeviceActor {
     private var drainWaiters: [CheckedContinuation<Void, Never>] = []
     /// Holders (and queued PREPAREs) of terminals that dropped out, waiting out the roaming grace.
     private var roaming: [TerminalID: Task<Void, Never>] = [:]
+    /// An aborted holder's PREPARE the device still keeps (the DEF has no abort): until then it
+    /// answers DEVICE_BUSY, so the next PREPARE waits for exactly this instead of polling.
+    private var abandonedPrepareUntil: ContinuousClock.Instant?
     private let exchangeTimer: (prepare: Metrics.Timer, commit: Metrics.Timer)
 
     public init(
@@ -170,6 +175,7 @@ public actor DeviceActor {
         }
         let lease = min(configuration.lease, .milliseconds(max(prepared.ttlMs - 500, 100)))
         let expiresAt = ContinuousClock.now + lease
+        let deviceExpiry = ContinuousClock.now + .milliseconds(prepared.ttlMs)
         nonces.issue(
             prepared.nonce.rawValue,
             to: request.terminalID,
@@ -183,6 +189,7 @@ public actor DeviceActor {
         }
         holder?.nonce = prepared.nonce.rawValue
         holder?.record = record
+        holder?.deviceExpiry = deviceExpiry
         holder?.leaseTask = Task { [weak self] in
             try? await Task.sleep(until: expiresAt, clock: .continuous)
             await self?.leaseExpired(token)
@@ -245,6 +252,7 @@ public actor DeviceActor {
         if let current = holder, current.terminal == terminal, current.requestID == requestID {
             guard !current.committing else { return .committing }
             if let nonce = current.nonce { nonces.revoke(nonce) }
+            if let expiry = current.deviceExpiry, expiry > .now { abandonedPrepareUntil = expiry }
             markAborted(terminal, requestID, code: code, reason: reason)
             release(current.token)
             return .aborted
@@ -457,6 +465,7 @@ public actor DeviceActor {
                 )
                 exchangeTimer.prepare.record(duration: ContinuousClock.now - started)
                 reachable = true
+                abandonedPrepareUntil = nil
                 clearHalt()
                 record.state = .prepared
                 record.expectedSeq = prepared.nextInvoiceSeq.rawValue
@@ -471,6 +480,11 @@ public actor DeviceActor {
                         let final = FiscalError(.deviceUnavailable, "the device did not take PREPARE: \(error.message)")
                         fail(&record, final)
                         throw final
+                    }
+                    if error.code == .deviceBusy, let until = abandonedPrepareUntil, until > .now {
+                        // Busy with an aborted holder's PREPARE: free when its TTL ends, not later.
+                        try? await Task.sleep(until: until + .milliseconds(5), clock: .continuous)
+                        continue
                     }
                     try? await Task.sleep(for: pause)
                     pause = min(pause * 2, configuration.retryBackoff.max)

@@ -221,4 +221,29 @@ struct RoamingTests {
         #expect(try await back.result(requestID: "table-9").securityElements?.invoiceSeq == InvoiceSeq(2))
         #expect(try await mediator.journal().filter { $0.posTerminalID == "MOB-002" }.count == 1)
     }
+
+    @Test(
+        "the device keeps an aborted holder's PREPARE until its nonce TTL; the lane goes on right then, not at a later retry"
+    )
+    func abandonedPrepareEndsAtTTL() async throws {
+        let mediator = try await MediatorHarness(
+            configureEmulator: { $0.nonceTTL = .milliseconds(800) },
+            configure: {
+                $0.device.roamingGrace = .milliseconds(100)
+                // Polling DEVICE_BUSY at these pauses would keep the lane waiting 3 s or more.
+                $0.device.retryBackoff = (.seconds(3), .seconds(3))
+            }
+        )
+        defer { Task { await mediator.close() } }
+        let tablet = try await mediator.client("MOB-003")
+        let lane = try await mediator.client("REG-003")
+        let started = ContinuousClock.now
+        _ = try await tablet.prepare(requestID: "table-4", invoice: invoice("MOB-003", sale: 4))
+        tablet.close()
+        let sealed = try await lane.fiscalize(requestID: "l1", invoice: invoice("REG-003", sale: 1))
+        let waited = ContinuousClock.now - started
+        #expect(sealed.invoiceSeq == InvoiceSeq(1))
+        #expect(waited >= .milliseconds(750), "the device refused PREPARE until the TTL: \(waited)")
+        #expect(waited < .seconds(2), "the lane went on when the device's TTL ended: \(waited)")
+    }
 }
