@@ -14,6 +14,8 @@ public struct LoadReport: Sendable, Codable {
     public var terminals: Int
     public var durationS: Double
     public var offeredTPS: Double
+    /// `poisson` or `paced`.
+    public var arrivals: String
     public var invoicesOK: Int
     public var throughputTPS: Double
     public var latencyMs: Latency
@@ -32,6 +34,7 @@ public struct LoadReport: Sendable, Codable {
         case topology, terminals
         case durationS = "duration_s"
         case offeredTPS = "offered_tps"
+        case arrivals
         case invoicesOK = "invoices_ok"
         case throughputTPS = "throughput_tps"
         case latencyMs = "latency_ms"
@@ -49,6 +52,7 @@ public struct LoadReport: Sendable, Codable {
         topology: String,
         terminals: Int,
         offeredTPS: Double,
+        arrivals: String,
         outcome: LoadRunner.Outcome,
         deviceUtilization: Double?,
         inDoubt: Int,
@@ -63,6 +67,7 @@ public struct LoadReport: Sendable, Codable {
         self.terminals = terminals
         durationS = (outcome.elapsed.inSeconds * 100).rounded() / 100
         self.offeredTPS = offeredTPS
+        self.arrivals = arrivals
         invoicesOK = sorted.count
         throughputTPS = (Double(sorted.count) / max(outcome.elapsed.inSeconds, 0.001) * 100).rounded() / 100
         latencyMs = Latency(p50: at(0.5), p95: at(0.95), p99: at(0.99), max: sorted.last.map(ms) ?? 0)
@@ -79,7 +84,7 @@ public struct LoadReport: Sendable, Codable {
     /// The human table.
     public var table: String {
         var rows: [(String, String)] = [
-            ("topology", "\(topology) (\(terminals) terminals, \(offeredTPS) TPS offered)"),
+            ("topology", "\(topology) (\(terminals) terminals, \(offeredTPS) TPS offered, \(arrivals) arrivals)"),
             ("duration", "\(durationS) s"),
             ("invoices ok", "\(invoicesOK) (\(fiscalizeSales) FISCALIZE, \(twoPhaseSales) PREPARE/COMMIT)"),
             ("throughput", "\(throughputTPS) invoices/s"),

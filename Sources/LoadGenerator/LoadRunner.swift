@@ -7,7 +7,7 @@ public import Topology
 public import ZeroMQ
 
 /// Runs a topology's terminals as real ZeroMQ clients against a mediator at `endpoint`: each
-/// rings up sales at its TPS (Poisson arrivals, basket sizes and payments from the profile),
+/// rings up sales at its TPS (Poisson or paced arrivals, basket sizes and payments from the profile),
 /// by FISCALIZE or by PREPARE/COMMIT, heartbeats at its profile's interval, and, if it roams,
 /// drops out of range now and then, sometimes between PREPARE and COMMIT. Every sale is
 /// settled the way docs/PROTOCOL.md says a terminal must (RESULT, then the same request id
@@ -158,7 +158,10 @@ public final class LoadRunner: Sendable {
                 _ = try? await connection.client.heartbeat(health, cashierID: terminal.cashier)
             }
         }
-        var nextStart = ContinuousClock.now
+        let gap = Duration.seconds(1) / profile.tpsPerTerminal
+        // Paced terminals start at a random point of their first interval, so lanes do not ring
+        // in step.
+        var nextStart = ContinuousClock.now + (profile.arrivals == .paced ? gap * random.unit() : .zero)
         var nextOutage = profile.roaming.flatMap {
             terminal.roams ? ContinuousClock.now + Self.exponential($0.meanInterval, &random) : nil
         }
@@ -208,7 +211,8 @@ public final class LoadRunner: Sendable {
             } catch {
                 count(error: error.code.rawValue)
             }
-            nextStart = max(nextStart + Self.exponential(.seconds(1) / profile.tpsPerTerminal, &random), .now)
+            let interval = profile.arrivals == .paced ? gap : Self.exponential(gap, &random)
+            nextStart = max(nextStart + interval, .now)
         }
         heartbeat.cancel()
         connection.client.close()

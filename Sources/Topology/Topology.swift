@@ -58,7 +58,15 @@ public struct Topology: Sendable {
         public var paymentMix: [(method: Invoice.Payment.Method, weight: Int)]
         /// Share of sales sent as PREPARE/COMMIT by the terminal (the rest: FISCALIZE).
         public var twoPhaseShare: Double
+        /// How a terminal spaces its sales.
+        public var arrivals: Arrivals = .poisson
         public var roaming: Roaming?
+    }
+
+    /// `poisson`: exponential gaps with the TPS as mean (bursts, as customers arrive);
+    /// `paced`: one sale every 1/TPS seconds from a random start (a steady checkout).
+    public enum Arrivals: String, Sendable, CaseIterable {
+        case poisson, paced
     }
 
     public struct Roaming: Sendable {
@@ -238,6 +246,13 @@ public struct Topology: Sendable {
         }
         let share = try reader.double("load.two_phase_share", default: 0)
         guard (0...1).contains(share) else { throw FiscalError(.configInvalid, "load.two_phase_share: must be 0 to 1") }
+        let arrivalsText = try reader.optionalString("load.arrivals") ?? Arrivals.poisson.rawValue
+        guard let arrivals = Arrivals(rawValue: arrivalsText) else {
+            throw FiscalError(
+                .configInvalid,
+                "load.arrivals: '\(arrivalsText)' is not one of \(Arrivals.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
+        }
         var roaming: Roaming?
         if roamers {
             let outage = try reader.strings("load.roaming.outage").map { text in
@@ -265,6 +280,7 @@ public struct Topology: Sendable {
             basketLines: lines[0]...lines[1],
             paymentMix: mix.map { (method: $0.0, weight: $0.1) },
             twoPhaseShare: share,
+            arrivals: arrivals,
             roaming: roaming
         )
     }

@@ -34,11 +34,18 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Write the report as JSON here.") var reportJSON: String?
     @Option(help: "Where the in-process mediator keeps its device and store.") var state: String?
     @Option(help: "Seed of the load's randomness (arrivals, baskets, payments, outages).") var seed: UInt64 = 2026
+    @Option(help: "poisson or paced (default: the topology's load.arrivals).") var arrivals: String?
 
     func run() async throws {
-        let topology: Topology
+        var topology: Topology
         do { topology = try await Topology.load(path: self.topology) } catch {
             throw ValidationError(error.message)
+        }
+        if let arrivals {
+            guard let parsed = Topology.Arrivals(rawValue: arrivals) else {
+                throw ValidationError("--arrivals: '\(arrivals)' is not poisson or paced")
+            }
+            topology.load.arrivals = parsed
         }
         let runFor = try duration.map { text in
             guard let value = Duration.parsing(text), value > .zero else {
@@ -91,6 +98,7 @@ struct LoadCommand: AsyncParsableCommand {
             topology: topology.name,
             terminals: topology.terminals.count,
             offeredTPS: topology.load.tpsPerTerminal * Double(topology.terminals.count),
+            arrivals: topology.load.arrivals.rawValue,
             outcome: outcome,
             deviceUtilization: utilization,
             inDoubt: await target.inDoubt(),

@@ -120,4 +120,26 @@ struct LoadRunnerTests {
         #expect(audit.clean, "\(audit.findings)")
         #expect(audit.journalEntries == outcome.latencies.count && audit.acknowledged == outcome.latencies.count)
     }
+
+    @Test("paced arrivals ring a sale every 1/TPS seconds: the count over the run is duration × TPS")
+    func paced() async throws {
+        var topology = try await Topology.load(
+            path: TopologyTests.folder.appendingPathComponent("single-lane.yaml").path
+        )
+        topology.load.tpsPerTerminal = 5
+        topology.load.arrivals = .paced
+        let mediator = try await MediatorHarness(configure: { $0.outletID = topology.outletID })
+        defer { Task { await mediator.close() } }
+        for terminal in topology.terminals { try mediator.register(terminal.code.rawValue, cashier: nil) }
+        let outcome = await LoadRunner(
+            topology: topology,
+            endpoint: mediator.endpoint,
+            duration: .seconds(3),
+            context: mediator.context
+        ).run()
+        #expect(outcome.errorsByCode.isEmpty, "\(outcome.errorsByCode)")
+        // 3 s at one sale per 200 ms from a random start: 15 sales, one less if the start fell
+        // late. Poisson arrivals with this seed give 11.
+        #expect((14...15).contains(outcome.latencies.count), "\(outcome.latencies.count) sales")
+    }
 }
