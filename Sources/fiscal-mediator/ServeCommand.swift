@@ -28,8 +28,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("endpoint"), help: "A ZeroMQ endpoint to bind; repeatable.")
     var endpoints: [String] = []
 
-    @Option(help: "The device: emulator:DIR (embedded software device) or serial:/dev/ttyACM0[?baud=N].")
-    var device = "emulator:var/emulator"
+    @Option(
+        help: """
+            The device: emulator:DIR (embedded software device) or serial:/dev/ttyACM0[?baud=N] \
+            (default: emulator:var/emulator). Given with --topology, it replaces the topology's device.
+            """
+    )
+    var device: String?
 
     @Option(help: "The mediator's SQLite store.")
     var db = "var/mediator.sqlite"
@@ -114,7 +119,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         logger.logLevel = level
         // A topology replaces the device, store, endpoint and terminal settings.
-        var device = self.device
+        var device = self.device ?? "emulator:var/emulator"
         var db = self.db
         var opsHTTP = self.opsHTTP
         var outletID = self.outletID
@@ -125,7 +130,7 @@ struct ServeCommand: AsyncParsableCommand {
             let topology: Topology
             do { topology = try await Topology.load(path: path) } catch { throw ValidationError(error.message) }
             plan = topology
-            device = "\(topology.device.kind.rawValue):\(topology.device.path)"
+            device = self.device ?? "\(topology.device.kind.rawValue):\(topology.device.path)"
             db = topology.mediator.store
             opsHTTP = topology.mediator.opsHTTP
             outletID = topology.outletID
