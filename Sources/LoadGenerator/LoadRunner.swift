@@ -227,36 +227,18 @@ public final class LoadRunner: Sendable {
         _ invoice: Invoice,
         dropFor outage: Duration?
     ) async throws(FiscalError) -> SecurityElements {
-        let deadline = ContinuousClock.now + .seconds(60)
-        var pause: Duration = .milliseconds(50)
         var outage = outage
-        while true {
-            let client = connection.client
-            do throws(FiscalError) {
-                let result = try? await client.result(requestID: requestID)
-                if result?.state == "sealed", let elements = result?.securityElements { return elements }
-                if let state = result?.state, ["queued", "prepared", "committing", "in_doubt"].contains(state) {
-                    throw FiscalError(.inProgress, state)
-                }
-                let (nonce, _) = try await client.prepare(requestID: requestID, invoice: invoice)
-                if let away = outage {
-                    outage = nil
-                    await roam(terminal, connection, for: away)
-                }
-                return try await connection.client.commit(requestID: requestID, nonce: nonce)
-            } catch {
-                switch error.code {
-                case .mediatorTimeout, .inProgress, .queueFull, .deviceUnavailable, .aborted, .nonceExpired,
-                    .invalidNonce,
-                    .notPrepared, .shuttingDown, .deviceBusy:
-                    guard ContinuousClock.now + pause < deadline else { throw error }
-                    try? await Task.sleep(for: pause)
-                    pause = min(pause * 2, .seconds(1))
-                default:
-                    throw error
-                }
+        return try await MediatorClient.twoPhaseReliably(
+            requestID: requestID,
+            invoice: invoice,
+            deadline: .seconds(60),
+            client: { connection.client },
+            afterPrepare: { _, _ in
+                guard let away = outage else { return }
+                outage = nil
+                await roam(terminal, connection, for: away)
             }
-        }
+        )
     }
 
     /// Out of range for `outage`: the connection closes, and a new one says HELLO afterwards.

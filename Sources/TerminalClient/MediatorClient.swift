@@ -262,4 +262,42 @@ public actor MediatorClient {
             pause = min(pause * 2, .seconds(1))
         }
     }
+
+    /// A sale by PREPARE and COMMIT that ends with exactly one acknowledgement, across lost
+    /// replies, aborts and reconnections: RESULT first (a COMMIT that landed is not repeated),
+    /// then PREPARE under the same request id and COMMIT. `client` gives the connection to use
+    /// now (a roaming terminal replaces it); `afterPrepare` runs between PREPARE and COMMIT
+    /// (showing the total, or walking out of Wi-Fi range).
+    public static func twoPhaseReliably(
+        requestID: String,
+        invoice: Invoice,
+        deadline: Duration = .seconds(120),
+        client: () -> MediatorClient,
+        afterPrepare: (_ nonce: String, _ leaseMs: Int) async -> Void = { _, _ in }
+    ) async throws(FiscalError) -> SecurityElements {
+        let end = ContinuousClock.now + deadline
+        var pause: Duration = .milliseconds(50)
+        while true {
+            do throws(FiscalError) {
+                let result = try? await client().result(requestID: requestID)
+                if result?.state == "sealed", let elements = result?.securityElements { return elements }
+                if let state = result?.state, ["queued", "prepared", "committing", "in_doubt"].contains(state) {
+                    throw FiscalError(.inProgress, state)
+                }
+                let (nonce, leaseMs) = try await client().prepare(requestID: requestID, invoice: invoice)
+                await afterPrepare(nonce, leaseMs)
+                return try await client().commit(requestID: requestID, nonce: nonce)
+            } catch {
+                switch error.code {
+                case .mediatorTimeout, .inProgress, .queueFull, .deviceUnavailable, .aborted, .nonceExpired,
+                    .invalidNonce, .notPrepared, .shuttingDown, .deviceBusy:
+                    guard ContinuousClock.now + pause < end else { throw error }
+                    try? await Task.sleep(for: pause)
+                    pause = min(pause * 2, .seconds(1))
+                default:
+                    throw error
+                }
+            }
+        }
+    }
 }

@@ -9,7 +9,7 @@ struct TerminalCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "terminal",
         abstract: "Act as a POS terminal against a running mediator.",
-        subcommands: [Fiscalize.self, Status.self, Result.self]
+        subcommands: [Fiscalize.self, PrepareCommit.self, Status.self, Result.self]
     )
 
     struct Connection: ParsableArguments {
@@ -46,16 +46,60 @@ struct TerminalCommand: AsyncParsableCommand {
         @Option(help: "The request id (keep it to retry safely); default: a new UUID.") var requestID = UUID()
             .uuidString
         func run() async throws {
-            let data: Data
-            do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
-                throw ValidationError("\(file): \(error.localizedDescription)")
-            }
             let requestID = self.requestID
-            let invoice = try Invoice.decode(json: Array(data))
+            let invoice = try readInvoice(file)
             try await connection.withClient { client in
                 // The invoice's cashier logs in at this terminal first (HELLO opens the session).
                 _ = try await client.hello(cashierID: invoice.cashierID)
                 return try await client.fiscalizeReliably(requestID: requestID, invoice: invoice)
+            }
+        }
+    }
+
+    struct PrepareCommit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "prepare-commit",
+            abstract: "Fiscalize an invoice file by PREPARE and COMMIT, holding the device in between.",
+            discussion: """
+                Prints {"prepared": NONCE, "lease_ms": N} once the device is held, waits --hold (a POS \
+                showing the total; the first time only), then COMMITs. A lost lock, nonce or reply (a tablet out of range) is \
+                settled the way docs/PROTOCOL.md says: RESULT, then PREPARE again under the same request id.
+                """
+        )
+        @OptionGroup var connection: Connection
+        @Argument(help: "An invoice JSON file; its pos_terminal_id must be --terminal-id.") var file: String
+        @Option(help: "The request id (keep it to retry safely); default: a new UUID.") var requestID = UUID()
+            .uuidString
+        @Option(help: "How long to hold the device between PREPARE and COMMIT, e.g. 2s.") var hold = "0s"
+        @Option(help: "Give up settling the sale after this long, e.g. 2m.") var deadline = "2m"
+
+        func run() async throws {
+            guard let hold = Duration.parsing(hold), hold >= .zero else {
+                throw ValidationError("--hold: '\(self.hold)' is not a duration such as 2s")
+            }
+            guard let deadline = Duration.parsing(deadline), deadline > .zero else {
+                throw ValidationError("--deadline: '\(self.deadline)' is not a duration such as 2m")
+            }
+            let requestID = self.requestID
+            let invoice = try readInvoice(file)
+            try await connection.withClient { client in
+                _ = try await client.hello(cashierID: invoice.cashierID)
+                var firstPrepare = true
+                return try await MediatorClient.twoPhaseReliably(
+                    requestID: requestID,
+                    invoice: invoice,
+                    deadline: deadline,
+                    client: { client },
+                    afterPrepare: { nonce, leaseMs in
+                        printLine(#"{"prepared":"\#(nonce)","lease_ms":\#(leaseMs)}"#)
+                        // The total is shown once; a sale prepared again after a lost lock
+                        // goes straight on to COMMIT.
+                        if firstPrepare {
+                            firstPrepare = false
+                            try? await Task.sleep(for: hold)
+                        }
+                    }
+                )
             }
         }
     }
@@ -77,4 +121,13 @@ struct TerminalCommand: AsyncParsableCommand {
             try await connection.withClient { try await $0.result(requestID: id) }
         }
     }
+}
+
+/// An invoice JSON file, or a clear error naming it.
+private func readInvoice(_ file: String) throws -> Invoice {
+    let data: Data
+    do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
+        throw ValidationError("\(file): \(error.localizedDescription)")
+    }
+    return try Invoice.decode(json: Array(data))
 }
