@@ -21,6 +21,9 @@ public struct LoadReport: Sendable, Codable {
     public var latencyMs: Latency
     /// The longest a non-roaming terminal (a lane) waited for one sale.
     public var laneMaxLatencyMs: Double
+    /// Which lane waited longest, and when that sale began (seconds into the run).
+    public var laneMaxTerminal: String?
+    public var laneMaxAtS: Double?
     public var errorsByCode: [String: Int]
     /// Share of wall time the device spent working (nil if it cannot say).
     public var deviceUtilization: Double?
@@ -39,6 +42,8 @@ public struct LoadReport: Sendable, Codable {
         case throughputTPS = "throughput_tps"
         case latencyMs = "latency_ms"
         case laneMaxLatencyMs = "lane_max_latency_ms"
+        case laneMaxTerminal = "lane_max_terminal"
+        case laneMaxAtS = "lane_max_at_s"
         case errorsByCode = "errors_by_code"
         case deviceUtilization = "device_utilization"
         case inDoubt = "in_doubt"
@@ -72,6 +77,8 @@ public struct LoadReport: Sendable, Codable {
         throughputTPS = (Double(sorted.count) / max(outcome.elapsed.inSeconds, 0.001) * 100).rounded() / 100
         latencyMs = Latency(p50: at(0.5), p95: at(0.95), p99: at(0.99), max: sorted.last.map(ms) ?? 0)
         laneMaxLatencyMs = ms(outcome.laneMaxLatency)
+        laneMaxTerminal = outcome.laneMaxAt?.terminal
+        laneMaxAtS = outcome.laneMaxAt.map { ($0.elapsed.inSeconds * 1000).rounded() / 1000 }
         errorsByCode = outcome.errorsByCode
         self.deviceUtilization = deviceUtilization.map { ($0 * 10_000).rounded() / 10_000 }
         self.inDoubt = inDoubt
@@ -89,7 +96,11 @@ public struct LoadReport: Sendable, Codable {
             ("invoices ok", "\(invoicesOK) (\(fiscalizeSales) FISCALIZE, \(twoPhaseSales) PREPARE/COMMIT)"),
             ("throughput", "\(throughputTPS) invoices/s"),
             ("latency ms", "p50 \(latencyMs.p50)  p95 \(latencyMs.p95)  p99 \(latencyMs.p99)  max \(latencyMs.max)"),
-            ("lanes' longest wait", "\(laneMaxLatencyMs) ms"),
+            (
+                "lanes' longest wait",
+                "\(laneMaxLatencyMs) ms"
+                    + (laneMaxTerminal.map { " (\($0), sale begun \(laneMaxAtS ?? 0) s into the run)" } ?? "")
+            ),
             (
                 "errors",
                 errorsByCode.isEmpty

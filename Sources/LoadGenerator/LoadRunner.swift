@@ -27,6 +27,8 @@ public final class LoadRunner: Sendable {
         public var elapsed: Duration
         public var latencies: [Duration]
         public var laneMaxLatency: Duration
+        /// When (since the start) the sale that waited longest began, and at which lane.
+        public var laneMaxAt: (elapsed: Duration, terminal: String)?
         public var errorsByCode: [String: Int]
         public var acknowledgements: [LoadAudit.Acknowledgement]
         public var roamingEvents: Int
@@ -45,6 +47,7 @@ public final class LoadRunner: Sendable {
     struct Stats {
         var latencies: [Duration] = []
         var laneMax: Duration = .zero
+        var laneMaxAt: (elapsed: Duration, terminal: String)?
         var errors: [String: Int] = [:]
         var acks: [LoadAudit.Acknowledgement] = []
         var roaming = 0
@@ -75,7 +78,7 @@ public final class LoadRunner: Sendable {
         let end = start + duration
         await withTaskGroup(of: Void.self) { group in
             for (index, terminal) in topology.terminals.enumerated() {
-                group.addTask { await self.drive(terminal, index: index, end: end) }
+                group.addTask { await self.drive(terminal, index: index, start: start, end: end) }
             }
             group.addTask {
                 while clock.now < end {
@@ -90,6 +93,7 @@ public final class LoadRunner: Sendable {
                 elapsed: clock.now - start,
                 latencies: $0.latencies.sorted(),
                 laneMaxLatency: $0.laneMax,
+                laneMaxAt: $0.laneMaxAt,
                 errorsByCode: $0.errors,
                 acknowledgements: $0.acks,
                 roamingEvents: $0.roaming,
@@ -140,7 +144,12 @@ public final class LoadRunner: Sendable {
         return client
     }
 
-    private func drive(_ terminal: Topology.Terminal, index: Int, end: ContinuousClock.Instant) async {
+    private func drive(
+        _ terminal: Topology.Terminal,
+        index: Int,
+        start: ContinuousClock.Instant,
+        end: ContinuousClock.Instant
+    ) async {
         var random = SeededRandom(seed: seed &+ UInt64(index + 1) &* 0x9E37_79B9)
         guard let first = await connect(terminal) else { return count(error: "CONNECT_FAILED") }
         let connection = Connection(first)
@@ -204,7 +213,10 @@ public final class LoadRunner: Sendable {
                 let latency = ContinuousClock.now - began
                 stats.withLock {
                     $0.latencies.append(latency)
-                    if !terminal.roams { $0.laneMax = max($0.laneMax, latency) }
+                    if !terminal.roams, latency > $0.laneMax {
+                        $0.laneMax = latency
+                        $0.laneMaxAt = (began - start, terminal.code.rawValue)
+                    }
                     $0.acks.append(.init(terminal: terminal.code.rawValue, requestID: requestID, elements: elements))
                     if twoPhase { $0.twoPhase += 1 } else { $0.fiscalize += 1 }
                 }

@@ -34,7 +34,7 @@ struct TopologyTests {
         #expect(retail.terminals.allSatisfy { $0.kind == .register && !$0.roams })
         #expect(retail.load.tpsPerTerminal == 5 && retail.load.duration == .seconds(600))
         #expect(retail.device.latency == "prepare=5ms,commit=10ms")
-        #expect(retail.load.roaming == nil)
+        #expect(retail.load.roaming == nil && retail.load.arrivals == .poisson)
 
         let restaurant = try await Topology.load(
             path: Self.folder.appendingPathComponent("restaurant-waiters.yaml").path
