@@ -62,8 +62,9 @@ struct TerminalCommand: AsyncParsableCommand {
             abstract: "Fiscalize an invoice file by PREPARE and COMMIT, holding the device in between.",
             discussion: """
                 Prints {"prepared": NONCE, "lease_ms": N} once the device is held, waits --hold (a POS \
-                showing the total; the first time only), then COMMITs. A lost lock, nonce or reply (a tablet out of range) is \
-                settled the way docs/PROTOCOL.md says: RESULT, then PREPARE again under the same request id.
+                showing the total; the first time only), then COMMITs. A lost lock, nonce or reply (a \
+                tablet out of range) is settled the way docs/PROTOCOL.md says: RESULT, then PREPARE again \
+                under the same request id.
                 """
         )
         @OptionGroup var connection: Connection
