@@ -1,5 +1,5 @@
 import FiscalCore
-import FiscalTestSupport
+public import FiscalTestSupport
 import Foundation
 import Synchronization
 import TerminalClient
@@ -167,10 +167,8 @@ public final class LoadRunner: Sendable {
                 _ = try? await connection.client.heartbeat(health, cashierID: terminal.cashier)
             }
         }
-        let gap = Duration.seconds(1) / profile.tpsPerTerminal
-        // Paced terminals start at a random point of their first interval, so lanes do not ring
-        // in step.
-        var nextStart = ContinuousClock.now + (profile.arrivals == .paced ? gap * random.unit() : .zero)
+        let schedule = ArrivalSchedule(profile.arrivals, tps: profile.tpsPerTerminal)
+        var nextStart = ContinuousClock.now + schedule.firstDelay(&random)
         var nextOutage = profile.roaming.flatMap {
             terminal.roams ? ContinuousClock.now + Self.exponential($0.meanInterval, &random) : nil
         }
@@ -223,8 +221,7 @@ public final class LoadRunner: Sendable {
             } catch {
                 count(error: error.code.rawValue)
             }
-            let interval = profile.arrivals == .paced ? gap : Self.exponential(gap, &random)
-            nextStart = max(nextStart + interval, .now)
+            nextStart = max(nextStart + schedule.nextGap(&random), .now)
         }
         heartbeat.cancel()
         connection.client.close()
@@ -300,4 +297,27 @@ public final class LoadRunner: Sendable {
 extension SeededRandom {
     /// A uniform Double in [0, 1).
     mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}
+
+/// When one terminal's sales are due: the first `firstDelay` after it starts, each next one
+/// `nextGap` after the previous one was due (or at once, if that sale took longer).
+public struct ArrivalSchedule: Sendable {
+    public let arrivals: Topology.Arrivals
+    /// 1/TPS.
+    public let meanGap: Duration
+
+    public init(_ arrivals: Topology.Arrivals, tps: Double) {
+        self.arrivals = arrivals
+        meanGap = .seconds(1) / tps
+    }
+
+    /// Poisson: at once. Paced: a random point of the first interval, so lanes do not ring in step.
+    public func firstDelay(_ random: inout SeededRandom) -> Duration {
+        arrivals == .paced ? meanGap * random.unit() : .zero
+    }
+
+    /// Poisson: exponential with mean 1/TPS. Paced: exactly 1/TPS.
+    public func nextGap(_ random: inout SeededRandom) -> Duration {
+        arrivals == .paced ? meanGap : LoadRunner.exponential(meanGap, &random)
+    }
 }

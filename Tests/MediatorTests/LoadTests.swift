@@ -120,26 +120,29 @@ struct LoadRunnerTests {
         #expect(audit.clean, "\(audit.findings)")
         #expect(audit.journalEntries == outcome.latencies.count && audit.acknowledged == outcome.latencies.count)
     }
+}
 
-    @Test("paced arrivals ring a sale every 1/TPS seconds: the count over the run is duration × TPS")
-    func paced() async throws {
-        var topology = try await Topology.load(
-            path: TopologyTests.folder.appendingPathComponent("single-lane.yaml").path
-        )
-        topology.load.tpsPerTerminal = 5
-        topology.load.arrivals = .paced
-        let mediator = try await MediatorHarness(configure: { $0.outletID = topology.outletID })
-        defer { Task { await mediator.close() } }
-        for terminal in topology.terminals { try mediator.register(terminal.code.rawValue, cashier: nil) }
-        let outcome = await LoadRunner(
-            topology: topology,
-            endpoint: mediator.endpoint,
-            duration: .seconds(3),
-            context: mediator.context
-        ).run()
-        #expect(outcome.errorsByCode.isEmpty, "\(outcome.errorsByCode)")
-        // 3 s at one sale per 200 ms from a random start: 15 sales, one less if the start fell
-        // late. Poisson arrivals with this seed give 11.
-        #expect((14...15).contains(outcome.latencies.count), "\(outcome.latencies.count) sales")
+@Suite("Arrival schedules (pure logic)")
+struct ArrivalScheduleTests {
+    @Test("paced: every gap is exactly 1/TPS, the first sale at a random point of the first interval")
+    func paced() {
+        let schedule = ArrivalSchedule(.paced, tps: 5)
+        var random = SeededRandom(seed: 7)
+        #expect((0..<1000).allSatisfy { _ in schedule.nextGap(&random) == .milliseconds(200) })
+        let firsts = (0..<100).map { _ in schedule.firstDelay(&random) }
+        #expect(firsts.allSatisfy { $0 >= .zero && $0 < .milliseconds(200) })
+        #expect(Set(firsts).count > 90)
+    }
+
+    @Test("poisson: exponential gaps with mean 1/TPS (standard deviation equal to the mean), first sale at once")
+    func poisson() {
+        let schedule = ArrivalSchedule(.poisson, tps: 5)
+        var random = SeededRandom(seed: 7)
+        #expect(schedule.firstDelay(&random) == .zero)
+        let gaps = (0..<20_000).map { _ in schedule.nextGap(&random).inSeconds }
+        let mean = gaps.reduce(0, +) / Double(gaps.count)
+        let deviation = (gaps.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(gaps.count)).squareRoot()
+        #expect(abs(mean - 0.2) < 0.01, "mean \(mean)")
+        #expect(abs(deviation / mean - 1) < 0.05, "coefficient of variation \(deviation / mean)")
     }
 }

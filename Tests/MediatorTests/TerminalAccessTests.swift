@@ -244,6 +244,6 @@ struct RoamingTests {
         let waited = ContinuousClock.now - started
         #expect(sealed.invoiceSeq == InvoiceSeq(1))
         #expect(waited >= .milliseconds(750), "the device refused PREPARE until the TTL: \(waited)")
-        #expect(waited < .seconds(2), "the lane went on when the device's TTL ended: \(waited)")
+        #expect(waited < .milliseconds(2500), "the lane went on when the device's TTL ended: \(waited)")
     }
 }
