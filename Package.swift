@@ -227,6 +227,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The device core as a value: scenarios, the state × message table, and the seeded simulation.
+        .testTarget(
+            name: "DeviceCoreTests",
+            dependencies: ["FiscalCore", "FiscalDevice", "Mediator", "MediatorStore"],
+            // Optimized even in a debug build: the simulation runs thousands of schedules.
+            swiftSettings: swiftSettings + [.unsafeFlags(["-O"])]
+        ),
         .testTarget(
             name: "ZeroMQTests",
             dependencies: ["ZeroMQ"],

@@ -20,6 +20,9 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
         case mediator
         /// Configuration and command-line input.
         case config
+        /// Raised by the mediator for the operator (`/alerts`) and, when checkouts must stop, pushed
+        /// to every terminal as a DEVICE_ALERT event.
+        case alert
     }
 
     /// One catalog entry.
@@ -76,6 +79,13 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let machineMismatch = ErrorCode("MACHINE_MISMATCH")
     public static let notLoggedIn = ErrorCode("NOT_LOGGED_IN")
     public static let cashierMismatch = ErrorCode("CASHIER_MISMATCH")
+    public static let storeUnavailable = ErrorCode("STORE_UNAVAILABLE")
+
+    // MARK: Alerts
+
+    public static let deviceUnreachable = ErrorCode("DEVICE_UNREACHABLE")
+    public static let deviceSlow = ErrorCode("DEVICE_SLOW")
+    public static let storeFailing = ErrorCode("STORE_FAILING")
 
     // MARK: Configuration
 
@@ -455,6 +465,33 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
             origin: .validation,
             retryable: false,
             summary: "A computed amount exceeds what the device can represent."
+        ),
+        Entry(
+            code: .storeUnavailable,
+            origin: .mediator,
+            retryable: true,
+            summary:
+                "The mediator's store refuses writes (a full disk, an I/O error); the sale was not taken. Send it again after `retry_after_ms`."
+        ),
+        Entry(
+            code: .deviceUnreachable,
+            origin: .alert,
+            retryable: true,
+            summary:
+                "The device does not answer (unplugged, powered off, a dead line): sales get DEVICE_UNAVAILABLE until it answers again."
+        ),
+        Entry(
+            code: .deviceSlow,
+            origin: .alert,
+            retryable: true,
+            summary: "The device answers, but slower than `device.slow_exchange`; shown to the operator only."
+        ),
+        Entry(
+            code: .storeFailing,
+            origin: .alert,
+            retryable: true,
+            summary:
+                "The store refuses writes: new sales are refused (STORE_UNAVAILABLE) until it takes them; sealed invoices are kept and written then."
         ),
     ]
 

@@ -48,3 +48,15 @@ public struct InvoiceSeq: RawRepresentable, Hashable, Sendable, Codable, Compara
     public static func < (lhs: InvoiceSeq, rhs: InvoiceSeq) -> Bool { lhs.rawValue < rhs.rawValue }
     public var next: InvoiceSeq { InvoiceSeq(rawValue + 1) }
 }
+
+/// A terminal's id for one sale (1 to 64 characters), chosen by the terminal and reused for every
+/// retry of that sale: with the terminal id, the key of exactly-once.
+public struct RequestID: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible,
+    ExpressibleByStringLiteral
+{
+    public var rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public init(_ rawValue: String) { self.rawValue = rawValue }
+    public init(stringLiteral value: String) { rawValue = value }
+    public var description: String { rawValue }
+}

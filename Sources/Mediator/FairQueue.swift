@@ -19,10 +19,14 @@ public struct FairQueue<Element>: Sendable where Element: Sendable {
 
     public var isEmpty: Bool { count == 0 }
 
-    /// Why an element cannot be added, if it cannot.
-    public func refusal(for terminal: TerminalID) -> String? {
-        if count >= limit { return "\(count) requests already wait for the device" }
-        if (lanes[terminal]?.count ?? 0) >= perTerminalLimit {
+    /// Why an element cannot be added, if it cannot. With `headLeaving`, the element at the head
+    /// is about to leave for the device and does not count as waiting.
+    public func refusal(for terminal: TerminalID, headLeaving: Bool = false) -> String? {
+        let leaving = headLeaving ? peekNext() : nil
+        let waiting = count - (leaving == nil ? 0 : 1)
+        let waitingHere = (lanes[terminal]?.count ?? 0) - (leaving?.terminal == terminal ? 1 : 0)
+        if waiting >= limit { return "\(waiting) requests already wait for the device" }
+        if waitingHere >= perTerminalLimit {
             return "terminal \(terminal) already has \(perTerminalLimit) requests waiting"
         }
         return nil
@@ -35,6 +39,12 @@ public struct FairQueue<Element>: Sendable where Element: Sendable {
         lanes[terminal, default: []].append(element)
         count += 1
         return positions().last { $0.terminal == terminal }!.position
+    }
+
+    /// The element ``popNext()`` would return, left in place.
+    public func peekNext() -> (terminal: TerminalID, element: Element)? {
+        guard let terminal = ring.first, let element = lanes[terminal]?.first else { return nil }
+        return (terminal, element)
     }
 
     /// The next element in round-robin order.

@@ -1,4 +1,5 @@
 public import FiscalCore
+import MediatorStore
 
 /// One terminal as the mediator sees it: its connection and who is at it.
 ///
@@ -14,10 +15,13 @@ public actor TerminalSession {
     /// Set by a HELLO refused with MACHINE_MISMATCH, cleared by one accepted: until then the
     /// terminal's requests are refused the same way.
     public private(set) var machineRejected = false
+    private let store: MediatorDatabase
+    /// Whether the cashier was read from the store yet (on the first message).
+    private var cashierKnown = false
 
-    public init(terminal: TerminalID, cashier: String?) {
+    init(terminal: TerminalID, store: MediatorDatabase) {
         self.terminal = terminal
-        self.cashier = cashier
+        self.store = store
     }
 
     /// What the mediator needs to know about the session on every message.
@@ -26,14 +30,27 @@ public actor TerminalSession {
         var returned: Bool
         var cashier: String?
         var machineRejected: Bool
+        /// Why the cashier could not be read from the store, if it could not.
+        var unreadable: FiscalError?
     }
 
     /// A message arrived on connection `descriptor`.
-    func heard(on descriptor: Int32) -> Heard {
+    func heard(on descriptor: Int32) async -> Heard {
+        var unreadable: FiscalError?
+        if !cashierKnown {
+            do {
+                cashier = try await store.openSession(at: terminal)?.cashierID
+                cashierKnown = true
+            } catch {
+                // The cashier stays unknown; a sale is refused STORE_UNAVAILABLE, and the next
+                // message reads again.
+                unreadable = StoreFailure.fiscal(error)
+            }
+        }
         let returned = !connected && self.descriptor >= 0
         if descriptor >= 0 { self.descriptor = descriptor }
         connected = true
-        return Heard(returned: returned, cashier: cashier, machineRejected: machineRejected)
+        return Heard(returned: returned, cashier: cashier, machineRejected: machineRejected, unreadable: unreadable)
     }
 
     /// The connection `descriptor` dropped; `true` if it was this terminal's current one (a
@@ -46,5 +63,8 @@ public actor TerminalSession {
 
     func hello(machineRejected: Bool) { self.machineRejected = machineRejected }
 
-    func loggedIn(_ cashier: String?) { self.cashier = cashier }
+    func loggedIn(_ cashier: String?) {
+        self.cashier = cashier
+        cashierKnown = true
+    }
 }

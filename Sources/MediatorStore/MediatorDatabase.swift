@@ -133,135 +133,24 @@ public final class MediatorDatabase: Sendable {
     // MARK: Requests
 
     /// The request with this key, if any.
-    public func request(_ terminal: TerminalID, _ requestID: String) throws -> RequestRecord? {
+    public func request(_ terminal: TerminalID, _ requestID: RequestID) throws -> RequestRecord? {
         try pool.read { db in
             try Self.requestRow(db, terminal, requestID).map(Self.record)
         }
     }
 
-    /// What happened when a request was offered: stored new, reopened after an abort or
-    /// failure, or already there (then the caller replays or refuses it).
-    public enum Admission: Sendable {
-        case stored(RequestRecord)
-        case existing(RequestRecord)
-    }
-
-    /// Stores a new request, or reopens an aborted or failed one with the same payload
-    /// (state back to `queued`, one more attempt). A request with the same key in any other
-    /// state, or with another payload, is returned as it is for the caller to judge.
-    public func admit(_ record: RequestRecord) throws -> Admission {
-        try durableWrite { db in
-            if let row = try Self.requestRow(db, record.terminalID, record.requestID) {
-                var existing = Self.record(row)
-                guard existing.payloadDigest == record.payloadDigest,
-                    existing.state == .aborted || existing.state == .failed
-                else {
-                    return .existing(existing)
-                }
-                existing.state = .queued
-                existing.mode = record.mode
-                existing.cashierID = record.cashierID
-                existing.nonce = nil
-                existing.expectedSeq = nil
-                existing.errorCode = nil
-                existing.errorMessage = nil
-                existing.attempts += 1
-                try Self.update(db, existing)
-                return .stored(existing)
-            }
-            let now = Self.now()
-            try db.executeCached(
-                sql: """
-                    INSERT INTO request (terminal_id, request_id, payload_digest, payload, outlet_id, cashier_id, lane_number,
-                                         mode, state, attempts, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
-                    """,
-                arguments: [
-                    record.terminalID.rawValue, record.requestID, record.payloadDigest, Data(record.payload),
-                    record.outletID,
-                    record.cashierID, record.laneNumber, record.mode.rawValue, RequestRecord.State.queued.rawValue, now,
-                    now,
-                ]
-            )
-            return .stored(record)
-        }
-    }
-
-    /// Writes a request's state, nonce, expected seq and error (not its payload).
-    public func save(_ record: RequestRecord) throws {
-        try pool.write { db in try Self.update(db, record) }
-    }
-
-    /// Queues a progress mark (prepared, committing, in doubt) for the writer and returns at
-    /// once: the device's critical path never waits for SQLite. Writes run in order, so a
-    /// later ``seal(_:for:)`` lands after it (and syncs it). `failed` is called if it fails.
-    public func saveInBackground(_ record: RequestRecord, failed: @escaping @Sendable (any Error) -> Void) {
-        pool.asyncWrite(
-            { db in try Self.update(db, record) },
-            completion: { _, result in
-                if case .failure(let error) = result { failed(error) }
-            }
-        )
-    }
-
-    /// Requests in these states, oldest first: what recovery must look at.
-    public func requests(in states: Set<RequestRecord.State>) throws -> [RequestRecord] {
-        try pool.read { db in
-            let placeholders = states.map { _ in "?" }.joined(separator: ",")
-            return try Row.fetchAll(
-                db,
-                sql: "SELECT * FROM request WHERE state IN (\(placeholders)) ORDER BY created_at",
-                arguments: StatementArguments(states.map(\.rawValue))
-            ).map(Self.record)
-        }
+    /// Stores a new request (or reopens one no run is working on), durably: what the device
+    /// core's write line does for one admission, for tools and tests that fill a store directly.
+    public func admit(_ record: RequestRecord) throws -> StoreWriteResult {
+        try durableWrite { db in try Self.admit(record, db) }
     }
 
     // MARK: Sealing
 
-    /// In one transaction: stores the sealed invoice, queues it for upload, and marks the
-    /// request sealed. Idempotent for the same entry; a *different* entry with the same fiscal
-    /// number is refused (it would mean two invoices under one number).
+    /// Stores a sealed invoice, queues it for upload and marks the request sealed, durably (see
+    /// ``seal(_:for:_:)``): for tools and tests that fill a store directly.
     public func seal(_ sealed: SealedInvoice, for request: RequestRecord) throws {
-        let entryJSON = String(decoding: try JSONEncoder().encode(sealed.entry), as: UTF8.self)
-        try durableWrite { db in
-            if let existing = try String.fetchOne(
-                db.cachedStatement(sql: "SELECT entry FROM sealed_invoice WHERE invoice_seq = ?"),
-                arguments: [Int64(sealed.entry.seq.rawValue)]
-            ) {
-                let stored = try JSONDecoder().decode(JournalEntry.self, from: Data(existing.utf8))
-                guard stored.entryHash == sealed.entry.entryHash else {
-                    throw FiscalError(
-                        .replyInvalid,
-                        "fiscal number \(sealed.entry.seq) is already stored with another entry"
-                    )
-                }
-            } else {
-                try db.executeCached(
-                    sql: """
-                        INSERT INTO sealed_invoice (invoice_seq, device_id, terminal_id, request_id, outlet_id, cashier_id,
-                                                    lane_number, payload_digest, entry, sealed_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        Int64(sealed.entry.seq.rawValue), sealed.entry.deviceID.rawValue, sealed.terminalID.rawValue,
-                        sealed.requestID, sealed.outletID, sealed.cashierID, sealed.laneNumber,
-                        sealed.entry.payloadDigest,
-                        entryJSON, sealed.sealedAt,
-                    ]
-                )
-                try db.executeCached(
-                    sql: "INSERT INTO outbox (invoice_seq, enqueued_at) VALUES (?, ?)",
-                    arguments: [Int64(sealed.entry.seq.rawValue), sealed.sealedAt]
-                )
-            }
-            var updated = request
-            updated.state = .sealed
-            updated.invoiceSeq = sealed.entry.seq.rawValue
-            updated.nonce = nil
-            updated.errorCode = nil
-            updated.errorMessage = nil
-            try Self.update(db, updated)
-        }
+        try durableWrite { db in try Self.seal(sealed, for: request, db) }
     }
 
     /// The sealed invoice with this fiscal number.
@@ -310,36 +199,31 @@ public final class MediatorDatabase: Sendable {
         try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? 0 }
     }
 
-    /// The most recent unsealed request from `terminal` for this invoice: the owner of a
-    /// journal entry the store does not have yet.
-    public func unsealedRequest(terminal: TerminalID, payloadDigest: String) throws -> RequestRecord? {
-        try pool.read { db in
-            try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT * FROM request WHERE terminal_id = ? AND payload_digest = ? AND state != 'sealed'
-                    ORDER BY updated_at DESC LIMIT 1
-                    """,
-                arguments: [terminal.rawValue, payloadDigest]
-            ).map(Self.record)
-        }
-    }
-
     /// Fiscal numbers from 1 to `last` that have no sealed invoice here (those pruned after the
     /// cloud confirmed them do not count as missing).
     public func missingSeqs(upTo last: UInt64) throws -> [UInt64] {
-        let pruned = try prunedThrough()
+        try pool.read { db in try Self.missing(db, upTo: last) }
+    }
+
+    /// ``missingSeqs(upTo:)`` through GRDB's asynchronous API.
+    public func missingSeqs(upTo last: InvoiceSeq) async throws -> [InvoiceSeq] {
+        try await pool.read { db in try Self.missing(db, upTo: last.rawValue).map { InvoiceSeq($0) } }
+    }
+
+    static func missing(_ db: Database, upTo last: UInt64) throws -> [UInt64] {
+        let pruned =
+            try String.fetchOne(db, sql: "SELECT value FROM sync_meta WHERE key = 'pruned_through'")
+            .flatMap(UInt64.init) ?? 0
         guard last > pruned else { return [] }
-        let stored = try pool.read { db in
-            try Int64.fetchAll(
-                db,
-                sql: "SELECT invoice_seq FROM sealed_invoice WHERE invoice_seq <= ? ORDER BY invoice_seq",
-                arguments: [Int64(last)]
-            )
-        }
+        let stored = try Int64.fetchAll(
+            db,
+            sql:
+                "SELECT invoice_seq FROM sealed_invoice WHERE invoice_seq > ? AND invoice_seq <= ? ORDER BY invoice_seq",
+            arguments: [Int64(clamping: pruned), Int64(clamping: last)]
+        )
         var missing: [UInt64] = []
         var expected: UInt64 = pruned + 1
-        for seq in stored.map(UInt64.init) where seq > pruned {
+        for seq in stored.compactMap(UInt64.init(exactly:)) {
             while expected < seq {
                 missing.append(expected)
                 expected += 1
@@ -357,22 +241,30 @@ public final class MediatorDatabase: Sendable {
 
     /// A write that is on disk when it returns: `synchronous = FULL` for this transaction only.
     /// The pool's single writer runs it alone, so the pragma cannot leak into another write.
-    func durableWrite<T>(_ body: @escaping (Database) throws -> T) throws -> T {
-        try pool.writeWithoutTransaction { db in
-            try db.executeCached(sql: "PRAGMA synchronous = FULL")
-            defer { try? db.executeCached(sql: "PRAGMA synchronous = NORMAL") }
-            var result: T?
-            try db.inTransaction {
-                result = try body(db)
-                return .commit
-            }
-            return result!
+    func durableWrite<T>(_ body: (Database) throws -> T) throws -> T {
+        try pool.writeWithoutTransaction { db in try Self.durably(db, body) }
+    }
+
+    /// ``durableWrite(_:)`` through GRDB's asynchronous API.
+    func durableWrite<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.writeWithoutTransaction { db in try Self.durably(db, body) }
+    }
+
+    private static func durably<T>(_ db: Database, _ body: (Database) throws -> T) throws -> T {
+        try db.executeCached(sql: "PRAGMA synchronous = FULL")
+        defer { try? db.executeCached(sql: "PRAGMA synchronous = NORMAL") }
+        var result: T?
+        try db.inTransaction {
+            result = try body(db)
+            return .commit
         }
+        guard let result else { preconditionFailure("a committed transaction without a result") }
+        return result
     }
 
     static func now() -> String { DeviceTimestamp.format(Date()) }
 
-    private static func update(_ db: Database, _ record: RequestRecord) throws {
+    static func update(_ db: Database, _ record: RequestRecord) throws {
         try db.executeCached(
             sql: """
                 UPDATE request SET state = ?, mode = ?, cashier_id = ?, expected_seq = ?, nonce = ?, invoice_seq = ?,
@@ -383,22 +275,29 @@ public final class MediatorDatabase: Sendable {
                 record.state.rawValue, record.mode.rawValue, record.cashierID, record.expectedSeq.map(Int64.init),
                 record.nonce,
                 record.invoiceSeq.map(Int64.init), record.errorCode, record.errorMessage, record.attempts, now(),
-                record.terminalID.rawValue, record.requestID,
+                record.terminalID.rawValue, record.requestID.rawValue,
             ]
         )
     }
 
-    private static func requestRow(_ db: Database, _ terminal: TerminalID, _ requestID: String) throws -> Row? {
+    static func requestRow(_ db: Database, _ terminal: TerminalID, _ requestID: RequestID) throws -> Row? {
         try Row.fetchOne(
             db.cachedStatement(sql: "SELECT * FROM request WHERE terminal_id = ? AND request_id = ?"),
-            arguments: [terminal.rawValue, requestID]
+            arguments: [terminal.rawValue, requestID.rawValue]
         )
     }
 
-    private static func record(_ row: Row) -> RequestRecord {
+    static func sealedRow(_ db: Database, _ seq: UInt64) throws -> Row? {
+        try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT * FROM sealed_invoice WHERE invoice_seq = ?"),
+            arguments: [Int64(clamping: seq)]
+        )
+    }
+
+    static func record(_ row: Row) -> RequestRecord {
         RequestRecord(
             terminalID: TerminalID(row["terminal_id"] as String),
-            requestID: row["request_id"],
+            requestID: RequestID(row["request_id"] as String),
             payloadDigest: row["payload_digest"],
             payload: Array(row["payload"] as Data),
             outletID: row["outlet_id"],
@@ -415,11 +314,11 @@ public final class MediatorDatabase: Sendable {
         )
     }
 
-    private static func sealed(_ row: Row) throws -> SealedInvoice {
+    static func sealed(_ row: Row) throws -> SealedInvoice {
         SealedInvoice(
             entry: try JSONDecoder().decode(JournalEntry.self, from: Data((row["entry"] as String).utf8)),
             terminalID: TerminalID(row["terminal_id"] as String),
-            requestID: row["request_id"],
+            requestID: RequestID(row["request_id"] as String),
             outletID: row["outlet_id"],
             cashierID: row["cashier_id"],
             laneNumber: row["lane_number"],

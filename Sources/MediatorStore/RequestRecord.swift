@@ -34,7 +34,7 @@ public struct RequestRecord: Hashable, Sendable {
     }
 
     public var terminalID: TerminalID
-    public var requestID: String
+    public var requestID: RequestID
     public var payloadDigest: String
     /// The canonical invoice bytes.
     public var payload: [UInt8]
@@ -52,9 +52,12 @@ public struct RequestRecord: Hashable, Sendable {
     public var errorMessage: String?
     public var attempts: Int
 
+    /// The key of exactly-once.
+    public var key: RequestKey { RequestKey(terminalID, requestID) }
+
     public init(
         terminalID: TerminalID,
-        requestID: String,
+        requestID: RequestID,
         payloadDigest: String,
         payload: [UInt8],
         outletID: String,
@@ -92,7 +95,7 @@ public struct RequestRecord: Hashable, Sendable {
 public struct SealedInvoice: Hashable, Sendable {
     public var entry: JournalEntry
     public var terminalID: TerminalID
-    public var requestID: String
+    public var requestID: RequestID
     public var outletID: String
     public var cashierID: String
     public var laneNumber: Int?
@@ -101,7 +104,7 @@ public struct SealedInvoice: Hashable, Sendable {
     public init(
         entry: JournalEntry,
         terminalID: TerminalID,
-        requestID: String,
+        requestID: RequestID,
         outletID: String,
         cashierID: String,
         laneNumber: Int?,
@@ -122,7 +125,7 @@ public struct SealedInvoice: Hashable, Sendable {
 extension RequestRecord {
     /// A new request (state `queued`) for `invoice` from `terminal`: its canonical bytes and
     /// their SHA-256 are what the device will seal.
-    public init(invoice: Invoice, terminal: TerminalID, requestID: String, mode: Mode) {
+    public init(invoice: Invoice, terminal: TerminalID, requestID: RequestID, mode: Mode) {
         let canonical = invoice.canonicalJSON()
         self.init(
             terminalID: terminal,

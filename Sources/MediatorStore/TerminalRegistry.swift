@@ -324,7 +324,7 @@ extension MediatorDatabase {
         }
     }
 
-    private static func terminalRow(_ db: Database, _ code: TerminalID) throws -> TerminalRecord? {
+    static func terminalRow(_ db: Database, _ code: TerminalID) throws -> TerminalRecord? {
         try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM terminal WHERE code = ?"), arguments: [code.rawValue])
             .map(TerminalRecord.init(row:))
     }
@@ -349,7 +349,7 @@ extension MediatorDatabase {
         )
     }
 
-    private static func openSession(_ db: Database, _ terminal: TerminalID) throws -> CashierSession? {
+    static func openSession(_ db: Database, _ terminal: TerminalID) throws -> CashierSession? {
         try Row.fetchOne(
             db.cachedStatement(sql: "SELECT * FROM cashier_session WHERE terminal_id = ? AND closed_at IS NULL"),
             arguments: [terminal.rawValue]

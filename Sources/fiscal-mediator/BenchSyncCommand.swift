@@ -113,7 +113,7 @@ struct BenchSyncCommand: AsyncParsableCommand {
             let record = RequestRecord(
                 invoice: invoice,
                 terminal: TerminalID("REG-001"),
-                requestID: "bench-\(sale)",
+                requestID: RequestID("bench-\(sale)"),
                 mode: .fiscalize
             )
             _ = try store.admit(record)

@@ -32,6 +32,7 @@ struct ErrorsCommand: ParsableCommand {
         case .mediator: "Mediator answers to terminals (docs/PROTOCOL.md)"
         case .validation: "Validation violations (inside `SCHEMA_INVALID`)"
         case .config: "Configuration"
+        case .alert: "Alerts (`/alerts`, DEVICE_ALERT events)"
         }
     }
 }

@@ -54,7 +54,8 @@ final class MediatorHarness: Sendable {
         )
         let service = self.service
         running = Task { try await service.run() }
-        // The service reads no message before recovery is done: one PING answered means ready.
+        // Ready once recovery is done and the gateway answers.
+        await service.deviceActor.waitUntilReady()
         let probe = try connect("PROBE", register: false)
         _ = try await probe.send(TerminalRequest(type: .ping))
         probe.close()

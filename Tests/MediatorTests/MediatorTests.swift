@@ -156,7 +156,7 @@ struct MediatorTests {
         let (nonce, _) = try await owner.prepare(requestID: "a", invoice: invoice("REG-001", sale: 1))
         // The thief's own request, prepared later, so it is known to the mediator.
         let stolen = await #expect(throws: FiscalError.self) { try await thief.commit(requestID: "a", nonce: nonce) }
-        #expect(stolen?.code == .notPrepared || stolen?.code == .invalidNonce)
+        #expect(stolen?.code == .invalidNonce)
         let unknown = await #expect(throws: FiscalError.self) {
             try await owner.commit(requestID: "a", nonce: Nonce.random().rawValue)
         }
@@ -164,7 +164,7 @@ struct MediatorTests {
         let wrongRequest = await #expect(throws: FiscalError.self) {
             try await owner.commit(requestID: "b", nonce: nonce)
         }
-        #expect(wrongRequest?.code == .notPrepared)
+        #expect(wrongRequest?.code == .invalidNonce)
         #expect(try await mediator.journal().isEmpty)
         #expect(try await owner.commit(requestID: "a", nonce: nonce).invoiceSeq == InvoiceSeq(1))
         // The same COMMIT again replays the stored outcome; it does not reach the device.

@@ -1,5 +1,6 @@
 import FiscalCore
 import Mediator
+import MediatorStore
 import Testing
 
 @Suite("Fair queue")
@@ -49,28 +50,29 @@ struct FairQueueTests {
 
 @Suite("Nonce tracker")
 struct NonceTrackerTests {
-    let now = ContinuousClock.now
+    let now = DeviceInstant(sinceOrigin: .seconds(100))
 
     @Test("a nonce passes only for its terminal and request, before expiry, once")
     func rules() throws {
         var tracker = NonceTracker()
-        tracker.issue("n1", to: TerminalID("A"), requestID: "r1", expiresAt: now + .seconds(10))
-        try tracker.check("n1", terminal: TerminalID("A"), requestID: "r1", now: now)
+        let key = RequestKey(TerminalID("A"), "r1")
+        tracker.issue(Nonce("n1"), to: key, until: now.advanced(by: .seconds(10)))
+        try tracker.check(Nonce("n1"), for: key, now: now)
         #expect(throws: FiscalError(.invalidNonce, "the nonce was issued to another terminal")) {
-            try tracker.check("n1", terminal: TerminalID("B"), requestID: "r1", now: now)
+            try tracker.check(Nonce("n1"), for: RequestKey(TerminalID("B"), "r1"), now: now)
         }
         #expect(throws: FiscalError(.invalidNonce, "the nonce was issued for another request")) {
-            try tracker.check("n1", terminal: TerminalID("A"), requestID: "r2", now: now)
+            try tracker.check(Nonce("n1"), for: RequestKey(TerminalID("A"), "r2"), now: now)
         }
         #expect(throws: FiscalError(.nonceExpired, "the nonce's lease ran out; PREPARE again")) {
-            try tracker.check("n1", terminal: TerminalID("A"), requestID: "r1", now: now + .seconds(11))
+            try tracker.check(Nonce("n1"), for: key, now: now.advanced(by: .seconds(11)))
         }
-        tracker.consume("n1")
+        tracker.consume(Nonce("n1"))
         #expect(throws: FiscalError(.invalidNonce, "the nonce was already used")) {
-            try tracker.check("n1", terminal: TerminalID("A"), requestID: "r1", now: now)
+            try tracker.check(Nonce("n1"), for: key, now: now)
         }
         #expect(throws: FiscalError(.invalidNonce, "the nonce was not issued by this mediator")) {
-            try tracker.check("zz", terminal: TerminalID("A"), requestID: "r1", now: now)
+            try tracker.check(Nonce("zz"), for: key, now: now)
         }
         #expect(tracker.outstanding == 0)
     }

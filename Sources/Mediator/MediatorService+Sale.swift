@@ -1,0 +1,124 @@
+import FiscalCore
+import MediatorStore
+
+/// The sale family: FISCALIZE, PREPARE, COMMIT, ABORT, RESULT and LOG. The device core decides
+/// what each does (docs/PROTOCOL.md, "Every state × message"); these handlers check the message,
+/// hand it over, and turn the core's answer into the wire reply.
+extension MediatorService {
+    /// FISCALIZE or PREPARE: the invoice is checked (its terminal, cashier and outlet, then the
+    /// fiscal rules), and the sale goes to the device actor, which answers when it is sealed
+    /// (FISCALIZE) or prepared (PREPARE).
+    func sale(_ context: Context) async throws(FiscalError) {
+        let request = context.request
+        let terminal = context.terminal
+        let requestID = try requireRequestID(request)
+        guard let invoice = request.invoice else {
+            throw FiscalError(.messageInvalid, "\(request.type.rawValue) needs the invoice")
+        }
+        guard invoice.posTerminalID == terminal.rawValue else {
+            throw FiscalError(
+                .terminalMismatch,
+                "the invoice's pos_terminal_id '\(invoice.posTerminalID)' is not the sender '\(terminal)'"
+            )
+        }
+        if configuration.requireCashierLogin {
+            if let unreadable = context.heard.unreadable { throw unreadable }
+            guard let cashier = context.heard.cashier else {
+                throw FiscalError(.notLoggedIn, "no cashier is logged in at \(terminal); send LOGIN first")
+            }
+            guard invoice.cashierID == cashier else {
+                throw FiscalError(
+                    .cashierMismatch,
+                    "the invoice's cashier_id '\(invoice.cashierID)' is not the cashier logged in at \(terminal) ('\(cashier)')"
+                )
+            }
+        }
+        if let outlet = configuration.outletID, invoice.outletID != outlet {
+            throw FiscalError(
+                .terminalMismatch,
+                "the invoice's outlet_id '\(invoice.outletID)' is not this mediator's outlet '\(outlet)'"
+            )
+        }
+        try validator.validate(invoice)
+        let mode: RequestRecord.Mode = request.type == .fiscalize ? .fiscalize : .twoPhase
+        let record = RequestRecord(invoice: invoice, terminal: terminal, requestID: requestID, mode: mode)
+        await deviceActor.sale(record, reply: responder(context))
+    }
+
+    func commit(_ context: Context) async throws(FiscalError) {
+        let key = RequestKey(context.terminal, try requireRequestID(context.request))
+        guard let nonce = context.request.nonce, !nonce.isEmpty else {
+            throw FiscalError(.messageInvalid, "COMMIT needs the nonce")
+        }
+        await deviceActor.commit(key, nonce: Nonce(nonce), reply: responder(context))
+    }
+
+    func abort(_ context: Context) async throws(FiscalError) {
+        let key = RequestKey(context.terminal, try requireRequestID(context.request))
+        await deviceActor.abort(key, reply: responder(context))
+    }
+
+    func result(_ context: Context) async throws(FiscalError) {
+        let key = RequestKey(context.terminal, try requireRequestID(context.request))
+        await deviceActor.result(key, reply: responder(context))
+    }
+
+    /// LOG: a sealed invoice for a reprint or an audit.
+    func log(_ context: Context) async throws(FiscalError) -> TerminalReply {
+        guard let seq = context.request.invoiceSeq else { throw FiscalError(.messageInvalid, "LOG needs invoice_seq") }
+        let found: SealedInvoice?
+        do { found = try await store.sealedInvoiceRecord(seq) } catch { throw StoreFailure.fiscal(error) }
+        guard let sealed = found else { throw FiscalError(.notFound, "no sealed invoice \(seq) here") }
+        var reply = context.blankReply
+        reply.sealed = TerminalReply.SealedRecord(
+            securityElements: sealed.securityElements,
+            posTerminalID: sealed.terminalID.rawValue,
+            cashierID: sealed.cashierID,
+            outletID: sealed.outletID,
+            laneNumber: sealed.laneNumber,
+            requestID: sealed.requestID.rawValue,
+            sealedAt: sealed.sealedAt
+        )
+        return reply
+    }
+
+    /// Where the device actor's answer to this message goes.
+    private func responder(_ context: Context) -> DeviceActor.Responder {
+        { [self] answer in finish(context, wireReply(context, answer)) }
+    }
+
+    /// The device core's answer as the terminal protocol's reply.
+    func wireReply(_ context: Context, _ answer: DeviceActor.Core.Reply) -> TerminalReply {
+        var reply = context.blankReply
+        reply.requestID = context.request.requestID
+        switch answer {
+        case .sealed(let entry, let replayed):
+            reply.securityElements = entry.securityElements
+            if replayed { reply.replayed = true }
+        case .prepared(let nonce, let seq, let lease, let replayed):
+            reply.nonce = nonce.rawValue
+            reply.nextInvoiceSeq = seq.rawValue
+            reply.leaseMs = Int(lease.wholeMilliseconds)
+            if replayed { reply.replayed = true }
+        case .state(let state, let error, let sealed):
+            reply.state = state.rawValue
+            reply.securityElements = sealed?.securityElements
+            if let error {
+                reply.code = error.code
+                reply.message = error.message
+            }
+        case .refused(let error, let retryAfter):
+            return refusal(context, error, retryAfter: retryAfter)
+        case .lookUp:
+            preconditionFailure("the device actor answers lookups itself")
+        }
+        return reply
+    }
+
+    private func requireRequestID(_ request: TerminalRequest) throws(FiscalError) -> RequestID {
+        guard let id = request.requestID, !id.isEmpty, id.count <= 64 else {
+            throw FiscalError(.messageInvalid, "\(request.type.rawValue) needs a request_id of 1 to 64 characters")
+        }
+        return RequestID(id)
+    }
+}
