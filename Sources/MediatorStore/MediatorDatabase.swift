@@ -325,32 +325,11 @@ public final class MediatorDatabase: Sendable {
         }
     }
 
-    /// Fiscal numbers from 1 to `last` that have no sealed invoice here (those pruned after the
-    /// cloud confirmed them do not count as missing).
+    /// Fiscal numbers from 1 to `last` that the store does not hold, checked from the last
+    /// number it holds contiguously; a pruned number counts only if the request ledger shows it
+    /// was stored (MediatorDatabase+Journal.swift).
     public func missingSeqs(upTo last: UInt64) throws -> [UInt64] {
-        let pruned = try prunedThrough()
-        guard last > pruned else { return [] }
-        let stored = try pool.read { db in
-            try Int64.fetchAll(
-                db,
-                sql: "SELECT invoice_seq FROM sealed_invoice WHERE invoice_seq <= ? ORDER BY invoice_seq",
-                arguments: [Int64(last)]
-            )
-        }
-        var missing: [UInt64] = []
-        var expected: UInt64 = pruned + 1
-        for seq in stored.map(UInt64.init) where seq > pruned {
-            while expected < seq {
-                missing.append(expected)
-                expected += 1
-            }
-            expected = seq + 1
-        }
-        while expected <= last {
-            missing.append(expected)
-            expected += 1
-        }
-        return missing
+        try pool.read { db in try Self.missingSeqs(db, upTo: last) }
     }
 
     // MARK: Rows
