@@ -129,12 +129,20 @@ extension SyncUploader {
         public struct Confirmation: Sendable, Hashable {
             public var seq: UInt64
             public var receipt: String?
+            public init(seq: UInt64, receipt: String?) {
+                self.seq = seq
+                self.receipt = receipt
+            }
         }
 
         /// An item the cloud rejected, with its reason.
         public struct Rejection: Sendable, Hashable {
             public var seq: UInt64
             public var reason: String
+            public init(seq: UInt64, reason: String) {
+                self.seq = seq
+                self.reason = reason
+            }
         }
 
         /// What to do with the cloud's answer.
