@@ -69,7 +69,8 @@ extension MediatorDatabase {
                 sql: Self.itemQuery + " WHERE o.state != 'uploaded' ORDER BY o.invoice_seq LIMIT ?",
                 arguments: [limit]
             ).map(Self.outboxItem)
-            let last = try Int64.fetchOne(db, sql: "SELECT MAX(invoice_seq) FROM outbox").flatMap { UInt64(exactly: $0) }
+            let last = try Int64.fetchOne(db, sql: "SELECT MAX(invoice_seq) FROM outbox")
+                .flatMap { UInt64(exactly: $0) }
             return UploadLine(prunedThrough: pruned, confirmedThrough: confirmed, lastStored: last, head: head)
         }
     }
