@@ -10,7 +10,7 @@ public import Synchronization
 /// own SQLite file, deduplicates by idempotency key (answering a duplicate with the original
 /// receipt), and checks per outlet and device that fiscal numbers arrive in order with an
 /// unbroken hash chain and matching payload digests. Fault modes make it slow, failing,
-/// forgetful of its answers, down for a while, or hostile to one item.
+/// forgetful of its answers, down for a while, hostile to one item, or careless of order.
 public final class CloudEmulator: Sendable {
     /// Ways to misbehave; change them at any time.
     public struct Faults: Sendable {
@@ -29,6 +29,9 @@ public final class CloudEmulator: Sendable {
         public var garbleAnswers = false
         /// Answer 200 acknowledging an item that was not sent.
         public var foreignAcks = false
+        /// Accept any order: no ORDER_GAP, and no CHAIN_BROKEN (the chain can only be checked
+        /// in order). A real cloud may not check order; the mediator must not rely on it.
+        public var noOrderCheck = false
         public init() {}
     }
 
@@ -150,7 +153,7 @@ public final class CloudEmulator: Sendable {
                 "the batch is for \(batch.outletID), the path for \(outlet)"
             )
         }
-        var results = try store(batch, outlet: outlet, reject: faults.rejectSeqs)
+        var results = try store(batch, outlet: outlet, reject: faults.rejectSeqs, checkOrder: !faults.noOrderCheck)
         if faults.dropRate > 0, Double.random(in: 0..<1) < faults.dropRate {
             context.channel.close(promise: nil)
             throw HTTPError(.internalServerError)
@@ -172,7 +175,8 @@ public final class CloudEmulator: Sendable {
     private func store(
         _ batch: CloudProtocol.Batch,
         outlet: String,
-        reject: Set<UInt64>
+        reject: Set<UInt64>,
+        checkOrder: Bool
     ) throws -> [CloudProtocol.Result] {
         let now = DeviceTimestamp.format(Date())
         let encoder = JSONEncoder()
@@ -193,7 +197,13 @@ public final class CloudEmulator: Sendable {
                     results.append(.init(idempotencyKey: key, status: .duplicate, receipt: receipt))
                     continue
                 }
-                if let (code, reason) = try Self.refusal(db, item, outlet: outlet, reject: reject) {
+                if let (code, reason) = try Self.refusal(
+                    db,
+                    item,
+                    outlet: outlet,
+                    reject: reject,
+                    checkOrder: checkOrder
+                ) {
                     results.append(.init(idempotencyKey: key, status: .rejected, code: code, reason: reason))
                     stopped = true
                     continue
@@ -221,7 +231,8 @@ public final class CloudEmulator: Sendable {
         _ db: Database,
         _ item: CloudProtocol.Item,
         outlet: String,
-        reject: Set<UInt64>
+        reject: Set<UInt64>,
+        checkOrder: Bool
     ) throws -> (String, String)? {
         let entry = item.entry
         guard item.idempotencyKey == CloudProtocol.idempotencyKey(deviceID: entry.deviceID, seq: entry.seq) else {
@@ -233,6 +244,7 @@ public final class CloudEmulator: Sendable {
         if reject.contains(entry.seq.rawValue) {
             return (CloudProtocol.Code.rejectedByRule, "invoice \(entry.seq) refused by the cloud's rules")
         }
+        guard checkOrder else { return nil }
         let last = try Row.fetchOne(
             db,
             sql: """

@@ -13,7 +13,10 @@ public import ServiceLifecycle
 ///
 /// Owns: the upload line. It reads the head of the store's outbox, sends it in batches, and
 /// marks an item uploaded only when the cloud acknowledged it (accepted, or a duplicate of
-/// what it already has). Network errors, timeouts, 5xx and 429 back off exponentially with
+/// what it already has). The head is always the last confirmed number + 1: only a contiguous
+/// run from there is sent. A number the store lacks halts the line (`SYNC_GAP`) and is handed
+/// to recovery through ``gaps``; the line resumes by itself once the store holds it. The
+/// decisions are ``StateMachine``'s; the actor runs its actions. Network errors, timeouts, 5xx and 429 back off exponentially with
 /// jitter (honouring Retry-After) and try the same items again. A rejected item is put in
 /// quarantine and **stops the line** there, with an alert, until an operator retries it
 /// (`fiscal-mediator sync retry`). A batch refused as a whole (another 4xx) is retried item
@@ -21,7 +24,12 @@ public import ServiceLifecycle
 /// acknowledgements for items not sent raise alerts and change nothing in the outbox.
 ///
 /// Everything it knows lives in the store, so it resumes after a restart or days offline
-/// where it stopped; the cloud deduplicates what was in flight when it stopped.
+/// where it stopped; the cloud deduplicates what was in flight when it stopped. With
+/// `Configuration.waitForRecovery` it sends nothing until ``recoveryFinished()``.
+///
+/// Across an `await` (a store read or write, an HTTP exchange) the store may change under it
+/// (a gap filled, `sync retry`): every step reads the line again; only the machine's own state
+/// (batch in flight, failures, gap hand-over time, recovery phase) carries over.
 public actor SyncUploader: Service {
     public struct Configuration: Sendable {
         /// The cloud's base URL, e.g. `https://ingest.bonopay.cd`.
@@ -44,6 +52,13 @@ public actor SyncUploader: Service {
         public var lateAfter: Duration = .seconds(86_400)
         /// Consecutive failed attempts before SYNC_FAILING is raised.
         public var failuresBeforeAlert = 3
+        /// How often confirmed invoices older than `retention` are pruned.
+        public var pruneEvery: Duration = .seconds(60)
+        /// How often a gap that is still there is handed to ``SyncUploader/gaps`` again.
+        public var gapSignalEvery: Duration = .seconds(5)
+        /// Send nothing until ``SyncUploader/recoveryFinished()`` is called (the service calls
+        /// it once start-up recovery has stored every journal entry the store lacked).
+        public var waitForRecovery = false
 
         public init(baseURL: String, outletID: String, token: Secret) {
             self.baseURL = baseURL
@@ -85,6 +100,9 @@ public actor SyncUploader: Service {
             case protocolError = "SYNC_PROTOCOL"
             /// The oldest item waits longer than `lateAfter`.
             case late = "SYNC_LATE"
+            /// The next number to send is missing from the store; the line waits for recovery
+            /// to adopt it from the device journal.
+            case gap = "SYNC_GAP"
         }
         public var kind: Kind
         public var since: Date
@@ -110,15 +128,21 @@ public actor SyncUploader: Service {
     private var state = "starting"
     private var lastSuccessAt: Date?
     private var lastError: String?
-    private var consecutiveFailures = 0
     private var uploadedSinceStart = 0
-    private var batchLimit: Int
+    private var machine: StateMachine
+    private let started = ContinuousClock.now
     private var lastPrune = ContinuousClock.now
+    private let gapContinuation: AsyncStream<InvoiceSeq>.Continuation
+    /// Fiscal numbers the line found missing from the store, for the recovery that adopts them
+    /// from the device journal (QRY|LOG). One consumer (the service); only the newest number is
+    /// buffered, and a gap still there is handed over again every `gapSignalEvery`.
+    public nonisolated let gaps: AsyncStream<InvoiceSeq>
     private let uploaded: Counter
     private let backlogGauge: Meter
     private let oldestGauge: Meter
     private let quarantinedGauge: Meter
-    private let failures: (network: Counter, server: Counter, rejected: Counter, protocolError: Counter, auth: Counter)
+    private let failures: [StateMachine.FailureKind: Counter]
+    private let rejectedCounter: Counter
 
     public init(
         configuration: Configuration,
@@ -140,7 +164,15 @@ public actor SyncUploader: Service {
             ownsClient = true
         }
         self.logger = logger
-        batchLimit = configuration.batchSize
+        machine = StateMachine(
+            configuration: .init(
+                batchSize: configuration.batchSize,
+                failuresBeforeAlert: configuration.failuresBeforeAlert,
+                gapSignalEvery: configuration.gapSignalEvery,
+                waitForRecovery: configuration.waitForRecovery
+            )
+        )
+        (gaps, gapContinuation) = AsyncStream.makeStream(of: InvoiceSeq.self, bufferingPolicy: .bufferingNewest(1))
         var base = configuration.baseURL
         while base.hasSuffix("/") { base.removeLast() }
         endpoint = "\(base)/v1/outlets/\(configuration.outletID)/invoices"
@@ -148,7 +180,11 @@ public actor SyncUploader: Service {
         let failure = { (kind: String) in
             Counter(label: "fiscal_sync_failures_total", dimensions: [("kind", kind)], factory: metrics)
         }
-        failures = (failure("network"), failure("server"), failure("rejected"), failure("protocol"), failure("auth"))
+        failures = [
+            .network: failure("network"), .server: failure("server"), .protocolError: failure("protocol"),
+            .auth: failure("auth"), .store: failure("store"),
+        ]
+        rejectedCounter = failure("rejected")
         backlogGauge = Meter(label: "fiscal_sync_backlog", factory: metrics)
         oldestGauge = Meter(label: "fiscal_sync_oldest_pending_seconds", factory: metrics)
         quarantinedGauge = Meter(label: "fiscal_sync_quarantined", factory: metrics)
@@ -156,7 +192,11 @@ public actor SyncUploader: Service {
 
     /// Brings the backlog gauges up to date (before a scrape).
     public func refreshGauges() {
-        guard let summary = try? store.outboxSummary() else { return }
+        let summary: OutboxSummary
+        do { summary = try store.outboxSummary() } catch {
+            logger.error("sync cannot read the outbox summary", metadata: ["error": "\(error)"])
+            return
+        }
         backlogGauge.set(summary.pending + summary.quarantined.count)
         quarantinedGauge.set(summary.quarantined.count)
         let age = summary.oldestPendingAt.flatMap(DeviceTimestamp.parse).map { Date().timeIntervalSince($0) } ?? 0
@@ -170,9 +210,21 @@ public actor SyncUploader: Service {
         await cancelWhenGracefulShutdown {
             await self.uploadLoop()
         }
+        gapContinuation.finish()
         await shutdown()
         logger.info("sync uploader stopped")
     }
+
+    // MARK: Recovery
+
+    /// Recovery (adopting journal entries the store lacks) has started: nothing is sent until
+    /// ``recoveryFinished()``. The service calls it around every recovery, at start and for a
+    /// gap handed over by ``gaps``.
+    public func recoveryStarted() { machine.recoveryStarted() }
+
+    /// Recovery has finished: the line reads the store again (contiguity is checked on every
+    /// read) and sends from the last confirmed number + 1.
+    public func recoveryFinished() { machine.recoveryFinished() }
 
     /// Closes the HTTP client the uploader made (once it no longer runs).
     public func shutdown() async {
@@ -187,7 +239,7 @@ public actor SyncUploader: Service {
             state: state,
             lastSuccessAt: lastSuccessAt,
             lastError: lastError,
-            consecutiveFailures: consecutiveFailures,
+            consecutiveFailures: machine.consecutiveFailures,
             uploadedSinceStart: uploadedSinceStart
         )
     }
@@ -204,58 +256,133 @@ public actor SyncUploader: Service {
     /// One attempt at the head of the line; returns how long to wait before the next one
     /// (`nil`: go on at once). `run()` loops on it; a test or a tool can drive it by hand.
     public func step() async -> Duration? {
-        let head: [OutboxItem]
+        let line: UploadLine
         do {
-            head = try store.outboxHead(limit: batchLimit)
-            checkLate(head.first)
-            pruneIfDue()
+            line = try await store.uploadLine(limit: machine.batchLimit)
         } catch {
             logger.error("sync cannot read the outbox", metadata: ["error": "\(error)"])
+            lastError = "cannot read the outbox: \(error)"
             return configuration.backoff.max
         }
-        guard let first = head.first else {
+        checkLate(line.head.first)
+        await pruneIfDue()
+        let view = StateMachine.Line(
+            confirmedThrough: line.confirmedThrough,
+            lastStored: line.lastStored,
+            head: line.head.map { .init(seq: $0.seq, quarantined: $0.state == .quarantined) }
+        )
+        switch machine.lineRead(view, now: ContinuousClock.now - started) {
+        case .waitForRecovery:
+            state = "recovering"
+            return configuration.idlePoll
+        case .idle:
             state = "idle"
             clear(.quarantined)
+            clear(.gap)
             return configuration.idlePoll
-        }
-        guard first.state == .pending else {
+        case .gap(let missing, let signal):
+            state = "gap"
+            clear(.quarantined)
+            raise(
+                .gap,
+                "invoice \(missing) is missing from the store; the upload line waits until recovery stores it from the device journal"
+            )
+            if signal {
+                logger.warning("upload line halted on a gap", metadata: ["device.seq": "\(missing)"])
+                gapContinuation.yield(InvoiceSeq(missing))
+            }
+            return configuration.idlePoll
+        case .quarantined(let seq):
             state = "stopped"
+            clear(.gap)
+            let reason = line.head.first?.lastError ?? "no reason"
             raise(
                 .quarantined,
-                "invoice \(first.seq) was rejected by the cloud (\(first.lastError ?? "no reason")); the upload line waits for `fiscal-mediator sync retry`"
+                "invoice \(seq) was rejected by the cloud (\(reason)); the upload line waits for `fiscal-mediator sync retry`"
             )
             return configuration.idlePoll
+        case .send(let range):
+            clear(.quarantined)
+            clear(.gap)
+            state = "uploading"
+            let batch = line.head.filter { range.contains($0.seq) }
+            return await settle(await send(batch), for: batch)
         }
-        clear(.quarantined)
-        state = "uploading"
-        let batch = Array(head.prefix { $0.state == .pending })
-        switch await send(batch) {
-        case .progress:
+    }
+
+    /// Runs what the machine decides on the cloud's answer.
+    private func settle(_ answer: StateMachine.Answer, for batch: [OutboxItem]) async -> Duration? {
+        switch machine.answered(answer) {
+        case .backOff(let failure):
+            return await failed(failure, head: batch.first?.seq)
+        case .retryItemByItem(let reason):
+            logger.warning("the cloud refused a batch; retrying item by item", metadata: ["reason": "\(reason)"])
             return nil
-        case .wait(let pause):
-            state = "backing_off"
-            return pause
+        case .record(let confirmed, let rejected):
+            let outcome: StateMachine.Recorded
+            do {
+                if !confirmed.isEmpty { try await store.markUploaded(confirmed.map { ($0.seq, $0.receipt) }) }
+                outcome = try await quarantine(rejected)
+            } catch {
+                outcome = .markFailed("\(error)")
+            }
+            switch machine.recorded(outcome, confirmed: confirmed.count, rejected: rejected?.seq) {
+            case .proceed(let count, let quarantined):
+                if count > 0 {
+                    uploaded.increment(by: count)
+                    uploadedSinceStart += count
+                    lastSuccessAt = Date()
+                    clear(.failing)
+                    clear(.unauthorized)
+                    clear(.protocolError)
+                }
+                if let quarantined, let rejected {
+                    state = "stopped"
+                    raise(
+                        .quarantined,
+                        "invoice \(quarantined) was rejected by the cloud (\(rejected.reason)); the upload line waits for `fiscal-mediator sync retry`"
+                    )
+                }
+                return nil
+            case .backOff(let failure):
+                if let rejected {
+                    // Rejected, even if not yet recorded as such: say so.
+                    raise(
+                        .quarantined,
+                        "invoice \(rejected.seq) was rejected by the cloud (\(rejected.reason)) and cannot be quarantined; retrying"
+                    )
+                }
+                return await failed(failure, head: batch.first?.seq)
+            }
         }
     }
 
-    private enum Next {
-        case progress
-        case wait(Duration)
+    /// Writes a rejection: the item leaves the line until `sync retry`.
+    private func quarantine(_ rejected: StateMachine.Rejection?) async throws -> StateMachine.Recorded {
+        guard let rejected else { return .done }
+        rejectedCounter.increment()
+        lastError = "invoice \(rejected.seq) rejected: \(rejected.reason)"
+        do {
+            try await store.quarantine(rejected.seq, reason: rejected.reason)
+            return .done
+        } catch {
+            logger.error(
+                "sync cannot quarantine an item",
+                metadata: ["device.seq": "\(rejected.seq)", "error": "\(error)"]
+            )
+            return .quarantineFailed(seq: rejected.seq, "\(error)")
+        }
     }
 
-    private func send(_ batch: [OutboxItem]) async -> Next {
+    /// Sends a batch and says what came back.
+    private func send(_ batch: [OutboxItem]) async -> StateMachine.Answer {
         let body: Data
         do {
             body = try Self.encoder.encode(
                 CloudProtocol.Batch(outletID: configuration.outletID, items: batch.map(\.item))
             )
         } catch {
-            return failed(
-                batch,
-                "cannot encode the batch: \(error)",
-                counter: failures.protocolError,
-                alert: .protocolError
-            )
+            return .unencodable("\(error)")
         }
         var request = HTTPClientRequest(url: endpoint)
         request.method = .POST
@@ -272,150 +399,85 @@ public actor SyncUploader: Service {
                 timeout: .nanoseconds(Int64(configuration.requestTimeout.wholeNanoseconds))
             )
             status = Int(response.status.code)
-            retryAfter = response.headers.first(name: "Retry-After").flatMap(Int.init).map { .seconds($0) }
+            retryAfter = response.headers.first(name: "Retry-After").flatMap { Self.retryAfter($0, now: Date()) }
             answer = try await response.body.collect(upTo: 8 << 20)
         } catch {
-            return failed(batch, "the cloud is unreachable: \(error)", counter: failures.network, alert: .failing)
+            return .unreachable("\(error)")
         }
-        switch status {
-        case 200:
-            return handle(Data(answer.readableBytesView), for: batch)
-        case 401, 403:
-            return failed(
-                batch,
-                "the cloud refused the outlet's token (HTTP \(status)); check the token",
-                counter: failures.auth,
-                alert: .unauthorized,
-                atLeast: configuration.backoff.max / 2
-            )
-        case 408, 429, 500...599:
-            return failed(
-                batch,
-                "the cloud answered HTTP \(status)\(Self.detail(answer))",
-                counter: failures.server,
-                alert: .failing,
-                atLeast: retryAfter.map { min($0, .seconds(3600)) }
-            )
-        default:
-            // The batch as a whole was refused: find the item to blame by sending one at a time.
-            let reason = "HTTP \(status)\(Self.detail(answer))"
-            if batch.count > 1 {
-                batchLimit = 1
-                logger.warning("the cloud refused a batch; retrying item by item", metadata: ["reason": "\(reason)"])
-                return .progress
-            }
-            quarantine(batch[0], reason: reason)
-            return .progress
+        guard (200...299).contains(status) else {
+            return .status(status, detail: Self.detail(answer), retryAfter: retryAfter)
         }
+        return Self.acknowledgements(Data(answer.readableBytesView), for: batch.map(\.item.idempotencyKey))
     }
 
-    /// A 200 answer: every result must answer the item at its position.
-    private func handle(_ body: Data, for batch: [OutboxItem]) -> Next {
+    /// A 2xx answer's body as acknowledgements: every result must answer the item at its
+    /// position (docs/CLOUD_API.md).
+    public static func acknowledgements(_ body: Data, for keys: [String]) -> StateMachine.Answer {
         guard let response = try? JSONDecoder().decode(CloudProtocol.Response.self, from: body) else {
-            return failed(
-                batch,
-                "the cloud's answer is not a valid batch response (\(body.count) bytes)",
-                counter: failures.protocolError,
-                alert: .protocolError
-            )
+            return .malformed(bytes: body.count)
         }
-        guard !response.results.isEmpty, response.results.count <= batch.count,
-            zip(response.results, batch).allSatisfy({ $0.idempotencyKey == $1.item.idempotencyKey })
+        guard !response.results.isEmpty, response.results.count <= keys.count,
+            zip(response.results, keys).allSatisfy({ $0.idempotencyKey == $1 })
         else {
-            let keys = response.results.prefix(3).map(\.idempotencyKey).joined(separator: ", ")
-            return failed(
-                batch,
-                "the cloud acknowledged items that were not sent, or out of order (\(keys))",
-                counter: failures.protocolError,
-                alert: .protocolError
-            )
+            let sent = response.results.prefix(3).map(\.idempotencyKey).joined(separator: ", ")
+            return .misaligned("the cloud acknowledged items that were not sent, or out of order (\(sent))")
         }
-        var confirmed: [(seq: UInt64, receipt: String?)] = []
-        var rejected: (OutboxItem, CloudProtocol.Result)?
-        for (result, item) in zip(response.results, batch) {
-            switch result.status {
-            case .accepted, .duplicate:
-                confirmed.append((item.seq, result.receipt))
-                continue
-            case .rejected:
-                rejected = (item, result)
-            case .skipped:
-                break
+        return .acknowledged(
+            response.results.map { result in
+                switch result.status {
+                case .accepted, .duplicate: .confirmed(receipt: result.receipt)
+                case .rejected: .rejected(reason: "\(result.code ?? "REJECTED"): \(result.reason ?? "no reason given")")
+                case .skipped: .skipped
+                }
             }
-            break
-        }
-        do {
-            if !confirmed.isEmpty { try store.markUploaded(confirmed) }
-        } catch {
-            logger.error("sync cannot mark items uploaded", metadata: ["error": "\(error)"])
-            return .wait(configuration.backoff.first)
-        }
-        uploaded.increment(by: confirmed.count)
-        uploadedSinceStart += confirmed.count
-        if !confirmed.isEmpty {
-            lastSuccessAt = Date()
-            consecutiveFailures = 0
-            clear(.failing)
-            clear(.unauthorized)
-            clear(.protocolError)
-            batchLimit = configuration.batchSize
-        }
-        if let (item, result) = rejected {
-            quarantine(item, reason: "\(result.code ?? "REJECTED"): \(result.reason ?? "no reason given")")
-            return .progress
-        }
-        if confirmed.isEmpty {
-            return failed(
-                batch,
-                "the cloud skipped every item without rejecting one",
-                counter: failures.protocolError,
-                alert: .protocolError
-            )
-        }
-        return .progress
-    }
-
-    private func quarantine(_ item: OutboxItem, reason: String) {
-        failures.rejected.increment()
-        do { try store.quarantine(item.seq, reason: reason) } catch {
-            logger.error("sync cannot quarantine an item", metadata: ["error": "\(error)"])
-        }
-        lastError = "invoice \(item.seq) rejected: \(reason)"
-        state = "stopped"
-        raise(
-            .quarantined,
-            "invoice \(item.seq) was rejected by the cloud (\(reason)); the upload line waits for `fiscal-mediator sync retry`"
         )
     }
 
-    /// Counts a failed attempt, raises `alert` (at once for auth and protocol problems, after
-    /// `failuresBeforeAlert` for the rest) and returns the pause before the next attempt.
-    private func failed(
-        _ batch: [OutboxItem],
-        _ message: String,
-        counter: Counter,
-        alert: Alert.Kind,
-        atLeast: Duration? = nil
-    ) -> Next {
-        counter.increment()
-        consecutiveFailures += 1
-        lastError = message
-        try? store.noteSyncFailure(batch.first?.seq, message)
-        if alert != .failing || consecutiveFailures >= configuration.failuresBeforeAlert {
-            raise(alert, message)
+    /// `Retry-After` as a pause: delay-seconds, or an HTTP date (RFC 9110 §10.2.3; IMF-fixdate,
+    /// and the obsolete RFC 850 and asctime forms). A date in the past means at once.
+    public static func retryAfter(_ value: String, now: Date) -> Duration? {
+        let text = value.trimmingCharacters(in: .whitespaces)
+        if !text.isEmpty, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }) {
+            guard text.utf8.count <= 9, let seconds = Int(text) else { return .seconds(3600 * 24) }
+            return .seconds(seconds)
+        }
+        for format in ["EEE, dd MMM yyyy HH:mm:ss 'GMT'", "EEEE, dd-MMM-yy HH:mm:ss 'GMT'", "EEE MMM d HH:mm:ss yyyy"] {
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = TimeZone(identifier: "GMT")
+            formatter.dateFormat = format
+            if let date = formatter.date(from: text) {
+                return .milliseconds(Int64(min(max(0, date.timeIntervalSince(now)), 86_400) * 1000))
+            }
+        }
+        return nil
+    }
+
+    /// Counts a failed attempt, raises its alert when the machine says so, notes it in the
+    /// store, and returns the pause before the next attempt.
+    private func failed(_ failure: StateMachine.Failure, head: UInt64?) async -> Duration {
+        failures[failure.kind]?.increment()
+        lastError = failure.message
+        do { try await store.noteSyncFailure(head, failure.message) } catch {
+            logger.error("sync cannot note a failure", metadata: ["error": "\(error)"])
+        }
+        if failure.raiseAlert {
+            raise(failure.alert, failure.message)
         } else {
             logger.notice(
                 "sync attempt failed",
-                metadata: ["error": "\(message)", "failures": "\(consecutiveFailures)"]
+                metadata: ["error": "\(failure.message)", "failures": "\(failure.attempt)"]
             )
         }
         var pause = Self.backoff(
-            attempt: consecutiveFailures,
+            attempt: failure.attempt,
             first: configuration.backoff.first,
             max: configuration.backoff.max
         )
-        if let atLeast { pause = max(pause, atLeast) }
-        return .wait(pause)
+        if let atLeast = failure.atLeast { pause = max(pause, atLeast) }
+        if failure.kind == .auth { pause = max(pause, configuration.backoff.max / 2) }
+        state = "backing_off"
+        return pause
     }
 
     /// Exponential backoff with "equal jitter": half the step fixed, half random.
@@ -451,11 +513,14 @@ public actor SyncUploader: Service {
         }
     }
 
-    private func pruneIfDue() {
-        guard let retention = configuration.retention, ContinuousClock.now - lastPrune > .seconds(60) else { return }
+    /// Prunes what the cloud confirmed longer than `retention` ago (an unbroken run only; see
+    /// ``MediatorDatabase/prune(uploadedBefore:)``). A failure is logged; the line goes on.
+    private func pruneIfDue() async {
+        guard let retention = configuration.retention, ContinuousClock.now - lastPrune >= configuration.pruneEvery
+        else { return }
         lastPrune = .now
         do {
-            let pruned = try store.prune(uploadedBefore: Date().addingTimeInterval(-retention.inSeconds))
+            let pruned = try await store.prune(uploadedBefore: Date().addingTimeInterval(-retention.inSeconds))
             if pruned > 0 { logger.info("pruned confirmed invoices", metadata: ["count": "\(pruned)"]) }
         } catch {
             logger.error("sync cannot prune", metadata: ["error": "\(error)"])

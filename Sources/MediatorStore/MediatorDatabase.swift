@@ -199,42 +199,16 @@ public final class MediatorDatabase: Sendable {
         try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? 0 }
     }
 
-    /// Fiscal numbers from 1 to `last` that have no sealed invoice here (those pruned after the
-    /// cloud confirmed them do not count as missing).
+    /// Fiscal numbers from 1 to `last` that the store does not hold, checked from the last
+    /// number it holds contiguously; a pruned number counts only if the request ledger shows it
+    /// was stored (MediatorDatabase+Journal.swift).
     public func missingSeqs(upTo last: UInt64) throws -> [UInt64] {
-        try pool.read { db in try Self.missing(db, upTo: last) }
+        try pool.read { db in try Self.missingSeqs(db, upTo: last) }
     }
 
     /// ``missingSeqs(upTo:)`` through GRDB's asynchronous API.
     public func missingSeqs(upTo last: InvoiceSeq) async throws -> [InvoiceSeq] {
-        try await pool.read { db in try Self.missing(db, upTo: last.rawValue).map { InvoiceSeq($0) } }
-    }
-
-    static func missing(_ db: Database, upTo last: UInt64) throws -> [UInt64] {
-        let pruned =
-            try String.fetchOne(db, sql: "SELECT value FROM sync_meta WHERE key = 'pruned_through'")
-            .flatMap(UInt64.init) ?? 0
-        guard last > pruned else { return [] }
-        let stored = try Int64.fetchAll(
-            db,
-            sql:
-                "SELECT invoice_seq FROM sealed_invoice WHERE invoice_seq > ? AND invoice_seq <= ? ORDER BY invoice_seq",
-            arguments: [Int64(clamping: pruned), Int64(clamping: last)]
-        )
-        var missing: [UInt64] = []
-        var expected: UInt64 = pruned + 1
-        for seq in stored.compactMap(UInt64.init(exactly:)) {
-            while expected < seq {
-                missing.append(expected)
-                expected += 1
-            }
-            expected = seq + 1
-        }
-        while expected <= last {
-            missing.append(expected)
-            expected += 1
-        }
-        return missing
+        try await pool.read { db in try Self.missingSeqs(db, upTo: last.rawValue).map { InvoiceSeq($0) } }
     }
 
     // MARK: Rows

@@ -35,16 +35,43 @@ public struct OutboxSummary: Sendable {
     public var prunedThrough: UInt64
 }
 
+/// The upload line as the store holds it: what the uploader decides on at each step.
+public struct UploadLine: Sendable {
+    /// The highest fiscal number pruned (0: none).
+    public var prunedThrough: UInt64
+    /// The highest N such that the cloud confirmed every number up to N: pruned, or held here
+    /// as uploaded. The next number to send is N + 1; if the store lacks it, the line has a gap.
+    public var confirmedThrough: UInt64
+    /// The highest fiscal number in the outbox, whatever its state (nil: none).
+    public var lastStored: UInt64?
+    /// The first items not yet uploaded (pending or quarantined), in fiscal-number order.
+    public var head: [OutboxItem]
+
+    public init(prunedThrough: UInt64, confirmedThrough: UInt64, lastStored: UInt64?, head: [OutboxItem]) {
+        self.prunedThrough = prunedThrough
+        self.confirmedThrough = confirmedThrough
+        self.lastStored = lastStored
+        self.head = head
+    }
+}
+
 extension MediatorDatabase {
-    /// The first `limit` items not yet uploaded, in fiscal-number order (a quarantined item
-    /// among them stops the line: the uploader sends nothing after it).
-    public func outboxHead(limit: Int) throws -> [OutboxItem] {
-        try pool.read { db in
-            try Row.fetchAll(
+    /// The head of the upload line as the uploader decides on it: the first `limit` items not
+    /// yet uploaded, in fiscal-number order, with how far the cloud has confirmed an unbroken
+    /// run of numbers (``UploadLine/confirmedThrough``). An async read: the uploader's loop
+    /// never blocks a cooperative thread on SQLite.
+    public func uploadLine(limit: Int) async throws -> UploadLine {
+        try await pool.read { db in
+            let pruned = try Self.metaSeq(db, "pruned_through") ?? 0
+            let confirmed = try Self.confirmedThrough(db)
+            let head = try Row.fetchAll(
                 db,
                 sql: Self.itemQuery + " WHERE o.state != 'uploaded' ORDER BY o.invoice_seq LIMIT ?",
                 arguments: [limit]
             ).map(Self.outboxItem)
+            let last = try Int64.fetchOne(db, sql: "SELECT MAX(invoice_seq) FROM outbox")
+                .flatMap { UInt64(exactly: $0) }
+            return UploadLine(prunedThrough: pruned, confirmedThrough: confirmed, lastStored: last, head: head)
         }
     }
 
@@ -56,45 +83,51 @@ extension MediatorDatabase {
         }
     }
 
-    /// Marks items confirmed by the cloud, with their receipts. Only pending items move.
-    public func markUploaded(_ receipts: [(seq: UInt64, receipt: String?)]) throws {
+    /// Marks items confirmed by the cloud, with their receipts. Only pending items move. In the
+    /// same transaction, moves the confirmed watermark (``UploadLine/confirmedThrough``) over
+    /// the unbroken run of uploaded numbers.
+    public func markUploaded(_ receipts: [(seq: UInt64, receipt: String?)]) async throws {
         let now = Self.now()
-        try pool.write { db in
-            for (seq, receipt) in receipts {
+        let rows = try receipts.map { (seq: try Self.sqlSeq($0.seq), receipt: $0.receipt) }
+        try await pool.write { db in
+            for (seq, receipt) in rows {
                 try db.execute(
                     sql: """
                         UPDATE outbox SET state = 'uploaded', receipt = ?, uploaded_at = ?, last_error = NULL,
                                           attempts = attempts + 1
                         WHERE invoice_seq = ? AND state = 'pending'
                         """,
-                    arguments: [receipt, now, Int64(seq)]
+                    arguments: [receipt, now, seq]
                 )
             }
             try Self.setMeta(db, "last_success_at", now)
+            try Self.setMeta(db, "confirmed_through", String(try Self.confirmedThrough(db)))
         }
     }
 
     /// Puts an item the cloud rejected in quarantine, with the reason.
-    public func quarantine(_ seq: UInt64, reason: String) throws {
-        try pool.write { db in
+    public func quarantine(_ seq: UInt64, reason: String) async throws {
+        let seq = try Self.sqlSeq(seq)
+        try await pool.write { db in
             try db.execute(
                 sql: """
                     UPDATE outbox SET state = 'quarantined', last_error = ?, attempts = attempts + 1
                     WHERE invoice_seq = ? AND state = 'pending'
                     """,
-                arguments: [reason, Int64(seq)]
+                arguments: [reason, seq]
             )
         }
     }
 
     /// Notes a failed attempt on the head of the line (nothing else changes).
-    public func noteSyncFailure(_ seq: UInt64?, _ message: String) throws {
-        try pool.write { db in
+    public func noteSyncFailure(_ seq: UInt64?, _ message: String) async throws {
+        let seq = try seq.map(Self.sqlSeq)
+        try await pool.write { db in
             if let seq {
                 try db.execute(
                     sql:
                         "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE invoice_seq = ? AND state = 'pending'",
-                    arguments: [message, Int64(seq)]
+                    arguments: [message, seq]
                 )
             }
             try Self.setMeta(db, "last_error", message)
@@ -126,7 +159,10 @@ extension MediatorDatabase {
             try db.execute(
                 sql: "UPDATE outbox SET state = 'pending', receipt = NULL, uploaded_at = NULL WHERE state = 'uploaded'"
             )
-            return db.changesCount
+            let requeued = db.changesCount
+            // Nothing kept locally counts as confirmed any more: the watermark goes back.
+            try db.execute(sql: "DELETE FROM sync_meta WHERE key = 'confirmed_through'")
+            return requeued
         }
     }
 
@@ -147,7 +183,7 @@ extension MediatorDatabase {
                 db,
                 sql: Self.itemQuery + " WHERE o.state = 'quarantined' ORDER BY o.invoice_seq"
             ).map(Self.outboxItem)
-            let pruned = try Self.meta(db, "pruned_through").flatMap(UInt64.init) ?? 0
+            let pruned = try Self.metaSeq(db, "pruned_through") ?? 0
             return OutboxSummary(
                 pending: counts["pending"] ?? 0,
                 quarantined: quarantined,
@@ -169,40 +205,108 @@ extension MediatorDatabase {
     }
 
     /// Deletes the local copies of invoices the cloud confirmed before `cutoff` (sealed invoice
-    /// and outbox row; the request ledger keeps the request and its fiscal number). Uploads go in
-    /// order, so what is pruned is always a prefix; `pruned_through` remembers where it ends, so
-    /// recovery does not take pruned numbers for missing ones. Returns how many were pruned.
-    public func prune(uploadedBefore cutoff: Date) throws -> Int {
+    /// and outbox row; the request ledger keeps the request and its fiscal number). Returns how
+    /// many were pruned.
+    ///
+    /// Only an unbroken run right after `pruned_through` is pruned: every number in it is held
+    /// here as uploaded, confirmed before `cutoff`. A number the store lacks, or holds pending
+    /// or quarantined, ends the run, whatever is confirmed after it (a cloud that does not check
+    /// order may have confirmed later numbers). So `pruned_through` only ever covers numbers
+    /// that were stored and confirmed, and never jumps over one the store has yet to adopt.
+    public func prune(uploadedBefore cutoff: Date) async throws -> Int {
         let limit = DeviceTimestamp.format(cutoff)
-        return try pool.write { db in
-            // The prefix of uploaded items confirmed before the cutoff.
-            let firstNotPrunable = try Int64.fetchOne(
-                db,
-                sql: """
-                    SELECT MIN(invoice_seq) FROM outbox WHERE state != 'uploaded' OR uploaded_at >= ?
-                    """,
-                arguments: [limit]
+        return try await pool.write { db in
+            let pruned = try Self.metaSeq(db, "pruned_through") ?? 0
+            let held = try Self.verifiedHeldThrough(db, prunedThrough: pruned)
+            let through = try Self.uploadedRun(db, after: pruned, confirmedBefore: limit)
+            guard through > pruned else {
+                try Self.setMeta(db, "held_through", String(held))
+                return 0
+            }
+            let (low, high) = (try Self.sqlSeq(pruned), try Self.sqlSeq(through))
+            try db.execute(
+                sql: "DELETE FROM outbox WHERE invoice_seq > ? AND invoice_seq <= ?",
+                arguments: [low, high]
             )
-            let through =
-                try Int64.fetchOne(
-                    db,
-                    sql:
-                        "SELECT MAX(invoice_seq) FROM outbox WHERE state = 'uploaded' AND uploaded_at < ? AND invoice_seq < ?",
-                    arguments: [limit, firstNotPrunable ?? Int64.max]
-                ) ?? 0
-            guard through > 0 else { return 0 }
-            try db.execute(sql: "DELETE FROM outbox WHERE invoice_seq <= ?", arguments: [through])
-            try db.execute(sql: "DELETE FROM sealed_invoice WHERE invoice_seq <= ?", arguments: [through])
-            let pruned = db.changesCount
-            let previous = try Self.meta(db, "pruned_through").flatMap(Int64.init) ?? 0
-            try Self.setMeta(db, "pruned_through", String(max(previous, through)))
-            return pruned
+            try db.execute(
+                sql: "DELETE FROM sealed_invoice WHERE invoice_seq > ? AND invoice_seq <= ?",
+                arguments: [low, high]
+            )
+            let count = db.changesCount
+            try Self.setMeta(db, "pruned_through", String(through))
+            // What was just pruned was held (stored and uploaded): the held run grows with it,
+            // unless a number below `pruned` is still unaccounted for.
+            try Self.setMeta(db, "held_through", String(held == pruned ? through : held))
+            return count
         }
     }
 
     /// The highest fiscal number pruned (0: none).
     public func prunedThrough() throws -> UInt64 {
-        try pool.read { db in try Self.meta(db, "pruned_through").flatMap(UInt64.init) ?? 0 }
+        try pool.read { db in try Self.metaSeq(db, "pruned_through") ?? 0 }
+    }
+
+    // MARK: The unbroken run
+
+    /// The highest N such that every fiscal number up to N is confirmed by the cloud: pruned
+    /// (prune only removes confirmed numbers, in an unbroken run) or held here as uploaded.
+    ///
+    /// Walks the outbox from the stored watermark (`confirmed_through`, kept by
+    /// ``markUploaded(_:)``), so a step costs what was confirmed since, not the whole retention.
+    /// The watermark is trusted only if the row it names is still uploaded.
+    static func confirmedThrough(_ db: Database) throws -> UInt64 {
+        let pruned = try metaSeq(db, "pruned_through") ?? 0
+        var start = pruned
+        if let mark = try metaSeq(db, "confirmed_through"), mark > pruned,
+            try String.fetchOne(
+                db,
+                sql: "SELECT state FROM outbox WHERE invoice_seq = ?",
+                arguments: [try sqlSeq(mark)]
+            ) == OutboxItem.State.uploaded.rawValue
+        {
+            start = mark
+        }
+        return try uploadedRun(db, after: start)
+    }
+
+    /// The end of the run of uploaded rows right after `start`: the highest N such that every
+    /// number in (start, N] is in the outbox as uploaded (confirmed before `cutoff`, with one).
+    /// Reads row by row and stops at the first break.
+    static func uploadedRun(_ db: Database, after start: UInt64, confirmedBefore cutoff: String? = nil) throws -> UInt64
+    {
+        let rows = try Row.fetchCursor(
+            db,
+            sql: "SELECT invoice_seq, state, uploaded_at FROM outbox WHERE invoice_seq > ? ORDER BY invoice_seq",
+            arguments: [try sqlSeq(start)]
+        )
+        var end = start
+        while let row = try rows.next() {
+            guard let seq = UInt64(exactly: row["invoice_seq"] as Int64), seq == end + 1,
+                row["state"] as String == OutboxItem.State.uploaded.rawValue
+            else { break }
+            if let cutoff {
+                guard let at = row["uploaded_at"] as String?, at < cutoff else { break }
+            }
+            end = seq
+        }
+        return end
+    }
+
+    /// A fiscal number as SQLite stores it (an INTEGER is signed 64-bit).
+    static func sqlSeq(_ seq: UInt64) throws -> Int64 {
+        guard let value = Int64(exactly: seq) else {
+            throw FiscalError(.messageInvalid, "fiscal number \(seq) is out of range")
+        }
+        return value
+    }
+
+    /// A fiscal number kept in `sync_meta`; a value that is not one is refused, never read as 0.
+    static func metaSeq(_ db: Database, _ key: String) throws -> UInt64? {
+        guard let text = try meta(db, key) else { return nil }
+        guard let value = UInt64(text), Int64(exactly: value) != nil else {
+            throw FiscalError(.configInvalid, "sync_meta.\(key) is not a fiscal number: '\(text)'")
+        }
+        return value
     }
 
     // MARK: Rows
@@ -238,7 +342,7 @@ extension MediatorDatabase {
         )
     }
 
-    private static func meta(_ db: Database, _ key: String) throws -> String? {
+    static func meta(_ db: Database, _ key: String) throws -> String? {
         try String.fetchOne(db, sql: "SELECT value FROM sync_meta WHERE key = ?", arguments: [key])
     }
 

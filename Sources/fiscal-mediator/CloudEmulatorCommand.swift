@@ -30,6 +30,8 @@ struct CloudEmulatorCommand: AsyncParsableCommand {
     @Option(help: "Go down (503) this long after start, e.g. 10s.") var downAfter: String?
     @Option(help: "Stay down this long, e.g. 30s.") var downFor = "30s"
     @Option(help: "Reject this fiscal number (repeatable).") var rejectSeq: [UInt64] = []
+    @Flag(help: "Accept any order (no ORDER_GAP, no CHAIN_BROKEN), as a careless real cloud might.")
+    var noOrderCheck = false
 
     func run() async throws {
         var logger = Logger(label: "cloud-emulator")
@@ -49,6 +51,7 @@ struct CloudEmulatorCommand: AsyncParsableCommand {
         faults.errorRate = errorRate
         faults.dropRate = dropRate
         faults.rejectSeqs = Set(rejectSeq)
+        faults.noOrderCheck = noOrderCheck
         emulator.faults.withLock { $0 = faults }
         if let downAfter {
             guard let after = EmulatorLatency.parseDuration(downAfter),

@@ -220,6 +220,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
             var sync = SyncUploader.Configuration(baseURL: cloudURL, outletID: outletID, token: token)
             sync.batchSize = syncBatch
+            sync.waitForRecovery = true
             if syncRetention == "forever" {
                 sync.retention = nil
             } else {
@@ -237,6 +238,7 @@ struct ServeCommand: AsyncParsableCommand {
                 )
                 uploader = made
                 services.append(made)
+                services.append(UploadLineLink(device: service.deviceActor, uploader: made))
             } catch {
                 throw ValidationError(error.message)
             }

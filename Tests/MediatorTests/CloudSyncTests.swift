@@ -225,8 +225,8 @@ struct CloudSyncTests {
         defer { Task { await Self.close(mediator, cloud) } }
         let uploader = try uploader(mediator.store, cloud.url)
         try await drive(uploader) { try mediator.store.outboxSummary().pending == 0 }
-        #expect(try mediator.store.prune(uploadedBefore: Date().addingTimeInterval(-60)) == 0)  // too young
-        #expect(try mediator.store.prune(uploadedBefore: Date().addingTimeInterval(60)) == 5)
+        #expect(try await mediator.store.prune(uploadedBefore: Date().addingTimeInterval(-60)) == 0)  // too young
+        #expect(try await mediator.store.prune(uploadedBefore: Date().addingTimeInterval(60)) == 5)
         #expect(try mediator.store.sealedInvoice(3) == nil)
         #expect(try mediator.store.prunedThrough() == 5)
         #expect(try mediator.store.missingSeqs(upTo: 5).isEmpty)
