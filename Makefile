@@ -6,7 +6,7 @@ APT_PACKAGES := libzmq3-dev libsqlite3-dev libssl-dev pkg-config iproute2
 STATE_DIR    ?= var/emulator
 SWIFT_FORMAT_PATHS := Package.swift Sources Tests
 
-.PHONY: all deps build run emulator test lint format bench load clean
+.PHONY: all deps build run emulator test lint format bench load simulate clean
 
 all: build
 
@@ -34,11 +34,22 @@ emulator: build
 
 ## The crash tests (SIGKILLs of mediator children, during sales and during uploads) run on
 ## their own: other suites' mediators and clients on loopback must not share ports and terminal
-## ids with them. "CrashTests" matches both suites (CrashTests, SyncCrashTests).
+## ids with them. "CrashTests" matches both suites (CrashTests, SyncCrashTests). The seeded
+## simulations (device core, upload line) run last, alone: each keeps a core busy for its time
+## budget (DEVICE_CORE_SECONDS, UPLOAD_LINE_SECONDS), which would skew timing-sensitive suites.
+DEVICE_CORE_SECONDS ?= 60
 test: deps lint
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --skip CrashTests
+	$(SWIFT) test --skip-build --skip CrashTests --skip Simulation
 	$(SWIFT) test --skip-build --filter CrashTests
+	DEVICE_CORE_SECONDS=$(DEVICE_CORE_SECONDS) $(SWIFT) test --skip-build --filter Simulation
+
+## The device core's seeded simulation for SEEDS schedules (make simulate SEEDS=1000000);
+## DEVICE_CORE_SEED=N replays one.
+SEEDS ?= 100000
+simulate: deps
+	$(SWIFT) build --build-tests
+	DEVICE_CORE_SEEDS=$(SEEDS) $(SWIFT) test --skip-build --filter DeviceCoreSimulation
 
 lint:
 	$(SWIFT) format lint --strict --recursive $(SWIFT_FORMAT_PATHS)

@@ -217,6 +217,7 @@ let package = Package(
                 "OpsHTTP", "TerminalClient", "ZeroMQ", "CloudEmulator", "Topology",
                 "LoadGenerator",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -31,6 +31,7 @@ public final class FiscalDeviceEmulator: DeviceFrameHandler, @unchecked Sendable
 
     public let configuration: Configuration
     private let thread: DedicatedThread
+    private let lock: ProcessLock
     private let core: Core
     private let faults: FaultPlan
     private let statistics: Statistics
@@ -43,11 +44,20 @@ public final class FiscalDeviceEmulator: DeviceFrameHandler, @unchecked Sendable
         self.configuration = configuration
         faults = FaultPlan()
         statistics = Statistics()
+        try FileManager.default.createDirectory(at: configuration.stateDirectory, withIntermediateDirectories: true)
+        // One process per fiscal memory, as one mediator per device.
+        lock = try ProcessLock(
+            path: configuration.stateDirectory.appendingPathComponent(".lock").path,
+            guarding: "the emulated device in \(configuration.stateDirectory.path)"
+        )
         core = try Core(configuration: configuration, clock: clock, faults: faults, statistics: statistics)
         thread = DedicatedThread(name: "device-emulator")
     }
 
-    deinit { thread.shutdown() }
+    deinit {
+        thread.shutdown()
+        lock.release()
+    }
 
     // MARK: DeviceFrameHandler
 
@@ -98,7 +108,10 @@ public final class FiscalDeviceEmulator: DeviceFrameHandler, @unchecked Sendable
     }
 
     /// Finishes queued work and stops the emulator's thread.
-    public func shutdown() { thread.shutdown() }
+    public func shutdown() {
+        thread.shutdown()
+        lock.release()
+    }
 }
 
 /// Counters the device thread adds to and anyone may read.

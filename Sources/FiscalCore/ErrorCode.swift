@@ -90,6 +90,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     // MARK: Configuration
 
     public static let configInvalid = ErrorCode("CONFIG_INVALID")
+    public static let inUse = ErrorCode("IN_USE")
 
     // MARK: Validation violations
 
@@ -465,6 +466,13 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
             origin: .validation,
             retryable: false,
             summary: "A computed amount exceeds what the device can represent."
+        ),
+        Entry(
+            code: .inUse,
+            origin: .config,
+            retryable: false,
+            summary:
+                "The store, the device or the emulator's state directory is held by another process (the message names its PID): one mediator per device and per store."
         ),
         Entry(
             code: .storeUnavailable,

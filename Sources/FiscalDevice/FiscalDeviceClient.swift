@@ -9,8 +9,9 @@ public struct FiscalDeviceClient: Sendable {
     /// Per-command timeouts.
     public struct Configuration: Sendable, Hashable {
         public var prepareTimeout: Duration = .seconds(2)
-        public var commitTimeout: Duration = .seconds(5)
-        public var queryTimeout: Duration = .seconds(2)
+        /// After it, the COMMIT is in doubt and looked up in the journal: inside a terminal's 10 s.
+        public var commitTimeout: Duration = .seconds(3)
+        public var queryTimeout: Duration = .seconds(1)
         public var reportTimeout: Duration = .seconds(15)
         public var adminTimeout: Duration = .seconds(30)
         public init() {}

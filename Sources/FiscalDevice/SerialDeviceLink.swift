@@ -20,6 +20,8 @@ public import Glibc
 public final class SerialDeviceLink: FiscalDeviceLink, @unchecked Sendable {
     public let path: String
     public let baudRate: Int
+    /// Whether the port is locked (`flock`) for this process while open.
+    public let exclusive: Bool
     public var name: String { "serial:\(path)" }
 
     private let thread: DedicatedThread
@@ -36,17 +38,22 @@ public final class SerialDeviceLink: FiscalDeviceLink, @unchecked Sendable {
         4_000_000: speed_t(B4000000),
     ]
 
-    /// Opens `path` at `baudRate`; throws `LINK_DOWN` when it cannot be opened or configured
-    /// and `CONFIG_INVALID` for a baud rate termios does not offer.
-    public init(path: String, baudRate: Int = 115_200) throws(FiscalError) {
+    /// Opens `path` at `baudRate`, exclusively unless told otherwise (`flock`: a second mediator,
+    /// or a `device` command, cannot talk to a device a mediator holds). A path that does not exist
+    /// yet (the device is unplugged) is opened by the first exchange that finds it; anything
+    /// else that stops the open is thrown now: `IN_USE` naming the holder, `LINK_DOWN` (not a
+    /// serial device, no permission), `CONFIG_INVALID` for a baud rate termios does not offer.
+    public init(path: String, baudRate: Int = 115_200, exclusive: Bool = true) throws(FiscalError) {
         guard Self.supportedBaudRates[baudRate] != nil else {
             let rates = Self.supportedBaudRates.keys.sorted().map(String.init).joined(separator: ", ")
             throw FiscalError(.configInvalid, "baud rate \(baudRate) is not one of \(rates)")
         }
         self.path = path
         self.baudRate = baudRate
+        self.exclusive = exclusive
         self.thread = DedicatedThread(name: "serial \(path)")
-        try openPort()
+        // Unplugged for now: the first exchange after it comes back opens it.
+        if FileManager.default.fileExists(atPath: path) { try openPort() }
     }
 
     deinit {
@@ -76,7 +83,17 @@ public final class SerialDeviceLink: FiscalDeviceLink, @unchecked Sendable {
     private func openPort() throws(FiscalError) {
         let descriptor = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
         guard descriptor >= 0 else {
-            throw FiscalError(.linkDown, "\(name): cannot open: \(String(cString: strerror(errno)))")
+            let code = errno
+            let hint = code == EACCES ? " (add the user to the 'dialout' group, or see docs/OPERATIONS.md)" : ""
+            throw FiscalError(.linkDown, "\(name): cannot open: \(String(cString: strerror(code)))\(hint)")
+        }
+        guard !exclusive || flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            Glibc.close(descriptor)
+            let holders = ProcessLock.holders(of: path).map(String.init).joined(separator: ", ")
+            throw FiscalError(
+                .inUse,
+                "\(name) is in use by another process\(holders.isEmpty ? "" : " (pid \(holders))"); one mediator per device"
+            )
         }
         var settings = termios()
         guard tcgetattr(descriptor, &settings) == 0 else {

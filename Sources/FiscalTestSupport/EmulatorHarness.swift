@@ -47,7 +47,8 @@ public final class EmulatorHarness: Sendable {
         case .pty:
             let server = try PTYDeviceServer(emulator: emulator, quietPeriodMilliseconds: 100)
             self.server = server
-            link = try SerialDeviceLink(path: server.path)
+            // Not exclusive: a mediator under test opens the same device as the test's own reader.
+            link = try SerialDeviceLink(path: server.path, exclusive: false)
         }
         var clientConfiguration = FiscalDeviceClient.Configuration()
         clientConfiguration.prepareTimeout = timeout

@@ -41,6 +41,8 @@ public actor DeviceActor {
     private var ready = false
     private var readyWaiters: [CheckedContinuation<Void, Never>] = []
     private var drainedWaiters: [CheckedContinuation<Void, Never>] = []
+    /// ``run()`` returned: its loops are gone.
+    private var stopped = false
 
     private nonisolated let exchanges = AsyncStream.makeStream(of: Core.Exchange.self)
     private nonisolated let storeJobs = AsyncStream.makeStream(of: StoreJob.self)
@@ -119,6 +121,10 @@ public actor DeviceActor {
             group.addTask { await self.lookupLoop() }
             group.addTask { await self.timerLoop() }
         }
+        // Cancelled before it drained: nothing will drain any more, so nobody waits for it.
+        stopped = true
+        for waiter in drainedWaiters { waiter.resume() }
+        drainedWaiters.removeAll()
     }
 
     /// Returns once recovery is done and sales are admitted.
@@ -131,7 +137,7 @@ public actor DeviceActor {
     /// at the device has finished and every write is on disk.
     public func drain() async {
         perform(core.shutdown(now: now))
-        if core.isDrained { return }
+        if core.isDrained || stopped { return }
         await withCheckedContinuation { drainedWaiters.append($0) }
     }
 

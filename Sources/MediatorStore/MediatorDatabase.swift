@@ -15,13 +15,16 @@ public final class MediatorDatabase: Sendable {
     let pool: DatabasePool
     public let path: String
 
-    /// Opens (creating and migrating if needed) the store at `path`.
-    public init(path: String) throws {
+    /// Opens (creating and migrating if needed) the store at `path`. A write that finds the
+    /// store locked by another connection waits up to `busyTimeout`, then fails.
+    public init(path: String, busyTimeout: Duration = .seconds(5)) throws {
         let url = URL(fileURLWithPath: path)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         var configuration = Configuration()
         configuration.label = "mediator"
-        configuration.busyMode = .timeout(5)
+        configuration.busyMode = .timeout(
+            Double(busyTimeout.components.seconds) + Double(busyTimeout.components.attoseconds) / 1e18
+        )
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }

@@ -73,6 +73,7 @@ struct BenchMediatorCommand: AsyncParsableCommand {
             )
             service = started
             serviceTask = Task { try await started.run() }
+            await started.deviceActor.waitUntilReady()
             endpoint = started.gateway.endpoints[0]
         }
 

@@ -178,6 +178,7 @@ final class Target: Sendable {
             logger: logger
         )
         let running = Task { try await service.run() }
+        await service.deviceActor.waitUntilReady()
         return Target(
             endpoint: service.gateway.endpoints[0],
             service: service,

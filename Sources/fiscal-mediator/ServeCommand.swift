@@ -109,6 +109,17 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var topology: String?
 
+    @Option(
+        help: """
+            How long each device exchange may take before its outcome is looked up, e.g. \
+            prepare=2s,commit=3s,query=1s (well inside a terminal's 10 s wait).
+            """
+    )
+    var deviceTimeout = "prepare=2s,commit=3s,query=1s"
+
+    @Option(help: "How long the device may stay idle before it is asked QRY|STATUS (liveness), e.g. 3s.")
+    var probeInterval = "3s"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "info"
 
@@ -157,12 +168,23 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.selfRegister = selfRegister
         }
         configuration.requireCashierLogin = cashierLogin
+        guard let probe = Duration.parsing(probeInterval), probe > .zero else {
+            throw ValidationError("--probe-interval: '\(probeInterval)' is not a positive duration such as 3s")
+        }
+        configuration.device.probeInterval = probe
         let ops = try Self.opsAddress(opsHTTP)
         let metricsRegistry = PrometheusCollectorRegistry()
         configuration.metrics = PrometheusMetricsFactory(registry: metricsRegistry)
         if let problem = configuration.problems().first { throw ValidationError(problem) }
         if let rules { configuration.rules = try FiscalRules.load(from: URL(fileURLWithPath: rules)) }
 
+        // One mediator per store (and, through the device's own lock, per device).
+        try FileManager.default.createDirectory(
+            at: URL(fileURLWithPath: db).deletingLastPathComponent(),
+            withIntermediateDirectories: true
+        )
+        let storeLock = try ProcessLock(path: db + ".lock", guarding: "the mediator store \(db)")
+        defer { storeLock.release() }
         let endpoint = try DeviceEndpoint(parsing: device)
         guard let ttl = EmulatorLatency.parseDuration(emulatorNonceTTL), ttl > .zero else {
             throw ValidationError("--emulator-nonce-ttl: '\(emulatorNonceTTL)' is not a duration")
@@ -181,7 +203,7 @@ struct ServeCommand: AsyncParsableCommand {
             if let latency { emulatorConfiguration.latency = latency }
             return emulatorConfiguration
         }
-        let client = FiscalDeviceClient(link: link)
+        let client = FiscalDeviceClient(link: link, configuration: try Self.deviceTimeouts(deviceTimeout))
         if let emulator { configuration.deviceBusyTime = { emulator.busyTime } }
         if emulator != nil {
             logger.notice(
@@ -263,6 +285,25 @@ struct ServeCommand: AsyncParsableCommand {
         try await group.run()
         await link.close()
         emulator?.shutdown()
+    }
+
+    /// `prepare=2s,commit=3s,query=1s` into the device client's per-command timeouts.
+    static func deviceTimeouts(_ text: String) throws -> FiscalDeviceClient.Configuration {
+        var configuration = FiscalDeviceClient.Configuration()
+        for pair in text.split(separator: ",") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let timeout = Duration.parsing(String(parts[1])), timeout > .zero else {
+                throw ValidationError("--device-timeout: '\(pair)' is not COMMAND=DURATION such as commit=3s")
+            }
+            switch parts[0] {
+            case "prepare": configuration.prepareTimeout = timeout
+            case "commit": configuration.commitTimeout = timeout
+            case "query": configuration.queryTimeout = timeout
+            default:
+                throw ValidationError("--device-timeout: '\(parts[0])' is not one of prepare, commit, query")
+            }
+        }
+        return configuration
     }
 
     /// `default=60s,lane=15s` into durations by profile.

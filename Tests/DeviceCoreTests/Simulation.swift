@@ -230,7 +230,8 @@ struct Simulation {
             terminal.nonce = nonce
             seenNonces.append(nonce)
         case .refused(let error, _):
-            if [.nonceExpired, .aborted, .invalidNonce, .notPrepared].contains(error.code) { terminal.nonce = nil }
+            // A refused COMMIT never needs that nonce again (PROTOCOL.md): RESULT, or PREPARE anew.
+            if case .commit = message { terminal.nonce = nil }
             if error.code == .schemaInvalid && sale.bad {
                 terminal.index += 1
                 terminal.sent = 0

@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import Mediator
 import MediatorStore
+import ServiceLifecycle
 import Synchronization
 import TerminalClient
 import ZeroMQ
@@ -19,6 +20,8 @@ final class MediatorHarness: Sendable {
     let context = ZMQContext()
     let service: MediatorService
     let running: Task<Void, any Error>
+    /// The service's group: ``shutDown()`` stops it the way SIGTERM does.
+    let group: ServiceGroup
     /// Every client made here, closed by `close()`. A client left open keeps redialling its
     /// dead port; when the port is reused by another test's mediator it would connect there and,
     /// by routing-id handover, take that test's terminal id over.
@@ -29,6 +32,8 @@ final class MediatorHarness: Sendable {
         deviceTimeout: Duration = .seconds(3),
         configureEmulator: (inout FiscalDeviceEmulator.Configuration) -> Void = { _ in },
         configure: (inout MediatorService.Configuration) -> Void = { _ in },
+        storeBusyTimeout: Duration = .seconds(5),
+        wrapLink: (any FiscalDeviceLink) -> any FiscalDeviceLink = { $0 },
         beforeStart: (EmulatorHarness, MediatorDatabase) async throws -> Void = { _, _ in }
     ) async throws {
         device = try await EmulatorHarness(
@@ -37,7 +42,7 @@ final class MediatorHarness: Sendable {
             timeout: deviceTimeout,
             configure: configureEmulator
         )
-        store = try MediatorDatabase(path: directory.appending("mediator.sqlite").path)
+        store = try MediatorDatabase(path: directory.appending("mediator.sqlite").path, busyTimeout: storeBusyTimeout)
         try await beforeStart(device, store)
         var configuration = MediatorService.Configuration()
         configuration.gateway.endpoints = ["tcp://127.0.0.1:*"]
@@ -48,12 +53,13 @@ final class MediatorHarness: Sendable {
         service = try MediatorService(
             configuration: configuration,
             context: context,
-            client: device.client,
+            client: FiscalDeviceClient(link: wrapLink(device.link), configuration: device.client.configuration),
             store: store,
             logger: logger
         )
-        let service = self.service
-        running = Task { try await service.run() }
+        let group = ServiceGroup(services: [service], logger: logger)
+        self.group = group
+        running = Task { try await group.run() }
         // Ready once recovery is done and the gateway answers.
         await service.deviceActor.waitUntilReady()
         let probe = try connect("PROBE", register: false)
@@ -108,12 +114,55 @@ final class MediatorHarness: Sendable {
     /// The device's whole journal.
     func journal() async throws -> [JournalEntry] { try await device.client.dumpEntireLog().entries }
 
+    /// A graceful shutdown, as SIGTERM starts one: returns once the service stopped.
+    func shutDown() async {
+        await group.triggerGracefulShutdown()
+        _ = try? await running.value
+    }
+
     func close() async {
         for client in clients.withLock({ $0 }) { client.close() }
-        running.cancel()
-        _ = try? await running.value
+        await shutDown()
         await device.close()
         directory.remove()
+    }
+}
+
+/// A device link that counts exchanges: how many were at the device at once, at most, and which
+/// commands went out (the invariant "one exchange at a time", observed from outside).
+final class CountingLink: FiscalDeviceLink {
+    private let inner: any FiscalDeviceLink
+    private let state = Mutex<(inFlight: Int, most: Int, commands: [DeviceCommand])>((0, 0, []))
+
+    init(_ inner: any FiscalDeviceLink) { self.inner = inner }
+
+    var name: String { inner.name }
+    var mostAtOnce: Int { state.withLock { $0.most } }
+    var commands: [DeviceCommand] { state.withLock { $0.commands } }
+
+    func exchange(_ request: DeviceRequest, timeout: Duration) async throws(FiscalError) -> [UInt8] {
+        state.withLock {
+            $0.inFlight += 1
+            $0.most = max($0.most, $0.inFlight)
+            $0.commands.append(request.command)
+        }
+        defer { state.withLock { $0.inFlight -= 1 } }
+        return try await inner.exchange(request, timeout: timeout)
+    }
+
+    func close() async { await inner.close() }
+}
+
+/// Polls `condition` until it holds (a condition a test can observe, not a guess at timing).
+func eventually(
+    within limit: Duration = .seconds(10),
+    _ what: String,
+    _ condition: () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + limit
+    while try await !condition() {
+        guard ContinuousClock.now < deadline else { throw FiscalError(.mediatorTimeout, "never: \(what)") }
+        try await Task.sleep(for: .milliseconds(10))
     }
 }
 

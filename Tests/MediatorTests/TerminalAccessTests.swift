@@ -192,8 +192,9 @@ struct RoamingTests {
 
     @Test("a tablet gone past the grace loses the lock; returning, it re-prepares the same request: still one number")
     func backAfterGrace() async throws {
+        // A 1 s lease (the device's 1.5 s TTL less 500 ms): room for a loaded machine's round trips.
         let mediator = try await MediatorHarness(
-            configureEmulator: { $0.nonceTTL = .milliseconds(600) },
+            configureEmulator: { $0.nonceTTL = .milliseconds(1500) },
             configure: { $0.device.roamingGrace = .milliseconds(300) }
         )
         defer { Task { await mediator.close() } }

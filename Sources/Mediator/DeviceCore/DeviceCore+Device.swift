@@ -173,7 +173,12 @@ extension DeviceCore {
             actions.append(.exchange(exchange))
         case .twoPhase where stopping:
             abandonedPrepareUntil = deviceExpiry
-            finish(key, .aborted, FiscalError(.aborted, "the mediator stopped before COMMIT; PREPARE it again"), &actions)
+            finish(
+                key,
+                .aborted,
+                FiscalError(.aborted, "the mediator stopped before COMMIT; PREPARE it again"),
+                &actions
+            )
             release()
         case .twoPhase:
             let lease = min(configuration.lease, max(.milliseconds(prepared.ttlMs - 500), .milliseconds(100)))
