@@ -164,7 +164,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
             code: .notFound,
             origin: .device,
             retryable: false,
-            summary: "No journal entry or report has that number."
+            summary:
+                "No journal entry or report has that number; to a terminal, no request with that id (RESULT, ABORT) or no sealed invoice with that number (LOG) is held here."
         ),
         Entry(
             code: .notInitialized,
@@ -281,7 +282,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
             code: .notPrepared,
             origin: .mediator,
             retryable: false,
-            summary: "COMMIT or ABORT for a request that holds no nonce (never prepared, or already finished)."
+            summary:
+                "COMMIT for a request that holds no nonce: never prepared, still waiting for the device, or finished without being sealed. PREPARE it again with the same request id."
         ),
         Entry(
             code: .aborted,
@@ -295,13 +297,14 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
             origin: .mediator,
             retryable: true,
             summary:
-                "The device does not answer (link down) or the store refused a write; retry later with the same request id."
+                "The device does not answer (unplugged, silent, a dead line) or recovery is not done yet; send the same request again after `retry_after_ms`."
         ),
         Entry(
             code: .shuttingDown,
             origin: .mediator,
             retryable: true,
-            summary: "The mediator is stopping; retry against it once it is back."
+            summary:
+                "The mediator is stopping; the request was not taken (or, if it was waiting, is `failed`): send it again with the same request id once it is back."
         ),
         Entry(
             code: .notRegistered,

@@ -37,3 +37,23 @@ public struct Violation: Hashable, Sendable, Codable, CustomStringConvertible {
 
     public var description: String { "\(code) at \(path): \(message)" }
 }
+
+extension FiscalError {
+    /// The same error with each violation's path put under `root` (`$.items[0]` under
+    /// `$.invoice` is `$.invoice.items[0]`): the device and the validator see the invoice as
+    /// the document, a terminal sees it inside its message.
+    public func rooted(at root: String) -> FiscalError {
+        guard !violations.isEmpty else { return self }
+        var copy = self
+        copy.violations = violations.map { violation in
+            var moved = violation
+            if violation.path.hasPrefix("$."), !violation.path.hasPrefix(root) {
+                moved.path = root + violation.path.dropFirst(1)
+            } else if violation.path == "$" {
+                moved.path = root
+            }
+            return moved
+        }
+        return copy
+    }
+}

@@ -39,7 +39,7 @@ extension MediatorService {
                 "the invoice's outlet_id '\(invoice.outletID)' is not this mediator's outlet '\(outlet)'"
             )
         }
-        try validator.validate(invoice)
+        do { try validator.validate(invoice) } catch { throw error.rooted(at: "$.invoice") }
         let mode: RequestRecord.Mode = request.type == .fiscalize ? .fiscalize : .twoPhase
         let record = RequestRecord(invoice: invoice, terminal: terminal, requestID: requestID, mode: mode)
         await deviceActor.sale(record, reply: responder(context))
@@ -108,7 +108,8 @@ extension MediatorService {
                 reply.message = error.message
             }
         case .refused(let error, let retryAfter):
-            return refusal(context, error, retryAfter: retryAfter)
+            // The device's violations name paths in the invoice; the terminal sent it as `invoice`.
+            return refusal(context, error.rooted(at: "$.invoice"), retryAfter: retryAfter)
         case .lookUp:
             preconditionFailure("the device actor answers lookups itself")
         }

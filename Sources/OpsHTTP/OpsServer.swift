@@ -84,7 +84,7 @@ struct Handlers: Sendable {
             ]),
             "last_invoice_seq": snapshot.device.lastInvoiceSeq.map { .int(Int(clamping: $0)) } ?? .null,
             "in_doubt": .int(snapshot.inDoubt),
-            "alerts": .int(await service.monitor.alerts().count + (snapshot.device.haltedCode == nil ? 0 : 1)),
+            "alerts": .int(await service.monitor.alerts().count + snapshot.alerts.count),
         ]
         if let sync {
             let summary = try service.store.outboxSummary()
@@ -99,9 +99,7 @@ struct Handlers: Sendable {
                 "last_error": status.lastError.map(JSONValue.string) ?? .null,
                 "consecutive_failures": .int(status.consecutiveFailures),
             ])
-            body["alerts"] = .int(
-                await service.monitor.alerts().count + (snapshot.device.haltedCode == nil ? 0 : 1) + sync.alerts().count
-            )
+            body["alerts"] = .int(await service.monitor.alerts().count + snapshot.alerts.count + sync.alerts().count)
         }
         return json(.object(body), status: snapshot.device.state == "ready" ? .ok : .serviceUnavailable)
     }
@@ -154,17 +152,18 @@ struct Handlers: Sendable {
                 ])
             }
         }
+        // The device core's alerts first: they stop checkouts. A device refusal to seal is
+        // DEVICE_HALTED with the device's code; the others are their own kind.
         let snapshot = await service.deviceActor.snapshot()
-        if let code = snapshot.device.haltedCode {
-            alerts.insert(
-                .object([
-                    "kind": .string("DEVICE_HALTED"), "terminal_id": .null, "code": .string(code.rawValue),
-                    "message": .string("the device refuses to seal: \(code.rawValue)"),
-                ]),
-                at: 0
-            )
+        let device: [JSONValue] = snapshot.alerts.map { alert in
+            let halted = alert.code == snapshot.device.haltedCode
+            return .object([
+                "kind": .string(halted ? "DEVICE_HALTED" : alert.code.rawValue), "terminal_id": .null,
+                "code": .string(alert.code.rawValue), "since": .string(Self.iso(Date() - alert.age.inSeconds)),
+                "message": .string(alert.message),
+            ])
         }
-        return json(.array(alerts))
+        return json(.array(device + alerts))
     }
 
     func metrics() async -> Response {

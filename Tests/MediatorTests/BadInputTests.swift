@@ -67,6 +67,8 @@ struct BadInputTests {
             ]
         )
         #expect(invalid.code == .schemaInvalid && invalid.violations?.first?.code == .unknownCurrency)
+        // Paths name the field inside the message, as docs/PROTOCOL.md shows them.
+        #expect(invalid.violations?.first?.path == "$.invoice.totals.currency")
 
         let badMoney =
             #"{"v":1,"type":"FISCALIZE","msg_id":"h","request_id":"r3","invoice":{"invoice_type":"sale","client":{"classification":"individual"},"totals":{"subtotal":"1.001","total_vat":0,"total":0,"currency":"CDF"}}}"#
