@@ -61,6 +61,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Log lines for journald: logfmt or JSON, every value escaped.
+        .target(
+            name: "LogFormat",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+
         // The DEF wire protocol, the link abstraction and its transports.
         .target(
             name: "FiscalDevice",
@@ -189,6 +196,7 @@ let package = Package(
                 "TerminalClient",
                 "Topology",
                 "ZeroMQ",
+                "LogFormat",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -215,7 +223,7 @@ let package = Package(
             dependencies: [
                 "FiscalCore", "FiscalDevice", "DeviceEmulator", "FiscalTestSupport", "Mediator", "MediatorStore",
                 "OpsHTTP", "TerminalClient", "ZeroMQ", "CloudEmulator", "Topology",
-                "LoadGenerator",
+                "LoadGenerator", "LogFormat",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),

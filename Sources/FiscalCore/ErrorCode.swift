@@ -80,6 +80,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let notLoggedIn = ErrorCode("NOT_LOGGED_IN")
     public static let cashierMismatch = ErrorCode("CASHIER_MISMATCH")
     public static let storeUnavailable = ErrorCode("STORE_UNAVAILABLE")
+    public static let rateLimited = ErrorCode("RATE_LIMITED")
 
     // MARK: Alerts
 
@@ -483,6 +484,13 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
             retryable: true,
             summary:
                 "The mediator's store refuses writes (a full disk, an I/O error); the sale was not taken. Send it again after `retry_after_ms`."
+        ),
+        Entry(
+            code: .rateLimited,
+            origin: .mediator,
+            retryable: true,
+            summary:
+                "This terminal sends faster than the mediator takes (50 messages a second, 100 at once, by default); the message was not read: send it again after `retry_after_ms`."
         ),
         Entry(
             code: .deviceUnreachable,

@@ -6,12 +6,14 @@ import Synchronization
 import Glibc
 #endif
 
-/// An exclusive lock a process holds on a file for as long as it lives (`flock`), with its PID
-/// written inside, so a second process is refused at once and told who holds it.
+/// An exclusive lock a process holds on a file for as long as it lives (a POSIX record lock,
+/// `fcntl(F_SETLK)`), so a second process is refused at once and told who holds it.
 ///
-/// `serve` holds one beside its store; the emulator holds one in its state directory. The
-/// kernel drops a lock when its holder dies, however it dies: a killed mediator never leaves a
-/// stale lock behind.
+/// `serve` holds one beside its store; the emulator holds one in its state directory; the
+/// serial link holds one on its port. The kernel drops a lock when its holder dies, however it
+/// dies: a killed mediator never leaves a stale lock behind. A record lock belongs to the
+/// process, not to a file descriptor a child inherits across `fork`, so a process that spawns
+/// others (the tests, a shell-out) never lends its lock to them.
 public final class ProcessLock: Sendable {
     public let path: String
     private let descriptor: Int32
@@ -23,8 +25,8 @@ public final class ProcessLock: Sendable {
         guard descriptor >= 0 else {
             throw FiscalError(.configInvalid, "cannot open the lock file \(path): \(String(cString: strerror(errno)))")
         }
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
-            let holder = Self.pid(in: descriptor)
+        guard Self.lock(descriptor) else {
+            let holder = Self.holder(of: descriptor)
             Glibc.close(descriptor)
             throw FiscalError(
                 .inUse,
@@ -46,11 +48,21 @@ public final class ProcessLock: Sendable {
         Glibc.close(descriptor)
     }
 
-    private static func pid(in descriptor: Int32) -> Int? {
-        var buffer = [UInt8](repeating: 0, count: 32)
-        let count = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
-        guard count > 0 else { return nil }
-        return Int(String(decoding: buffer[0..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+    /// Takes a write lock on the whole of `descriptor`'s file, without waiting.
+    public static func lock(_ descriptor: Int32) -> Bool {
+        var request = flock()
+        request.l_type = Int16(F_WRLCK)
+        request.l_whence = Int16(SEEK_SET)
+        return fcntl(descriptor, F_SETLK, &request) == 0
+    }
+
+    /// The PID of the process holding a conflicting lock on `descriptor`'s file, if any.
+    public static func holder(of descriptor: Int32) -> Int? {
+        var request = flock()
+        request.l_type = Int16(F_WRLCK)
+        request.l_whence = Int16(SEEK_SET)
+        guard fcntl(descriptor, F_GETLK, &request) == 0, request.l_type != Int16(F_UNLCK) else { return nil }
+        return Int(request.l_pid)
     }
 
     /// The processes that have `path` open, by PID (from /proc; best effort, for error messages).

@@ -20,7 +20,7 @@ public import Glibc
 public final class SerialDeviceLink: FiscalDeviceLink, @unchecked Sendable {
     public let path: String
     public let baudRate: Int
-    /// Whether the port is locked (`flock`) for this process while open.
+    /// Whether the port is locked (``ProcessLock/lock(_:)``) for this process while open.
     public let exclusive: Bool
     public var name: String { "serial:\(path)" }
 
@@ -38,7 +38,7 @@ public final class SerialDeviceLink: FiscalDeviceLink, @unchecked Sendable {
         4_000_000: speed_t(B4000000),
     ]
 
-    /// Opens `path` at `baudRate`, exclusively unless told otherwise (`flock`: a second mediator,
+    /// Opens `path` at `baudRate`, exclusively unless told otherwise (a record lock: a second mediator,
     /// or a `device` command, cannot talk to a device a mediator holds). A path that does not exist
     /// yet (the device is unplugged) is opened by the first exchange that finds it; anything
     /// else that stops the open is thrown now: `IN_USE` naming the holder, `LINK_DOWN` (not a
@@ -87,12 +87,12 @@ public final class SerialDeviceLink: FiscalDeviceLink, @unchecked Sendable {
             let hint = code == EACCES ? " (add the user to the 'dialout' group, or see docs/OPERATIONS.md)" : ""
             throw FiscalError(.linkDown, "\(name): cannot open: \(String(cString: strerror(code)))\(hint)")
         }
-        guard !exclusive || flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+        guard !exclusive || ProcessLock.lock(descriptor) else {
+            let holder = ProcessLock.holder(of: descriptor)
             Glibc.close(descriptor)
-            let holders = ProcessLock.holders(of: path).map(String.init).joined(separator: ", ")
             throw FiscalError(
                 .inUse,
-                "\(name) is in use by another process\(holders.isEmpty ? "" : " (pid \(holders))"); one mediator per device"
+                "\(name) is in use by another process\(holder.map { " (pid \($0))" } ?? ""); one mediator per device"
             )
         }
         var settings = termios()

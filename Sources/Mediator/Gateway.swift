@@ -15,6 +15,10 @@ public final class Gateway: Sendable {
         public var heartbeatInterval: Duration = .seconds(1)
         public var heartbeatTimeout: Duration = .seconds(3)
         public var maxMessageSize = 1 << 20
+        /// Messages a second each routing id may send, and how many it may save up (beyond:
+        /// RATE_LIMITED with `retry_after_ms`).
+        public var rateLimit: Double = 50
+        public var rateBurst = 100
         public init() {}
     }
 

@@ -15,10 +15,17 @@ extension MediatorService {
     /// Reads the gateway until it is cancelled, each message on its routing id's lane.
     func readMessages() async {
         await withDiscardingTaskGroup { group in
+            let rate = (configuration.gateway.rateLimit, configuration.gateway.rateBurst)
             for await message in gateway.loop.inbound {
-                guard let lane = lanes.enqueue(message) else { continue }
-                group.addTask {
-                    for await queued in lane { await self.handle(queued) }
+                switch lanes.enqueue(message, rate: rate) {
+                case .queued:
+                    break
+                case .opened(let lane):
+                    group.addTask {
+                        for await queued in lane { await self.handle(queued) }
+                    }
+                case .limited(let wait):
+                    refuseFast(message, FiscalError(.rateLimited, "too many messages; slow down"), retryAfter: wait)
                 }
             }
             lanes.finishAll()
@@ -47,10 +54,18 @@ extension MediatorService {
         }
         let payload = message.frames[1]
         guard let name = String(validating: routingID, as: UTF8.self), !name.isEmpty, routingID.first != 0 else {
+            // A peer without a routing id of its own (libzmq made one up): PING is answered, so
+            // a client can check the line; anything else is told to set one.
+            let envelope = try? JSONDecoder().decode(Envelope.self, from: Data(payload))
+            let type = envelope?.type.flatMap(TerminalProtocol.MessageType.init(rawValue:)) ?? .ping
+            if envelope?.v == TerminalProtocol.version, type == .ping, envelope?.type == "PING" {
+                reply(TerminalReply(type: .ping, msgID: envelope?.msgID), to: routingID)
+                return
+            }
             reply(
                 .error(
-                    .ping,
-                    msgID: nil,
+                    type == .event ? .ping : type,
+                    msgID: envelope?.msgID,
                     FiscalError(.messageInvalid, "set ZMQ_ROUTING_ID to the terminal's id before connecting")
                 ),
                 to: routingID
@@ -59,33 +74,68 @@ extension MediatorService {
         }
         let started = ContinuousClock.now
         let terminal = TerminalID(name)
+        // One decode for a good message; the envelope alone is read only to explain a bad one.
+        let decoded = Result { try JSONDecoder().decode(TerminalRequest.self, from: Data(payload)) }
+        guard case .success(let request) = decoded, request.v == TerminalProtocol.version, request.type != .event
+        else {
+            reply(explain(decoded, payload), to: routingID)
+            return
+        }
+        // A terminal the registry does not know (or that is deactivated) gets no session: PING
+        // is answered, anything else refused, and a flood of made-up ids costs no memory.
+        let registration: TerminalRecord?
+        do {
+            registration = try await store.terminalRecord(terminal)
+        } catch {
+            reply(refusal(request, terminal, StoreFailure.fiscal(error), retryAfter: nil), to: routingID)
+            return
+        }
+        let admitted = registration?.active == true || (request.type == .hello && configuration.selfRegister)
+        guard admitted else {
+            if request.type == .ping {
+                reply(TerminalReply(type: .ping, msgID: request.msgID), to: routingID)
+            } else {
+                let error = registration == nil ? notRegistered(terminal) : inactive(terminal)
+                reply(refusal(request, terminal, error, retryAfter: nil), to: routingID)
+            }
+            return
+        }
         let session = sessions.session(for: terminal)
         let heard = await session.heard(on: message.sourceDescriptor)
         if heard.returned {
             logger.info("terminal reconnected", metadata: ["terminal.id": "\(terminal)"])
             await deviceActor.terminalReturned(terminal)
         }
-
-        // One decode for a good message; the envelope alone is read only to explain a bad one.
-        let decoder = JSONDecoder()
-        let decoded = Result { try decoder.decode(TerminalRequest.self, from: Data(payload)) }
-        if case .success(let request) = decoded, request.v == TerminalProtocol.version, request.type != .event {
-            let context = Context(
-                request: request,
-                terminal: terminal,
-                routingID: routingID,
-                session: session,
-                heard: heard,
-                started: started
-            )
-            do {
-                if let answer = try await dispatch(context) { finish(context, answer) }
-            } catch {
-                finish(context, refusal(context, error, retryAfter: nil))
-            }
-            return
+        let context = Context(
+            request: request,
+            terminal: terminal,
+            registration: registration,
+            routingID: routingID,
+            session: session,
+            heard: heard,
+            started: started
+        )
+        do {
+            if let answer = try await dispatch(context) { finish(context, answer) }
+        } catch {
+            finish(context, refusal(request, terminal, error, retryAfter: nil))
         }
-        reply(explain(decoded, payload), to: routingID)
+    }
+
+    /// Refuses a message before it reaches its lane (a flood): its envelope is read for the
+    /// `msg_id` and type, nothing more.
+    private func refuseFast(_ message: SocketLoop.Message, _ error: FiscalError, retryAfter: Duration) {
+        guard message.frames.count == 2, let routingID = message.frames.first else { return }
+        let envelope = try? JSONDecoder().decode(Envelope.self, from: Data(message.frames[1]))
+        let type = envelope?.type.flatMap(TerminalProtocol.MessageType.init(rawValue:)) ?? .ping
+        let answer = TerminalReply.error(
+            type == .event ? .ping : type,
+            msgID: envelope?.msgID,
+            error,
+            retryAfterMs: Int(retryAfter.wholeMilliseconds)
+        )
+        reply(answer, to: routingID)
+        metrics.request(answer.type.rawValue, outcome: error.code.rawValue, duration: .zero)
     }
 
     /// The error reply for a message that did not decode (or is not for this protocol version).
@@ -131,6 +181,8 @@ extension MediatorService {
     struct Context: Sendable {
         var request: TerminalRequest
         var terminal: TerminalID
+        /// Its registry entry when the message arrived (nil only for a HELLO that registers it).
+        var registration: TerminalRecord?
         var routingID: [UInt8]
         var session: TerminalSession
         var heard: TerminalSession.Heard
@@ -145,14 +197,10 @@ extension MediatorService {
     private func dispatch(_ context: Context) async throws(FiscalError) -> TerminalReply? {
         let request = context.request
         let terminal = context.terminal
-        // Everything but PING and HELLO needs a registered, active terminal whose last HELLO was
-        // not refused for coming from another machine.
-        var registration: TerminalRecord?
-        if request.type != .ping && request.type != .hello {
-            if context.heard.machineRejected {
-                throw FiscalError(.machineMismatch, "\(terminal)'s last HELLO came from another machine")
-            }
-            registration = try await registered(terminal)
+        // Everything but PING and HELLO needs a terminal whose last HELLO was not refused for
+        // coming from another machine (the intake checked it is registered and active).
+        if request.type != .ping && request.type != .hello && context.heard.machineRejected {
+            throw FiscalError(.machineMismatch, "\(terminal)'s last HELLO came from another machine")
         }
         if let named = request.terminalID, named != terminal.rawValue {
             throw FiscalError(
@@ -164,7 +212,8 @@ extension MediatorService {
         case .hello: return try await hello(context)
         case .login: return try await login(context)
         case .logout: return try await logout(context)
-        case .heartbeat: return try await heartbeat(context, profile: registration?.heartbeatProfile ?? "default")
+        case .heartbeat:
+            return try await heartbeat(context, profile: context.registration?.heartbeatProfile ?? "default")
         case .ping: return context.blankReply
         case .status: return await status(context)
         case .fiscalize, .prepare: try await sale(context)
@@ -189,8 +238,17 @@ extension MediatorService {
 
     /// The ERR reply for `error`, logged (access refusals at notice: an operator should see them).
     func refusal(_ context: Context, _ error: FiscalError, retryAfter: Duration?) -> TerminalReply {
+        refusal(context.request, context.terminal, error, retryAfter: retryAfter)
+    }
+
+    func refusal(
+        _ request: TerminalRequest,
+        _ terminal: TerminalID,
+        _ error: FiscalError,
+        retryAfter: Duration?
+    ) -> TerminalReply {
         let metadata: Logger.Metadata = [
-            "terminal.id": "\(context.terminal)", "error": "\(error.code)", "type": "\(context.type.rawValue)",
+            "terminal.id": "\(terminal)", "error": "\(error.code)", "type": "\(request.type.rawValue)",
             "reason": "\(error.message)",
         ]
         if Self.accessCodes.contains(error.code) {
@@ -200,8 +258,8 @@ extension MediatorService {
         }
         let retryAfter = retryAfter ?? (error.code == .inProgress ? configuration.device.busyRetryAfter : nil)
         return .error(
-            context.type,
-            msgID: context.request.msgID,
+            request.type,
+            msgID: request.msgID,
             error,
             retryAfterMs: retryAfter.map { Int($0.wholeMilliseconds) }
         )
@@ -220,48 +278,75 @@ extension MediatorService {
         do { record = try await store.terminalRecord(terminal) } catch {
             throw StoreFailure.fiscal(error)
         }
-        guard let record else {
-            let hint =
-                configuration.selfRegister
-                ? "send HELLO to register it" : "an admin adds it with `fiscal-mediator terminals add \(terminal)`"
-            throw FiscalError(.notRegistered, "terminal \(terminal) is not registered; \(hint)")
-        }
-        guard record.active else {
-            throw FiscalError(.terminalInactive, "terminal \(terminal) is deactivated; an admin reactivates it")
-        }
+        guard let record else { throw notRegistered(terminal) }
+        guard record.active else { throw inactive(terminal) }
         return record
+    }
+
+    func notRegistered(_ terminal: TerminalID) -> FiscalError {
+        let hint =
+            configuration.selfRegister
+            ? "send HELLO to register it" : "an admin adds it with `fiscal-mediator terminals add \(terminal)`"
+        return FiscalError(.notRegistered, "terminal \(terminal) is not registered; \(hint)")
+    }
+
+    func inactive(_ terminal: TerminalID) -> FiscalError {
+        FiscalError(.terminalInactive, "terminal \(terminal) is deactivated; an admin reactivates it")
     }
 }
 
-/// One lane per routing id: its messages are handled one after the other, in arrival order.
+/// One lane per routing id: its messages are handled one after the other, in arrival order,
+/// and each lane takes at most its rate (a token bucket), so a flood from one peer neither
+/// grows memory nor slows the others.
 ///
 /// At most ``limit`` lanes; messages from further routing ids share one overflow lane (still in
-/// order, only no longer concurrent with each other), so a flood of made-up ids cannot make
-/// tasks without bound.
+/// order, only no longer concurrent with each other, and sharing one bucket), so a flood of
+/// made-up ids cannot make tasks without bound.
 final class TerminalLanes: Sendable {
     static let limit = 256
-    private let lanes = Mutex<[[UInt8]: AsyncStream<SocketLoop.Message>.Continuation]>([:])
 
-    /// Queues `message` on its lane. Returns the stream of a lane made for it: the caller runs it.
-    func enqueue(_ message: SocketLoop.Message) -> AsyncStream<SocketLoop.Message>? {
+    private struct Lane {
+        var continuation: AsyncStream<SocketLoop.Message>.Continuation
+        var bucket: TokenBucket
+    }
+
+    private let lanes = Mutex<[[UInt8]: Lane]>([:])
+
+    enum Enqueued {
+        case queued
+        /// A lane was made for the message: the caller runs its stream.
+        case opened(AsyncStream<SocketLoop.Message>)
+        /// Over the rate: refuse it; the next token comes after this.
+        case limited(Duration)
+    }
+
+    func enqueue(_ message: SocketLoop.Message, rate: (perSecond: Double, burst: Int)) -> Enqueued {
         let routingID = message.frames.first ?? []
+        let now = ContinuousClock.now
         return lanes.withLock { lanes in
             let key = lanes[routingID] != nil || lanes.count < Self.limit ? routingID : []
-            if let lane = lanes[key] {
-                lane.yield(message)
-                return nil
+            if var lane = lanes[key] {
+                if let wait = lane.bucket.take(now: now) {
+                    lanes[key] = lane
+                    return .limited(wait)
+                }
+                lanes[key] = lane
+                lane.continuation.yield(message)
+                return .queued
             }
             let (stream, continuation) = AsyncStream.makeStream(of: SocketLoop.Message.self)
-            lanes[key] = continuation
+            var bucket = TokenBucket(rate: rate.perSecond, burst: rate.burst)
+            _ = bucket.take(now: now)
+            lanes[key] = Lane(continuation: continuation, bucket: bucket)
             continuation.yield(message)
-            return stream
+            return .opened(stream)
         }
     }
 
     func finishAll() {
         let all = lanes.withLock { lanes in
             defer { lanes.removeAll() }
-            return Array(lanes.values)
+            return lanes.values.map(\.continuation)
         }
         for lane in all { lane.finish() }
     }

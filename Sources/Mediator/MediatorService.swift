@@ -105,9 +105,9 @@ public final class MediatorService: Service, Sendable {
 
     public func run() async throws {
         logger.info(
-            "mediator starting",
+            "mediator starting; sales wait for recovery",
             metadata: [
-                "endpoints": "\(gateway.endpoints.joined(separator: ","))",
+                "listening": "\(gateway.endpoints.joined(separator: ","))",
                 "device.link": "\(deviceActor.client.link.name)",
             ]
         )
@@ -119,6 +119,7 @@ public final class MediatorService: Service, Sendable {
                 self.logger.info(
                     "mediator ready",
                     metadata: [
+                        "endpoints": "\(self.gateway.endpoints.joined(separator: ","))",
                         "device.id": "\(snapshot.device.deviceID ?? "?")",
                         "device.emulated": "\(snapshot.device.emulated)",
                     ]

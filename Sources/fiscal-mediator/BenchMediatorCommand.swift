@@ -60,6 +60,9 @@ struct BenchMediatorCommand: AsyncParsableCommand {
             configuration.gateway.endpoints = ["tcp://127.0.0.1:*"]
             configuration.device.queueLimit = 1000
             configuration.device.perTerminalQueueLimit = 10
+            // A benchmark measures the mediator, not its flood guard.
+            configuration.gateway.rateLimit = 1_000_000
+            configuration.gateway.rateBurst = 1_000_000
             // A bench LAN: its REG-NNN terminals register themselves at HELLO.
             configuration.selfRegister = true
             var logger = Logger(label: "bench")

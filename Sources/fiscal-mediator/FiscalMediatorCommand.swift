@@ -1,4 +1,6 @@
 import ArgumentParser
+import LogFormat
+import Logging
 
 @main
 struct FiscalMediatorCommand: AsyncParsableCommand {
@@ -22,4 +24,24 @@ struct FiscalMediatorCommand: AsyncParsableCommand {
             BenchSyncCommand.self,
         ]
     )
+
+    /// Every log line, in every command, goes out escaped (logfmt, or JSON with
+    /// `--log-format json`), before any logger exists.
+    static func main() async {
+        let arguments = CommandLine.arguments
+        let json =
+            arguments.contains("--log-format=json")
+            || zip(arguments, arguments.dropFirst()).contains { $0 == "--log-format" && $1 == "json" }
+        LoggingSystem.bootstrap { label in EscapingLogHandler(label: label, format: json ? .json : .logfmt) }
+        do {
+            var command = try parseAsRoot()
+            if var asynchronous = command as? any AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -310,6 +310,9 @@ func mediatorConfiguration(_ topology: Topology) throws -> MediatorService.Confi
     configuration.device.roamingGrace = topology.mediator.roamingGrace
     configuration.device.queueLimit = 1000
     configuration.device.perTerminalQueueLimit = 16
+    // The flood guard stays well above what the topology's load sends (its RESULT polls included).
+    configuration.gateway.rateLimit = max(50, topology.load.tpsPerTerminal * 10)
+    configuration.gateway.rateBurst = max(100, Int(topology.load.tpsPerTerminal * 20))
     configuration.heartbeat.profiles = try ServeCommand.profiles(topology.mediator.heartbeat)
     configuration.selfRegister = topology.mediator.selfRegister
     return configuration

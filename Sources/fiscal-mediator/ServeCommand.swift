@@ -3,6 +3,7 @@ import DeviceEmulator
 import FiscalCore
 import FiscalDevice
 import Foundation
+import LogFormat
 import Logging
 import Mediator
 import MediatorStore
@@ -120,10 +121,16 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How long the device may stay idle before it is asked QRY|STATUS (liveness), e.g. 3s.")
     var probeInterval = "3s"
 
+    @Option(help: "Log lines as logfmt (key=value) or json, one per line, every value escaped.")
+    var logFormat: String = "logfmt"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "info"
 
     func run() async throws {
+        guard EscapingLogHandler.Format(rawValue: logFormat) != nil else {
+            throw ValidationError("--log-format: '\(logFormat)' is not one of logfmt, json")
+        }
         var logger = Logger(label: "fiscal-mediator")
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level: '\(logLevel)' is not a level")

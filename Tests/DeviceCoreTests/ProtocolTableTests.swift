@@ -84,7 +84,9 @@ struct ProtocolTableTests {
         let ticket: Core.Ticket
         switch message {
         case .sale:
-            ticket = driver.sale(state == .failed ? CoreDriver.record("MOB-001", "r1", digest: "!bad", mode: .twoPhase) : request)
+            ticket = driver.sale(
+                state == .failed ? CoreDriver.record("MOB-001", "r1", digest: "!bad", mode: .twoPhase) : request
+            )
             driver.storeWrites()
         case .commit:
             ticket = driver.commit(key, nonce ?? Nonce("n1"))
@@ -115,7 +117,8 @@ struct ProtocolTableTests {
         switch reply {
         case .sealed(_, let replayed): replayed ? "security elements, `replayed`" : "security elements"
         case .prepared(_, _, _, let replayed): replayed ? "the same nonce, `replayed`" : "a nonce"
-        case .state(let state, _, let sealed): "`state: \(state.rawValue)`" + (sealed == nil ? "" : " + security elements")
+        case .state(let state, _, let sealed):
+            "`state: \(state.rawValue)`" + (sealed == nil ? "" : " + security elements")
         case .refused(let error, _): "`\(error.code.rawValue)`"
         case .lookUp: "(store)"
         }

@@ -1,6 +1,7 @@
 import FiscalCore
 import Foundation
 import Mediator
+import Synchronization
 import TerminalClient
 import Testing
 import ZeroMQ
@@ -79,14 +80,19 @@ struct BadInputTests {
         #expect(try await exchange(raw, json(#"{"v":1,"type":"PING","msg_id":"z"}"#)).isOK)
     }
 
-    @Test("a peer without a routing id is told to set one; an oversized message only costs its sender the connection")
+    @Test(
+        "a peer without a routing id gets PING answered and is told to set one; an oversized message only costs its sender the connection"
+    )
     func identityAndSize() async throws {
         let mediator = try await MediatorHarness(configure: { $0.gateway.maxMessageSize = 4096 })
         defer { Task { await mediator.close() } }
         let anonymous = try rawTerminal(mediator, id: nil)
         defer { anonymous.stop() }
-        let reply = try await exchange(anonymous, [Array(#"{"v":1,"type":"PING","msg_id":"a"}"#.utf8)])
+        let ping = try await exchange(anonymous, [Array(#"{"v":1,"type":"PING","msg_id":"a"}"#.utf8)])
+        #expect(ping.isOK && ping.msgID == "a")
+        let reply = try await exchange(anonymous, [Array(#"{"v":1,"type":"STATUS","msg_id":"b"}"#.utf8)])
         #expect(reply.code == .messageInvalid && reply.message?.contains("ROUTING_ID") == true)
+        #expect(reply.msgID == "b" && reply.type == .status)
 
         let big = try rawTerminal(mediator, id: "REG-BIG")
         defer { big.stop() }
@@ -96,5 +102,54 @@ struct BadInputTests {
             try await healthy.fiscalize(requestID: "ok", invoice: invoice("REG-001", sale: 1)).invoiceSeq
                 == InvoiceSeq(1)
         )
+    }
+
+    @Test("a routing id holding a newline cannot forge a log line: every event is one escaped line")
+    func logInjection() async throws {
+        let lines = Mutex<[String]>([])
+        let mediator = try await MediatorHarness(logSink: { line in lines.withLock { $0.append(line) } })
+        defer { Task { await mediator.close() } }
+        let forger = try rawTerminal(mediator, id: "REG-001\nlevel=critical msg=\"forged\"")
+        defer { forger.stop() }
+        let reply = try await exchange(forger, [Array(#"{"v":1,"type":"STATUS","msg_id":"s"}"#.utf8)])
+        #expect(reply.code == .notRegistered)
+        let written = lines.withLock { $0 }
+        let refusal = try #require(written.first { $0.contains("msg=refused") })
+        #expect(refusal.contains(#"terminal.id="REG-001\nlevel=critical msg=\"forged\"""#), "\(refusal)")
+        for line in written {
+            #expect(line.hasSuffix("\n") && line.dropLast().allSatisfy { $0 != "\n" && $0 != "\r" }, "\(line)")
+            #expect(!line.hasPrefix("level=critical"))
+        }
+    }
+
+    @Test("a flood from one routing id is refused RATE_LIMITED with retry_after_ms; other terminals are served")
+    func flood() async throws {
+        let mediator = try await MediatorHarness(configure: {
+            $0.gateway.rateLimit = 10
+            $0.gateway.rateBurst = 20
+        })
+        defer { Task { await mediator.close() } }
+        let flooder = try rawTerminal(mediator, id: "REG-FLOOD")
+        defer { flooder.stop() }
+        let started = ContinuousClock.now
+        for index in 0..<300 { flooder.send([Array(#"{"v":1,"type":"PING","msg_id":"\#(index)"}"#.utf8)]) }
+        var inbound = flooder.inbound.makeAsyncIterator()
+        var limited = 0
+        var answered = 0
+        for _ in 0..<300 {
+            let message = try #require(await inbound.next())
+            let reply = try JSONDecoder().decode(TerminalReply.self, from: Data(message.frames.last!))
+            if reply.code == .rateLimited {
+                limited += 1
+                #expect((reply.retryAfterMs ?? 0) > 0 && reply.msgID != nil)
+            } else {
+                answered += 1
+            }
+        }
+        let seconds = started.duration(to: .now).inSeconds
+        #expect(answered <= 20 + Int((seconds * 10).rounded(.up)) + 1, "\(answered) answered in \(seconds) s")
+        #expect(limited == 300 - answered)
+        let other = try await mediator.client("REG-002")
+        #expect(try await other.send(TerminalRequest(type: .ping)).isOK)
     }
 }

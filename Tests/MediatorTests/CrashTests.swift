@@ -40,7 +40,8 @@ struct CrashTests {
             process.arguments =
                 [
                     "serve", "--endpoint", "tcp://127.0.0.1:*", "--device", device, "--db", database, "--lease", "2s",
-                    "--log-level", "info", "--ops-http", "off",
+                    "--log-level", ProcessInfo.processInfo.environment["FISCAL_CHILD_LOGS"] == nil ? "info" : "debug",
+                    "--ops-http", "off",
                 ] + extraArguments
             let output = Pipe()
             process.standardError = output
@@ -58,6 +59,17 @@ struct CrashTests {
                         let data = handle.availableData
                         if data.isEmpty { break }
                         buffer += String(decoding: data, as: UTF8.self)
+                        if let logs = ProcessInfo.processInfo.environment["FISCAL_CHILD_LOGS"] {
+                            let file = "\(logs)/child-\(process.processIdentifier).log"
+                            if !FileManager.default.fileExists(atPath: file) {
+                                _ = FileManager.default.createFile(atPath: file, contents: nil)
+                            }
+                            if let handle = FileHandle(forWritingAtPath: file) {
+                                handle.seekToEndOfFile()
+                                handle.write(data)
+                                try? handle.close()
+                            }
+                        }
                         // The log arrives in arbitrary chunks: only a token followed by a space
                         // is whole (a chunk ending in "…:418" of "…:41873" must not match).
                         if !resumed,

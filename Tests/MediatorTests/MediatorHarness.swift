@@ -3,6 +3,7 @@ import FiscalCore
 import FiscalDevice
 import FiscalTestSupport
 import Foundation
+import LogFormat
 import Logging
 import Mediator
 import MediatorStore
@@ -34,6 +35,7 @@ final class MediatorHarness: Sendable {
         configure: (inout MediatorService.Configuration) -> Void = { _ in },
         storeBusyTimeout: Duration = .seconds(5),
         wrapLink: (any FiscalDeviceLink) -> any FiscalDeviceLink = { $0 },
+        logSink: EscapingLogHandler.Sink? = nil,
         beforeStart: (EmulatorHarness, MediatorDatabase) async throws -> Void = { _, _ in }
     ) async throws {
         device = try await EmulatorHarness(
@@ -48,8 +50,10 @@ final class MediatorHarness: Sendable {
         configuration.gateway.endpoints = ["tcp://127.0.0.1:*"]
         configuration.device.retryBackoff = (.milliseconds(5), .milliseconds(100))
         configure(&configuration)
-        var logger = Logger(label: "test-mediator")
-        logger.logLevel = .warning
+        var logger =
+            logSink.map { sink in Logger(label: "test-mediator") { EscapingLogHandler(label: $0, sink: sink) } }
+            ?? Logger(label: "test-mediator")
+        logger.logLevel = logSink == nil ? .warning : .info
         service = try MediatorService(
             configuration: configuration,
             context: context,
