@@ -226,7 +226,7 @@ public final class MediatorDatabase: Sendable {
         try durableWrite { db in
             if let existing = try String.fetchOne(
                 db.cachedStatement(sql: "SELECT entry FROM sealed_invoice WHERE invoice_seq = ?"),
-                arguments: [Int64(sealed.entry.seq.rawValue)]
+                arguments: [sealed.entry.seq.int64Value]
             ) {
                 let stored = try JSONDecoder().decode(JournalEntry.self, from: Data(existing.utf8))
                 guard stored.entryHash == sealed.entry.entryHash else {
@@ -243,7 +243,7 @@ public final class MediatorDatabase: Sendable {
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
-                        Int64(sealed.entry.seq.rawValue), sealed.entry.deviceID.rawValue, sealed.terminalID.rawValue,
+                        sealed.entry.seq.int64Value, sealed.entry.deviceID.rawValue, sealed.terminalID.rawValue,
                         sealed.requestID, sealed.outletID, sealed.cashierID, sealed.laneNumber,
                         sealed.entry.payloadDigest,
                         entryJSON, sealed.sealedAt,
@@ -251,7 +251,7 @@ public final class MediatorDatabase: Sendable {
                 )
                 try db.executeCached(
                     sql: "INSERT INTO outbox (invoice_seq, enqueued_at) VALUES (?, ?)",
-                    arguments: [Int64(sealed.entry.seq.rawValue), sealed.sealedAt]
+                    arguments: [sealed.entry.seq.int64Value, sealed.sealedAt]
                 )
             }
             var updated = request
@@ -265,13 +265,19 @@ public final class MediatorDatabase: Sendable {
     }
 
     /// The sealed invoice with this fiscal number.
-    public func sealedInvoice(_ seq: UInt64) throws -> SealedInvoice? {
+    public func sealedInvoice(_ seq: InvoiceSeq) throws -> SealedInvoice? {
         try pool.read { db in
             try Row.fetchOne(
                 db.cachedStatement(sql: "SELECT * FROM sealed_invoice WHERE invoice_seq = ?"),
-                arguments: [Int64(seq)]
+                arguments: [seq.int64Value]
             )
         }.map(Self.sealed)
+    }
+
+    /// The sealed invoice with this fiscal number; `nil` for a number no device gives.
+    public func sealedInvoice(_ seq: UInt64) throws -> SealedInvoice? {
+        guard let seq = InvoiceSeq(rawValue: seq) else { return nil }
+        return try sealedInvoice(seq)
     }
 
     /// Sealed invoices in fiscal-number order, from `seq` on.
@@ -280,15 +286,15 @@ public final class MediatorDatabase: Sendable {
             try Row.fetchAll(
                 db,
                 sql: "SELECT * FROM sealed_invoice WHERE invoice_seq >= ? ORDER BY invoice_seq LIMIT ?",
-                arguments: [Int64(seq), limit]
+                arguments: [Int64(clamping: seq), limit]
             )
         }.map(Self.sealed)
     }
 
     /// The highest fiscal number stored, if any.
     public func lastSealedSeq() throws -> UInt64? {
-        try pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(invoice_seq) FROM sealed_invoice") }.map(
-            UInt64.init
+        try pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(invoice_seq) FROM sealed_invoice") }.flatMap(
+            UInt64.init(exactly:)
         )
     }
 
@@ -334,12 +340,12 @@ public final class MediatorDatabase: Sendable {
             try Int64.fetchAll(
                 db,
                 sql: "SELECT invoice_seq FROM sealed_invoice WHERE invoice_seq <= ? ORDER BY invoice_seq",
-                arguments: [Int64(last)]
+                arguments: [Int64(clamping: last)]
             )
         }
         var missing: [UInt64] = []
         var expected: UInt64 = pruned + 1
-        for seq in stored.map(UInt64.init) where seq > pruned {
+        for seq in stored.compactMap(UInt64.init(exactly:)) where seq > pruned {
             while expected < seq {
                 missing.append(expected)
                 expected += 1
@@ -366,7 +372,8 @@ public final class MediatorDatabase: Sendable {
                 result = try body(db)
                 return .commit
             }
-            return result!
+            guard let result else { throw FiscalError(.deviceUnavailable, "the transaction returned nothing") }
+            return result
         }
     }
 
@@ -380,9 +387,11 @@ public final class MediatorDatabase: Sendable {
                 WHERE terminal_id = ? AND request_id = ?
                 """,
             arguments: [
-                record.state.rawValue, record.mode.rawValue, record.cashierID, record.expectedSeq.map(Int64.init),
+                record.state.rawValue, record.mode.rawValue, record.cashierID,
+                record.expectedSeq.map { Int64(clamping: $0) },
                 record.nonce,
-                record.invoiceSeq.map(Int64.init), record.errorCode, record.errorMessage, record.attempts, now(),
+                record.invoiceSeq.map { Int64(clamping: $0) }, record.errorCode, record.errorMessage, record.attempts,
+                now(),
                 record.terminalID.rawValue, record.requestID,
             ]
         )
@@ -406,9 +415,9 @@ public final class MediatorDatabase: Sendable {
             laneNumber: row["lane_number"],
             mode: RequestRecord.Mode(rawValue: row["mode"]) ?? .fiscalize,
             state: RequestRecord.State(rawValue: row["state"]) ?? .failed,
-            expectedSeq: (row["expected_seq"] as Int64?).map(UInt64.init),
+            expectedSeq: (row["expected_seq"] as Int64?).flatMap(UInt64.init(exactly:)),
             nonce: row["nonce"],
-            invoiceSeq: (row["invoice_seq"] as Int64?).map(UInt64.init),
+            invoiceSeq: (row["invoice_seq"] as Int64?).flatMap(UInt64.init(exactly:)),
             errorCode: row["error_code"],
             errorMessage: row["error_message"],
             attempts: row["attempts"]

@@ -50,8 +50,10 @@ extension MediatorDatabase {
 
     /// One outbox item, whatever its state.
     public func outboxItem(_ seq: UInt64) throws -> OutboxItem? {
-        try pool.read { db in
-            try Row.fetchOne(db, sql: Self.itemQuery + " WHERE o.invoice_seq = ?", arguments: [Int64(seq)])
+        // Beyond Int64 no fiscal number is stored: nothing to find, nothing to trap on.
+        guard let key = Int64(exactly: seq) else { return nil }
+        return try pool.read { db in
+            try Row.fetchOne(db, sql: Self.itemQuery + " WHERE o.invoice_seq = ?", arguments: [key])
                 .map(Self.outboxItem)
         }
     }
@@ -61,13 +63,14 @@ extension MediatorDatabase {
         let now = Self.now()
         try pool.write { db in
             for (seq, receipt) in receipts {
+                guard let key = Int64(exactly: seq) else { continue }
                 try db.execute(
                     sql: """
                         UPDATE outbox SET state = 'uploaded', receipt = ?, uploaded_at = ?, last_error = NULL,
                                           attempts = attempts + 1
                         WHERE invoice_seq = ? AND state = 'pending'
                         """,
-                    arguments: [receipt, now, Int64(seq)]
+                    arguments: [receipt, now, key]
                 )
             }
             try Self.setMeta(db, "last_success_at", now)
@@ -76,13 +79,14 @@ extension MediatorDatabase {
 
     /// Puts an item the cloud rejected in quarantine, with the reason.
     public func quarantine(_ seq: UInt64, reason: String) throws {
+        guard let key = Int64(exactly: seq) else { return }
         try pool.write { db in
             try db.execute(
                 sql: """
                     UPDATE outbox SET state = 'quarantined', last_error = ?, attempts = attempts + 1
                     WHERE invoice_seq = ? AND state = 'pending'
                     """,
-                arguments: [reason, Int64(seq)]
+                arguments: [reason, key]
             )
         }
     }
@@ -90,11 +94,11 @@ extension MediatorDatabase {
     /// Notes a failed attempt on the head of the line (nothing else changes).
     public func noteSyncFailure(_ seq: UInt64?, _ message: String) throws {
         try pool.write { db in
-            if let seq {
+            if let seq, let key = Int64(exactly: seq) {
                 try db.execute(
                     sql:
                         "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE invoice_seq = ? AND state = 'pending'",
-                    arguments: [message, Int64(seq)]
+                    arguments: [message, key]
                 )
             }
             try Self.setMeta(db, "last_error", message)
@@ -107,9 +111,10 @@ extension MediatorDatabase {
     public func retryQuarantined(_ seq: UInt64? = nil) throws -> Int {
         try pool.write { db in
             if let seq {
+                guard let key = Int64(exactly: seq) else { return 0 }
                 try db.execute(
                     sql: "UPDATE outbox SET state = 'pending' WHERE invoice_seq = ? AND state = 'quarantined'",
-                    arguments: [Int64(seq)]
+                    arguments: [key]
                 )
             } else {
                 try db.execute(sql: "UPDATE outbox SET state = 'pending' WHERE state = 'quarantined'")
@@ -153,7 +158,7 @@ extension MediatorDatabase {
                 quarantined: quarantined,
                 uploaded: counts["uploaded"] ?? 0,
                 oldestPendingAt: oldest,
-                lastUploadedSeq: lastUploaded.map(UInt64.init) ?? (pruned > 0 ? pruned : nil),
+                lastUploadedSeq: lastUploaded.flatMap(UInt64.init(exactly:)) ?? (pruned > 0 ? pruned : nil),
                 prunedThrough: pruned
             )
         }
@@ -219,7 +224,7 @@ extension MediatorDatabase {
         let entry = try JSONDecoder().decode(JournalEntry.self, from: Data((row["entry"] as String).utf8))
         let payload = (row["payload"] as Data?) ?? Data()
         return OutboxItem(
-            seq: UInt64(row["invoice_seq"] as Int64),
+            seq: entry.seq.rawValue,
             state: OutboxItem.State(rawValue: row["outbox_state"]) ?? .pending,
             attempts: row["outbox_attempts"],
             lastError: row["last_error"],
