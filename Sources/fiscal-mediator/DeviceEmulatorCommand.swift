@@ -107,7 +107,7 @@ struct DeviceEmulatorCommand: AsyncParsableCommand {
         let status = try await client.status()
         if verbose {
             printLine(
-                "emulated DEF \(status.deviceID?.rawValue ?? "(not initialized)") ready on \(server.path): "
+                "emulated DEF \(status.deviceID.map { PeerText.escaped($0.rawValue) } ?? "(not initialized)") ready on \(server.path): "
                     + "next fiscal number \(status.nextInvoiceSeq), \(status.journalEntries) journal entries, state in \(state)"
             )
             printLine("try: swift run fiscal-mediator device status --device serial:\(server.path)")
