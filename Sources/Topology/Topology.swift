@@ -128,10 +128,10 @@ public struct Topology: Sendable {
     }
 
     private static func readDevice(_ reader: Reader) throws -> Device {
-        let kindText = try reader.string("device.kind", pattern: "emulator or serial") {
-            Device.Kind(rawValue: $0) != nil
+        let kindText = try reader.string("device.kind")
+        guard let kind = Device.Kind(rawValue: kindText) else {
+            throw FiscalError(.configInvalid, "device.kind: '\(kindText)' is not valid (emulator or serial)")
         }
-        let kind = Device.Kind(rawValue: kindText)!
         let path = try reader.string(kind == .emulator ? "device.state" : "device.path") { !$0.isEmpty }
         let latency = try reader.optionalString("device.latency")
         if let latency, kind == .emulator {
@@ -191,6 +191,13 @@ public struct Topology: Sendable {
             throw FiscalError(.configInvalid, "terminals.codes: a code appears twice")
         }
         let firstLane = try reader.optionalInt("terminals.first_lane")
+        if let firstLane, !WireRange.lane.contains(firstLane) || firstLane + codes.count - 1 > WireRange.lane.upperBound
+        {
+            throw FiscalError(
+                .configInvalid,
+                "terminals.first_lane: \(firstLane) does not number \(codes.count) lanes within 1 to 999"
+            )
+        }
         let cashiers = try reader.strings("terminals.cashiers")
         guard cashiers.count == 1 || cashiers.count == codes.count, cashiers.allSatisfy({ (1...64).contains($0.count) })
         else {
@@ -232,11 +239,11 @@ public struct Topology: Sendable {
         for pair in mixText.split(separator: ",") {
             let parts = pair.split(separator: "=", maxSplits: 1)
             guard parts.count == 2, let method = Invoice.Payment.Method(rawValue: String(parts[0])),
-                let weight = Int(parts[1]), weight >= 0
+                let weight = Int(parts[1]), (0...1_000_000).contains(weight)
             else {
                 throw FiscalError(
                     .configInvalid,
-                    "load.payment_mix: '\(pair)' is not METHOD=WEIGHT with METHOD one of \(Invoice.Payment.Method.allCases.map(\.rawValue).joined(separator: ", "))"
+                    "load.payment_mix: '\(pair)' is not METHOD=WEIGHT (WEIGHT 0 to 1000000) with METHOD one of \(Invoice.Payment.Method.allCases.map(\.rawValue).joined(separator: ", "))"
                 )
             }
             mix.append((method, weight))
