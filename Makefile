@@ -6,7 +6,7 @@ APT_PACKAGES := libzmq3-dev libsqlite3-dev libssl-dev pkg-config iproute2
 STATE_DIR    ?= var/emulator
 SWIFT_FORMAT_PATHS := Package.swift Sources Tests
 
-.PHONY: all deps build run emulator test lint format bench load clean
+.PHONY: all deps build run emulator test lint format bench load clean fuzz-build fuzz fuzz-smoke
 
 all: build
 
@@ -35,7 +35,7 @@ emulator: build
 ## The crash tests (SIGKILLs of mediator children, during sales and during uploads) run on
 ## their own: other suites' mediators and clients on loopback must not share ports and terminal
 ## ids with them. "CrashTests" matches both suites (CrashTests, SyncCrashTests).
-test: deps lint
+test: deps lint fuzz-smoke
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --skip CrashTests
 	$(SWIFT) test --skip-build --filter CrashTests
@@ -45,6 +45,46 @@ lint:
 
 format:
 	$(SWIFT) format --in-place --recursive $(SWIFT_FORMAT_PATHS)
+
+## libFuzzer targets for the decoders of outside input (docs/SECURITY.md), built into .build-fuzz/
+## from the package in Tests/Fuzz. `make fuzz SECONDS=60` runs each for that long, one after
+## another, growing a working corpus in .build-fuzz/corpus/ from the committed seeds in
+## Tests/Fuzz/corpus/; a crash leaves its input in .build-fuzz/crashes/ and fails the target.
+## `make fuzz-smoke` (part of `make test`) runs each briefly on the committed seeds only.
+FUZZ_TARGETS := terminal-message:FuzzTerminalMessage device-frame:FuzzDeviceFrame invoice:FuzzInvoice \
+	topology:FuzzTopology cloud-reply:FuzzCloudReply
+FUZZ_BUILD   := .build-fuzz
+FUZZ_BIN      = $(FUZZ_BUILD)/release
+SECONDS      ?= 60
+SMOKE_SECONDS ?= 3
+
+fuzz-build:
+	$(SWIFT) build --package-path Tests/Fuzz --scratch-path $(FUZZ_BUILD) -c release --sanitize=fuzzer
+
+fuzz: fuzz-build
+	@mkdir -p $(FUZZ_BUILD)/crashes $(FUZZ_BUILD)/logs
+	@for pair in $(FUZZ_TARGETS); do \
+		name=$${pair%%:*}; binary=$${pair##*:}; log=$(FUZZ_BUILD)/logs/$$name.log; \
+		mkdir -p $(FUZZ_BUILD)/corpus/$$name; \
+		echo "fuzz $$name for $(SECONDS) s (log: $$log)"; \
+		$(FUZZ_BIN)/$$binary -max_total_time=$(SECONDS) -max_len=65536 -timeout=10 -print_final_stats=1 \
+			-artifact_prefix=$(FUZZ_BUILD)/crashes/$$name- \
+			$(FUZZ_BUILD)/corpus/$$name Tests/Fuzz/corpus/$$name >$$log 2>&1 \
+			|| { tail -40 $$log; echo "fuzz: $$name crashed; the input is in $(FUZZ_BUILD)/crashes/"; exit 1; }; \
+		grep -E "^stat::(number_of_executed_units|average_exec_per_sec|new_units_added)" $$log; \
+	done
+
+fuzz-smoke: fuzz-build
+	@mkdir -p $(FUZZ_BUILD)/logs
+	@for pair in $(FUZZ_TARGETS); do \
+		name=$${pair%%:*}; binary=$${pair##*:}; log=$(FUZZ_BUILD)/logs/smoke-$$name.log; \
+		rm -rf $(FUZZ_BUILD)/smoke-corpus/$$name; mkdir -p $(FUZZ_BUILD)/smoke-corpus/$$name; \
+		$(FUZZ_BIN)/$$binary -max_total_time=$(SMOKE_SECONDS) -max_len=65536 -timeout=10 -print_final_stats=1 \
+			-artifact_prefix=$(FUZZ_BUILD)/smoke-crash-$$name- \
+			$(FUZZ_BUILD)/smoke-corpus/$$name Tests/Fuzz/corpus/$$name >$$log 2>&1 \
+			|| { tail -40 $$log; echo "fuzz-smoke: $$name crashed"; exit 1; }; \
+		echo "fuzz-smoke: $$name: $$(grep -E '^stat::number_of_executed_units' $$log | grep -Eo '[0-9]+$$') runs, no crash"; \
+	done
 
 ## The 10-lane scenario for a short while: ten terminals at 5 TPS against an in-process mediator
 ## and a 15 ms emulated device, then the audit (journal vs store vs acknowledgements).
