@@ -3,6 +3,7 @@ import FiscalCore
 import FiscalDevice
 import FiscalTestSupport
 import Foundation
+import GRDB
 import Testing
 
 /// Commands a hostile host writes to the device: the emulator answers each with an error code
@@ -139,6 +140,28 @@ struct HostileCommandTests {
             _ = try await device.client.initialize(deviceID: DeviceID(deviceID), resetToken: EmulatorHarness.resetToken)
         }
         #expect(try await device.client.status().initialized == false)
+    }
+
+    @Test(
+        "a state directory whose header was edited fails the audit and the emulator's start, without a trap",
+        arguments: ["next_seq = 0", "next_seq = -5", "head_hash = x'ff'", "z_count = 'many'", "clock_offset_ms = 9e18"]
+    )
+    func editedHeader(edit: String) async throws {
+        let directory = TemporaryDirectory("hostile-header")
+        defer { directory.remove() }
+        let device = try await EmulatorHarness(transport: .inProcess, directory: directory)
+        _ = try await device.fiscalize(SampleInvoices.sale())
+        await device.close(keepFiles: true)
+        let database = try DatabaseQueue(path: directory.appending("device.sqlite").path)
+        try await database.write { db in try db.execute(sql: "UPDATE device SET \(edit) WHERE id = 1") }
+        try database.close()
+        // The emulator refuses the file; the audit reports it, unless the edit is one it does not read.
+        #expect(throws: (any Error).self) {
+            _ = try FiscalDeviceEmulator(configuration: .init(stateDirectory: directory.url))
+        }
+        if edit.hasPrefix("next_seq") || edit.hasPrefix("head_hash") {
+            #expect(throws: FiscalError.self) { _ = try JournalAudit.verify(path: directory.url) }
+        }
     }
 
     @Test("report sums beyond Int64 are VALUE_OUT_OF_RANGE, not a trap in the emulator")
