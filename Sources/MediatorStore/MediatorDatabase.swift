@@ -415,9 +415,12 @@ public final class MediatorDatabase: Sendable {
             laneNumber: row["lane_number"],
             mode: RequestRecord.Mode(rawValue: row["mode"]) ?? .fiscalize,
             state: RequestRecord.State(rawValue: row["state"]) ?? .failed,
-            expectedSeq: (row["expected_seq"] as Int64?).flatMap(UInt64.init(exactly:)),
+            // Only fiscal numbers a device gives: a row edited to 0 or below reads as none.
+            expectedSeq: (row["expected_seq"] as Int64?).flatMap {
+                InvoiceSeq(rawValue: UInt64(clamping: $0))?.rawValue
+            },
             nonce: row["nonce"],
-            invoiceSeq: (row["invoice_seq"] as Int64?).flatMap(UInt64.init(exactly:)),
+            invoiceSeq: (row["invoice_seq"] as Int64?).flatMap { InvoiceSeq(rawValue: UInt64(clamping: $0))?.rawValue },
             errorCode: row["error_code"],
             errorMessage: row["error_message"],
             attempts: row["attempts"]
