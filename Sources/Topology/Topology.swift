@@ -334,19 +334,39 @@ struct Reader {
         try wrap(key) { try config.requiredIntArray(forKey: ConfigKey(key)) }
     }
 
+    /// An optional integer. swift-configuration answers nil both for a missing key and for a
+    /// value that is not an `Int` (2^64, `1.5`, text): the second is an error here.
     func optionalInt(_ key: String) throws -> Int? {
-        try wrap(key) { config.int(forKey: ConfigKey(key)) }
+        try wrap(key) {
+            if let value = config.int(forKey: ConfigKey(key)) { return value }
+            if let text = config.string(forKey: ConfigKey(key)) {
+                throw FiscalError(.configInvalid, "\(key): '\(text.prefix(40))' is not an integer")
+            }
+            return nil
+        }
     }
 
+    /// A number; as with ``optionalInt(_:)``, a value that is there but not a number is an
+    /// error, not the default.
     func double(_ key: String, default fallback: Double? = nil) throws -> Double {
         try wrap(key) {
-            if let fallback { return config.double(forKey: ConfigKey(key), default: fallback) }
+            if let value = config.double(forKey: ConfigKey(key)) { return value }
+            if let text = config.string(forKey: ConfigKey(key)) {
+                throw FiscalError(.configInvalid, "\(key): '\(text.prefix(40))' is not a number")
+            }
+            if let fallback { return fallback }
             return try config.requiredDouble(forKey: ConfigKey(key))
         }
     }
 
     func bool(_ key: String, default fallback: Bool) throws -> Bool {
-        try wrap(key) { config.bool(forKey: ConfigKey(key), default: fallback) }
+        try wrap(key) {
+            if let value = config.bool(forKey: ConfigKey(key)) { return value }
+            if let text = config.string(forKey: ConfigKey(key)) {
+                throw FiscalError(.configInvalid, "\(key): '\(text.prefix(40))' is not true or false")
+            }
+            return fallback
+        }
     }
 
     func duration(_ key: String, default fallback: Duration? = nil) throws -> Duration {
