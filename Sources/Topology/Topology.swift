@@ -144,12 +144,12 @@ public struct Topology: Sendable {
                 throw FiscalError(.configInvalid, "device.latency: '\(latency)' is not prepare=15ms,commit=15ms")
             }
         }
-        return Device(
-            kind: kind,
-            path: path,
-            latency: latency,
-            nonceTTL: try reader.duration("device.nonce_ttl", default: .seconds(30))
-        )
+        let nonceTTL = try reader.duration("device.nonce_ttl", default: .seconds(30))
+        // A host refuses a PREPARE reply whose ttl_ms is longer than a day (DEVICE_PROTOCOL.md).
+        guard nonceTTL > .zero, nonceTTL <= .seconds(86_400) else {
+            throw FiscalError(.configInvalid, "device.nonce_ttl: must be above 0 and at most 1 day")
+        }
+        return Device(kind: kind, path: path, latency: latency, nonceTTL: nonceTTL)
     }
 
     private static func readMediator(_ reader: Reader) throws -> Mediator {

@@ -164,8 +164,8 @@ struct ServeCommand: AsyncParsableCommand {
         if let rules { configuration.rules = try FiscalRules.load(from: URL(fileURLWithPath: rules)) }
 
         let endpoint = try DeviceEndpoint(parsing: device)
-        guard let ttl = EmulatorLatency.parseDuration(emulatorNonceTTL), ttl > .zero else {
-            throw ValidationError("--emulator-nonce-ttl: '\(emulatorNonceTTL)' is not a duration")
+        guard let ttl = EmulatorLatency.parseDuration(emulatorNonceTTL), ttl > .zero, ttl <= .seconds(86_400) else {
+            throw ValidationError("--emulator-nonce-ttl: '\(emulatorNonceTTL)' is not a duration up to a day")
         }
         let latency = try emulatorLatency.map { text in
             guard let parsed = EmulatorLatency.parse(text) else {

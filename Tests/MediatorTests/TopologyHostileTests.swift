@@ -39,6 +39,7 @@ struct TopologyHostileTests {
             ("basket_lines: [1, 2]", "basket_lines: [1, 9223372036854775807]", "load.basket_lines"),
             ("duration: 30s", "duration: 9223372036854775807s", "load.duration"),
             ("lease: 15s", "lease: 106751991167301d", "mediator.lease"),
+            ("nonce_ttl: 30s", "nonce_ttl: 2d", "device.nonce_ttl"),
             ("payment_mix: cash=1", "payment_mix: cash=-1", "load.payment_mix"),
             ("payment_mix: cash=1", "payment_mix: cash=1, two_phase_share: lots", "load.two_phase_share"),
             ("lease: 15s", "lease: 15s, self_register: maybe", "mediator.self_register"),
