@@ -182,6 +182,10 @@ struct HostileInputTests {
         reply.state = "sealed"
         reply.replayed = true
         reply.code = .queueFull
+        reply.message = "m"
+        reply.nonce = "n"
+        reply.cashierID = "CASH-01"
+        reply.event = .queued
         reply.violations = [Violation(code: .formatInvalid, path: "$.x", message: "m")]
         let elements = SecurityElements(
             invoiceSeq: InvoiceSeq(42),
@@ -221,6 +225,12 @@ struct HostileInputTests {
             businessMode: .supermarket,
             laneNumber: 1
         )
+        // The hand-written init(from:) reads every stored property: a fully populated reply
+        // survives a round trip, and a property added later fails here until it is read too.
+        #expect(try JSONDecoder().decode(TerminalReply.self, from: JSONEncoder().encode(reply)) == reply)
+        let unset = Mirror(reflecting: reply).children.filter { Self.isNil($0.value) }.compactMap(\.label)
+        #expect(unset.isEmpty, "set these in the test: \(unset)")
+
         let tree = try HostileJSON(encoding: reply)
         var refused: Set<String> = []
         for variant in tree.hostileVariants {
@@ -239,6 +249,40 @@ struct HostileInputTests {
         ] {
             #expect(refused.contains(label), "\(label) decoded")
         }
+    }
+
+    /// Whether a reflected value is an Optional holding nothing.
+    static func isNil(_ value: Any) -> Bool {
+        let mirror = Mirror(reflecting: value)
+        return mirror.displayStyle == .optional && mirror.children.isEmpty
+    }
+
+    @Test("the hand-written TerminalRequest decoder reads every stored property")
+    func requestRoundTrip() throws {
+        var request = TerminalRequest(
+            type: .heartbeat,
+            msgID: "m",
+            terminalID: "REG-001",
+            cashierID: "C",
+            appVersion: "a",
+            machineID: "M",
+            requestID: "r",
+            nonce: "n",
+            invoice: SampleInvoices.sale(),
+            invoiceSeq: InvoiceSeq(3),
+            health: TerminalHealth(printerAvailable: true, drawerAvailable: false, workPeriodOpen: true)
+        )
+        request.health?.latencyMs = 5
+        let again = try JSONDecoder().decode(TerminalRequest.self, from: JSONEncoder().encode(request))
+        let unset = Mirror(reflecting: request).children.filter { Self.isNil($0.value) }.compactMap(\.label)
+        #expect(unset.isEmpty, "set these in the test: \(unset)")
+        #expect(again.invoice == request.invoice && again.invoiceSeq == request.invoiceSeq)
+        #expect(again.health == request.health && again.msgID == request.msgID && again.nonce == request.nonce)
+        #expect(again.terminalID == request.terminalID && again.cashierID == request.cashierID)
+        #expect(again.appVersion == request.appVersion && again.machineID == request.machineID)
+        #expect(again.requestID == request.requestID && again.type == request.type && again.v == request.v)
+        // A property added to TerminalRequest must be read in init(from:) and checked above.
+        #expect(Mirror(reflecting: request).children.count == 12)
     }
 
     @Test(
