@@ -57,6 +57,9 @@ FUZZ_BUILD   := .build-fuzz
 FUZZ_BIN      = $(FUZZ_BUILD)/release
 SECONDS      ?= 60
 SMOKE_SECONDS ?= 3
+# Swift's own crash backtracer would take the signal before libFuzzer, which then could not
+# write the crashing input to .build-fuzz/crashes/.
+FUZZ_ENV     := SWIFT_BACKTRACE=enable=no
 
 fuzz-build:
 	$(SWIFT) build --package-path Tests/Fuzz --scratch-path $(FUZZ_BUILD) -c release --sanitize=fuzzer
@@ -67,7 +70,7 @@ fuzz: fuzz-build
 		name=$${pair%%:*}; binary=$${pair##*:}; log=$(FUZZ_BUILD)/logs/$$name.log; \
 		mkdir -p $(FUZZ_BUILD)/corpus/$$name; \
 		echo "fuzz $$name for $(SECONDS) s (log: $$log)"; \
-		$(FUZZ_BIN)/$$binary -max_total_time=$(SECONDS) -max_len=65536 -timeout=10 -print_final_stats=1 \
+		$(FUZZ_ENV) $(FUZZ_BIN)/$$binary -max_total_time=$(SECONDS) -max_len=65536 -timeout=10 -print_final_stats=1 \
 			-artifact_prefix=$(FUZZ_BUILD)/crashes/$$name- \
 			$(FUZZ_BUILD)/corpus/$$name Tests/Fuzz/corpus/$$name >$$log 2>&1 \
 			|| { tail -40 $$log; echo "fuzz: $$name crashed; the input is in $(FUZZ_BUILD)/crashes/"; exit 1; }; \
@@ -79,7 +82,7 @@ fuzz-smoke: fuzz-build
 	@for pair in $(FUZZ_TARGETS); do \
 		name=$${pair%%:*}; binary=$${pair##*:}; log=$(FUZZ_BUILD)/logs/smoke-$$name.log; \
 		rm -rf $(FUZZ_BUILD)/smoke-corpus/$$name; mkdir -p $(FUZZ_BUILD)/smoke-corpus/$$name; \
-		$(FUZZ_BIN)/$$binary -max_total_time=$(SMOKE_SECONDS) -max_len=65536 -timeout=10 -print_final_stats=1 \
+		$(FUZZ_ENV) $(FUZZ_BIN)/$$binary -max_total_time=$(SMOKE_SECONDS) -max_len=65536 -timeout=10 -print_final_stats=1 \
 			-artifact_prefix=$(FUZZ_BUILD)/smoke-crash-$$name- \
 			$(FUZZ_BUILD)/smoke-corpus/$$name Tests/Fuzz/corpus/$$name >$$log 2>&1 \
 			|| { tail -40 $$log; echo "fuzz-smoke: $$name crashed"; exit 1; }; \

@@ -180,6 +180,19 @@ struct HostileReplyTests {
         #expect(thrown == variants.count)
     }
 
+    @Test(
+        "an ERR reply without a message, or with an empty one, still gives a message (found by the device-frame fuzzer)",
+        arguments: [#"{"status":"ERR","code":"NOT_FOUND","message":""}"#, #"{"status":"ERR","code":"NOT_FOUND"}"#]
+    )
+    func emptyMessage(reply: String) {
+        do throws(FiscalError) {
+            let _: DeviceReply.Sealed = try FiscalDeviceClient.decodeReply(Array(reply.utf8), for: .log)
+            Issue.record("an ERR reply decoded")
+        } catch {
+            #expect(error.code == .notFound && error.message == "the device refused QRY|LOG")
+        }
+    }
+
     @Test("a header of unknown kind is garbage: skipped, and the frame after it is found")
     func unknownKind() {
         let good = DeviceFrame(kind: .reply, exchangeID: 9, payload: Array(#"{"status":"OK"}"#.utf8))
