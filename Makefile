@@ -6,7 +6,7 @@ APT_PACKAGES := libzmq3-dev libsqlite3-dev libssl-dev pkg-config iproute2
 STATE_DIR    ?= var/emulator
 SWIFT_FORMAT_PATHS := Package.swift Sources Tests
 
-.PHONY: all deps build run emulator test lint format bench load simulate clean
+.PHONY: all deps build run emulator test lint format bench load simulate clean fuzz-build fuzz fuzz-smoke
 
 all: build
 
@@ -38,7 +38,7 @@ emulator: build
 ## simulations (device core, upload line) run last, alone: each keeps a core busy for its time
 ## budget (DEVICE_CORE_SECONDS, UPLOAD_LINE_SECONDS), which would skew timing-sensitive suites.
 DEVICE_CORE_SECONDS ?= 60
-test: deps lint
+test: deps lint fuzz-smoke
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --skip CrashTests --skip Simulation
 	$(SWIFT) test --skip-build --filter CrashTests
@@ -56,6 +56,49 @@ lint:
 
 format:
 	$(SWIFT) format --in-place --recursive $(SWIFT_FORMAT_PATHS)
+
+## libFuzzer targets for the decoders of outside input (docs/SECURITY.md), built into .build-fuzz/
+## from the package in Tests/Fuzz. `make fuzz SECONDS=60` runs each for that long, one after
+## another, growing a working corpus in .build-fuzz/corpus/ from the committed seeds in
+## Tests/Fuzz/corpus/; a crash leaves its input in .build-fuzz/crashes/ and fails the target.
+## `make fuzz-smoke` (part of `make test`) runs each briefly on the committed seeds only.
+FUZZ_TARGETS := terminal-message:FuzzTerminalMessage device-frame:FuzzDeviceFrame invoice:FuzzInvoice \
+	topology:FuzzTopology cloud-reply:FuzzCloudReply
+FUZZ_BUILD   := .build-fuzz
+FUZZ_BIN      = $(FUZZ_BUILD)/release
+SECONDS      ?= 60
+SMOKE_SECONDS ?= 3
+# Swift's own crash backtracer would take the signal before libFuzzer, which then could not
+# write the crashing input to .build-fuzz/crashes/.
+FUZZ_ENV     := SWIFT_BACKTRACE=enable=no
+
+fuzz-build:
+	$(SWIFT) build --package-path Tests/Fuzz --scratch-path $(FUZZ_BUILD) -c release --sanitize=fuzzer
+
+fuzz: fuzz-build
+	@mkdir -p $(FUZZ_BUILD)/crashes $(FUZZ_BUILD)/logs
+	@for pair in $(FUZZ_TARGETS); do \
+		name=$${pair%%:*}; binary=$${pair##*:}; log=$(FUZZ_BUILD)/logs/$$name.log; \
+		mkdir -p $(FUZZ_BUILD)/corpus/$$name; \
+		echo "fuzz $$name for $(SECONDS) s (log: $$log)"; \
+		$(FUZZ_ENV) $(FUZZ_BIN)/$$binary -max_total_time=$(SECONDS) -max_len=65536 -timeout=10 -print_final_stats=1 \
+			-artifact_prefix=$(FUZZ_BUILD)/crashes/$$name- \
+			$(FUZZ_BUILD)/corpus/$$name Tests/Fuzz/corpus/$$name >$$log 2>&1 \
+			|| { tail -40 $$log; echo "fuzz: $$name crashed; the input is in $(FUZZ_BUILD)/crashes/"; exit 1; }; \
+		grep -E "^stat::(number_of_executed_units|average_exec_per_sec|new_units_added)" $$log; \
+	done
+
+fuzz-smoke: fuzz-build
+	@mkdir -p $(FUZZ_BUILD)/logs
+	@for pair in $(FUZZ_TARGETS); do \
+		name=$${pair%%:*}; binary=$${pair##*:}; log=$(FUZZ_BUILD)/logs/smoke-$$name.log; \
+		rm -rf $(FUZZ_BUILD)/smoke-corpus/$$name; mkdir -p $(FUZZ_BUILD)/smoke-corpus/$$name; \
+		$(FUZZ_ENV) $(FUZZ_BIN)/$$binary -max_total_time=$(SMOKE_SECONDS) -max_len=65536 -timeout=10 -print_final_stats=1 \
+			-artifact_prefix=$(FUZZ_BUILD)/smoke-crash-$$name- \
+			$(FUZZ_BUILD)/smoke-corpus/$$name Tests/Fuzz/corpus/$$name >$$log 2>&1 \
+			|| { tail -40 $$log; echo "fuzz-smoke: $$name crashed"; exit 1; }; \
+		echo "fuzz-smoke: $$name: $$(grep -E '^stat::number_of_executed_units' $$log | grep -Eo '[0-9]+$$') runs, no crash"; \
+	done
 
 ## The 10-lane scenario for a short while: ten terminals at 5 TPS against an in-process mediator
 ## and a 15 ms emulated device, then the audit (journal vs store vs acknowledgements).

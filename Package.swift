@@ -23,6 +23,8 @@ let package = Package(
         .library(name: "MediatorStore", targets: ["MediatorStore"]),
         .library(name: "Mediator", targets: ["Mediator"]),
         .library(name: "TerminalClient", targets: ["TerminalClient"]),
+        // For the fuzz package (Tests/Fuzz), which reaches the topology loader from outside.
+        .library(name: "Topology", targets: ["Topology"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),

@@ -138,7 +138,8 @@ public final class CloudEmulator: Sendable {
             return response
         }
         if faults.errorRate > 0, Double.random(in: 0..<1) < faults.errorRate {
-            let status: HTTPResponse.Status = [.internalServerError, .badGateway, .serviceUnavailable].randomElement()!
+            let statuses: [HTTPResponse.Status] = [.internalServerError, .badGateway, .serviceUnavailable]
+            let status = statuses[Int.random(in: statuses.indices)]
             return Self.error(status, CloudProtocol.Code.unavailable, "injected failure")
         }
         if faults.latency > .zero { try await Task.sleep(for: faults.latency) }
@@ -215,7 +216,7 @@ public final class CloudEmulator: Sendable {
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
-                        outlet, item.entry.deviceID.rawValue, Int64(item.entry.seq.rawValue), key, item.entry.entryHash,
+                        outlet, item.entry.deviceID.rawValue, item.entry.seq.int64Value, key, item.entry.entryHash,
                         receipt,
                         String(decoding: try encoder.encode(item), as: UTF8.self), now,
                     ]
@@ -253,7 +254,7 @@ public final class CloudEmulator: Sendable {
                 """,
             arguments: [outlet, entry.deviceID.rawValue]
         )
-        let lastSeq = (last?["invoice_seq"] as Int64?).map(UInt64.init) ?? 0
+        let lastSeq = (last?["invoice_seq"] as Int64?).flatMap(UInt64.init(exactly:)) ?? 0
         guard entry.seq.rawValue == lastSeq + 1 else {
             return (
                 CloudProtocol.Code.orderGap, "expected invoice \(lastSeq + 1) of \(entry.deviceID), got \(entry.seq)"
@@ -278,7 +279,7 @@ public final class CloudEmulator: Sendable {
         Received(
             outletID: row["outlet_id"],
             deviceID: row["device_id"],
-            seq: UInt64(row["invoice_seq"] as Int64),
+            seq: UInt64(clamping: row["invoice_seq"] as Int64),
             idempotencyKey: row["idempotency_key"],
             entryHash: row["entry_hash"],
             receipt: row["receipt"],

@@ -17,7 +17,7 @@ struct EmulatorStore {
         var privateKey: [UInt8]?
         var publicKey: [UInt8]?
         var resetTokenHash: String?
-        var nextSeq: UInt64
+        var nextSeq: InvoiceSeq
         var headHash: String
         var journalCount: UInt64
         var zCount: UInt64
@@ -82,6 +82,12 @@ struct EmulatorStore {
         return migrator
     }
 
+    /// A row of the fiscal memory that does not hold what the device writes there: the file
+    /// was damaged or edited. The device refuses to work from it rather than trap on it.
+    struct CorruptRecord: Error, CustomStringConvertible {
+        var description: String
+    }
+
     private static func insertBlankHeader(_ db: Database, capacity: UInt64) throws {
         try db.execute(
             sql: """
@@ -89,31 +95,58 @@ struct EmulatorStore {
                                     clock_offset_ms, high_water_ms)
                 VALUES (1, 1, ?, 0, 0, 0, ?, 0, 0)
                 """,
-            arguments: [JournalEntry.genesisHash, Int64(capacity)]
+            arguments: [JournalEntry.genesisHash, Int64(clamping: capacity)]
         )
     }
 
     func header() throws -> Header {
         try database.read { db in
-            let row = try Row.fetchOne(db, sql: "SELECT * FROM device WHERE id = 1")!
-            let count = try UInt64.fetchOne(db, sql: "SELECT COUNT(*) FROM journal") ?? 0
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM device WHERE id = 1") else {
+                throw CorruptRecord(description: "the device header row is missing")
+            }
+            let count = try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM journal") ?? 0
+            let nextSeq = try Self.integer(row, "next_seq", in: Int64(InvoiceSeq.range.lowerBound)...Int64.max)
             return Header(
-                deviceID: (row["device_id"] as String?).map(DeviceID.init(rawValue:)),
-                privateKey: (row["private_key"] as Data?).map { Array($0) },
-                publicKey: (row["public_key"] as Data?).map { Array($0) },
-                resetTokenHash: row["reset_token_hash"],
-                nextSeq: row["next_seq"],
-                headHash: row["head_hash"],
-                journalCount: count,
-                zCount: row["z_count"],
-                lastZSeq: row["last_z_seq"],
-                lastZAt: row["last_z_at"],
-                revoked: row["revoked"],
-                capacity: row["capacity"],
-                clockOffsetMs: row["clock_offset_ms"],
-                highWaterMs: row["high_water_ms"]
+                deviceID: try Self.optional(String.self, row, "device_id").map(DeviceID.init(rawValue:)),
+                privateKey: try Self.optional(Data.self, row, "private_key").map { Array($0) },
+                publicKey: try Self.optional(Data.self, row, "public_key").map { Array($0) },
+                resetTokenHash: try Self.optional(String.self, row, "reset_token_hash"),
+                nextSeq: InvoiceSeq(UInt64(nextSeq)),
+                headHash: try Self.optional(String.self, row, "head_hash") ?? "",
+                journalCount: UInt64(count),
+                zCount: UInt64(try Self.integer(row, "z_count", in: 0...(Int64.max - 1))),
+                lastZSeq: UInt64(try Self.integer(row, "last_z_seq", in: 0...Int64.max)),
+                lastZAt: try Self.optional(String.self, row, "last_z_at"),
+                revoked: try Self.integer(row, "revoked", in: 0...1) == 1,
+                capacity: UInt64(try Self.integer(row, "capacity", in: 0...Int64.max)),
+                clockOffsetMs: try Self.integer(row, "clock_offset_ms", in: -Self.clockSpanMs...Self.clockSpanMs),
+                highWaterMs: try Self.integer(row, "high_water_ms", in: 0...Self.clockSpanMs)
             )
         }
+    }
+
+    /// The widest clock value and offset the device keeps, in milliseconds: 10,000 years, so
+    /// that every device time converts to and from `Double` seconds and `Int64` exactly.
+    static let clockSpanMs: Int64 = 10_000 * 366 * 86_400_000
+
+    /// A column that may be NULL, of the type the device writes there.
+    private static func optional<T: DatabaseValueConvertible>(_ type: T.Type, _ row: Row, _ column: String) throws -> T?
+    {
+        let stored: DatabaseValue = row[column]
+        if stored.isNull { return nil }
+        guard let value = T.fromDatabaseValue(stored) else {
+            throw CorruptRecord(description: "device.\(column) holds \(stored), not a \(T.self)")
+        }
+        return value
+    }
+
+    /// An integer column, held to `range` (and to being an integer at all).
+    private static func integer(_ row: Row, _ column: String, in range: ClosedRange<Int64>) throws -> Int64 {
+        let stored: DatabaseValue = row[column]
+        guard let value = Int64.fromDatabaseValue(stored), range.contains(value) else {
+            throw CorruptRecord(description: "device.\(column) holds \(stored), not an integer in \(range)")
+        }
+        return value
     }
 
     func initialize(deviceID: DeviceID, key: Ed25519.PrivateKey, resetTokenHash: String) throws {
@@ -129,34 +162,34 @@ struct EmulatorStore {
         }
     }
 
-    /// Writes the sealed entry and moves the counter in one transaction.
-    func append(_ entry: JournalEntry, payload: [UInt8], highWaterMs: Int64) throws {
+    /// Writes the sealed entry and moves the counter to `next` in one transaction.
+    func append(_ entry: JournalEntry, next: InvoiceSeq, payload: [UInt8], highWaterMs: Int64) throws {
         let json = try String(decoding: JSONEncoder().encode(entry), as: UTF8.self)
         try database.write { db in
             try db.execute(
                 sql: "INSERT INTO journal (seq, entry, payload) VALUES (?, ?, ?)",
-                arguments: [Int64(entry.seq.rawValue), json, Data(payload)]
+                arguments: [entry.seq.int64Value, json, Data(payload)]
             )
             try db.execute(
                 sql:
                     "UPDATE device SET next_seq = ?, head_hash = ?, high_water_ms = MAX(high_water_ms, ?) WHERE id = 1",
-                arguments: [Int64(entry.seq.rawValue + 1), entry.entryHash, highWaterMs]
+                arguments: [next.int64Value, entry.entryHash, highWaterMs]
             )
         }
     }
 
-    func entry(_ seq: UInt64) throws -> JournalEntry? {
+    func entry(_ seq: InvoiceSeq) throws -> JournalEntry? {
         try database.read { db in
-            try String.fetchOne(db, sql: "SELECT entry FROM journal WHERE seq = ?", arguments: [Int64(seq)])
+            try String.fetchOne(db, sql: "SELECT entry FROM journal WHERE seq = ?", arguments: [seq.int64Value])
         }.map { try JSONDecoder().decode(JournalEntry.self, from: Data($0.utf8)) }
     }
 
-    func entries(from seq: UInt64, limit: Int) throws -> [JournalEntry] {
+    func entries(from seq: InvoiceSeq, limit: Int) throws -> [JournalEntry] {
         let rows = try database.read { db in
             try String.fetchAll(
                 db,
                 sql: "SELECT entry FROM journal WHERE seq >= ? ORDER BY seq LIMIT ?",
-                arguments: [Int64(seq), limit]
+                arguments: [seq.int64Value, limit]
             )
         }
         let decoder = JSONDecoder()
@@ -169,7 +202,7 @@ struct EmulatorStore {
             try Row.fetchAll(
                 db,
                 sql: "SELECT entry, payload FROM journal WHERE seq > ? ORDER BY seq",
-                arguments: [Int64(seq)]
+                arguments: [Int64(clamping: seq)]
             )
         }
         let decoder = JSONDecoder()
@@ -180,15 +213,20 @@ struct EmulatorStore {
     }
 
     func storeZ(_ report: DeviceReport, lastSeq: UInt64) throws {
+        guard let zNumber = Int64(exactly: report.zNumber), let lastSeq = Int64(exactly: lastSeq) else {
+            throw CorruptRecord(
+                description: "Z number \(report.zNumber) or last fiscal number \(lastSeq) is out of range"
+            )
+        }
         let json = try String(decoding: JSONEncoder().encode(report), as: UTF8.self)
         try database.write { db in
             try db.execute(
                 sql: "INSERT INTO z_report (z_number, report) VALUES (?, ?)",
-                arguments: [Int64(report.zNumber), json]
+                arguments: [zNumber, json]
             )
             try db.execute(
                 sql: "UPDATE device SET z_count = ?, last_z_seq = ?, last_z_at = ? WHERE id = 1",
-                arguments: [Int64(report.zNumber), Int64(lastSeq), report.generatedAt]
+                arguments: [zNumber, lastSeq, report.generatedAt]
             )
         }
     }
@@ -207,18 +245,18 @@ struct EmulatorStore {
 
     func setCapacity(_ capacity: UInt64) throws {
         try database.write { db in
-            try db.execute(sql: "UPDATE device SET capacity = ? WHERE id = 1", arguments: [Int64(capacity)])
+            try db.execute(sql: "UPDATE device SET capacity = ? WHERE id = 1", arguments: [Int64(clamping: capacity)])
         }
     }
 
     /// Erases the journal, the Z reports and the identity; returns the number of entries erased.
     func erase() throws -> UInt64 {
         try database.write { db in
-            let count = try UInt64.fetchOne(db, sql: "SELECT COUNT(*) FROM journal") ?? 0
+            let count = try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM journal") ?? 0
             let capacity = try Int64.fetchOne(db, sql: "SELECT capacity FROM device WHERE id = 1") ?? 1_000_000
             try db.execute(sql: "DELETE FROM journal; DELETE FROM z_report; DELETE FROM device;")
-            try Self.insertBlankHeader(db, capacity: UInt64(capacity))
-            return count
+            try Self.insertBlankHeader(db, capacity: UInt64(clamping: capacity))
+            return UInt64(clamping: count)
         }
     }
 }

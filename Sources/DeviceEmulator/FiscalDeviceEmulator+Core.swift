@@ -148,7 +148,7 @@ extension FiscalDeviceEmulator {
             case .reportZ: return try Self.ok(report(.z))
             case .reportX: return try Self.ok(report(.x))
             case .reportA: return try Self.ok(report(.a))
-            case .dumpLog: return try Self.ok(dumpLog(body))
+            case .dumpLog: return try Self.ok(dumpLog(request.body))
             case .reset: return try Self.ok(reset(body))
             }
         }
@@ -162,7 +162,7 @@ extension FiscalDeviceEmulator {
                 emulated: true,
                 firmware: configuration.firmware,
                 revoked: header.revoked,
-                nextInvoiceSeq: InvoiceSeq(header.nextSeq),
+                nextInvoiceSeq: header.nextSeq,
                 lastEntryHash: header.headHash,
                 journalEntries: header.journalCount,
                 capacity: header.capacity,
@@ -180,8 +180,18 @@ extension FiscalDeviceEmulator {
             }
             let deviceID: DeviceID
             if let given = body["device_id"] as? String {
-                guard !given.isEmpty, given.count <= 32 else {
-                    throw FiscalError(.argumentInvalid, "device_id must be 1 to 32 characters")
+                // The id goes into every journal entry, QR payload (`|`-separated) and the
+                // host's logs: letters, digits, `-`, `_` and `.` only.
+                guard (1...32).contains(given.utf8.count),
+                    given.utf8.allSatisfy({
+                        (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0)
+                            || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".")
+                    })
+                else {
+                    throw FiscalError(
+                        .argumentInvalid,
+                        "device_id must be 1 to 32 of A-Z, a-z, 0-9, '-', '_', '.'"
+                    )
                 }
                 deviceID = DeviceID(given)
             } else {
@@ -215,8 +225,11 @@ extension FiscalDeviceEmulator {
         }
 
         private func log(_ argument: String?) throws -> DeviceReply.Sealed {
-            guard let argument, let seq = UInt64(argument), seq >= 1 else {
-                throw FiscalError(.argumentInvalid, "QRY|LOG needs a fiscal number: QRY|LOG <seq>")
+            guard let argument, let seq = InvoiceSeq(text: argument) else {
+                throw FiscalError(
+                    .argumentInvalid,
+                    "QRY|LOG needs a fiscal number from 1 to \(InvoiceSeq.range.upperBound): QRY|LOG <seq>"
+                )
             }
             guard let entry = try store.entry(seq) else {
                 throw FiscalError(.notFound, "no journal entry \(seq); the next fiscal number is \(header.nextSeq)")
@@ -259,7 +272,7 @@ extension FiscalDeviceEmulator {
             return DeviceReply.Prepared(
                 nonce: prepared.nonce,
                 payloadDigest: prepared.digest,
-                nextInvoiceSeq: InvoiceSeq(header.nextSeq),
+                nextInvoiceSeq: header.nextSeq,
                 ttlMs: Int(ttl.inSeconds * 1000),
                 expiresAt: DeviceTimestamp.format(deviceNow().addingTimeInterval(ttl.inSeconds))
             )
@@ -285,8 +298,11 @@ extension FiscalDeviceEmulator {
             if firing.contains(.powerLossBeforeCommit) { throw PowerLoss.lost }
 
             let now = deviceNow()
+            guard let following = header.nextSeq.next else {
+                throw FiscalError(.storageFull, "the fiscal counter is at its last number")
+            }
             var entry = JournalEntry(
-                seq: InvoiceSeq(header.nextSeq),
+                seq: header.nextSeq,
                 deviceID: deviceID,
                 previousHash: header.headHash,
                 payloadDigest: prepared.digest,
@@ -299,8 +315,8 @@ extension FiscalDeviceEmulator {
             )
             entry.seal(with: key)
             let milliseconds = Self.milliseconds(now)
-            try store.append(entry, payload: prepared.canonical, highWaterMs: milliseconds)
-            header.nextSeq += 1
+            try store.append(entry, next: following, payload: prepared.canonical, highWaterMs: milliseconds)
+            header.nextSeq = following
             header.headHash = entry.entryHash
             header.journalCount += 1
             header.highWaterMs = max(header.highWaterMs, milliseconds)
@@ -336,16 +352,12 @@ extension FiscalDeviceEmulator {
             return report
         }
 
-        private func dumpLog(_ body: [String: Any]) throws -> DeviceReply.DumpLog {
+        private func dumpLog(_ body: [UInt8]) throws -> DeviceReply.DumpLog {
             guard let key, let deviceID = header.deviceID else { throw FiscalError(.notInitialized, "run CFG|INIT") }
-            let from = (body["from"] as? NSNumber)?.uint64Value ?? 1
-            let limit = (body["limit"] as? NSNumber)?.intValue ?? 500
-            guard from >= 1, (1...1000).contains(limit) else {
-                throw FiscalError(.argumentInvalid, "from must be ≥ 1 and limit 1 to 1000")
-            }
-            let entries = try store.entries(from: from, limit: limit)
-            let headSeq = header.nextSeq - 1
-            let next = entries.last.map { $0.seq.rawValue < headSeq ? $0.seq.rawValue + 1 : nil } ?? nil
+            let page = try Self.arguments(DumpLogPage.self, body)
+            let entries = try store.entries(from: page.from ?? InvoiceSeq(1), limit: page.limit ?? 500)
+            let headSeq = header.nextSeq.rawValue - 1
+            let next = entries.last.flatMap { $0.seq.rawValue < headSeq ? $0.seq.next?.rawValue : nil }
             let headInput = DeviceReply.DumpLog.headSigningInput(
                 deviceID: deviceID,
                 seq: headSeq,
@@ -372,6 +384,32 @@ extension FiscalDeviceEmulator {
             key = nil
             pending = nil
             return DeviceReply.ResetDone(erasedEntries: erased)
+        }
+
+        /// `ADM|DUMPLOG`'s body: every number held to its range at decode time.
+        private struct DumpLogPage: Decodable {
+            var from: InvoiceSeq?
+            var limit: Int?
+
+            enum CodingKeys: String, CodingKey { case from, limit }
+
+            init(from decoder: any Decoder) throws {
+                let c = try decoder.container(keyedBy: CodingKeys.self)
+                from = try c.decodeIfPresent(InvoiceSeq.self, forKey: .from)
+                limit = try c.decodeIfPresent(Int.self, forKey: .limit, in: 1...1000)
+            }
+        }
+
+        /// Decodes a command's body as `T`: a field of the wrong type or out of its range is
+        /// `ARGUMENT_INVALID` naming its JSON path.
+        private static func arguments<T: Decodable>(_ type: T.Type, _ body: [UInt8]) throws(FiscalError) -> T {
+            do {
+                return try JSONDecoder().decode(T.self, from: Data(body))
+            } catch let error as DecodingError {
+                throw FiscalError(.argumentInvalid, error.fiscalDescription)
+            } catch {
+                throw FiscalError(.argumentInvalid, "\(error)")
+            }
         }
 
         // MARK: Faults and administration

@@ -75,8 +75,20 @@ public enum JournalAudit {
                 db,
                 sql: "SELECT device_id, public_key, next_seq, head_hash FROM device WHERE id = 1"
             )
-            guard let row, let deviceID = row["device_id"] as String?, let publicKey = row["public_key"] as Data? else {
+            // A state directory is a file anyone may have edited: every column is checked, never
+            // converted with a trap (an audit that cannot read its evidence says so).
+            guard let row, let deviceID = String.fromDatabaseValue(row["device_id"]),
+                let publicKey = Data.fromDatabaseValue(row["public_key"])
+            else {
                 throw FiscalError(.notInitialized, "\(directory.path): the device was never initialized")
+            }
+            guard let nextSeq = Int64.fromDatabaseValue(row["next_seq"]), nextSeq >= 1,
+                let headHash = String.fromDatabaseValue(row["head_hash"])
+            else {
+                throw FiscalError(
+                    .configInvalid,
+                    "\(directory.path): the device header's next_seq or head_hash is not what a device writes"
+                )
             }
             let decoder = JSONDecoder()
             let entries = try String.fetchAll(db, sql: "SELECT entry FROM journal ORDER BY seq").map {
@@ -86,8 +98,8 @@ public enum JournalAudit {
                 deviceID: DeviceID(deviceID),
                 publicKey: Hex.encode(publicKey),
                 entries: entries,
-                headSeq: (row["next_seq"] as UInt64) - 1,
-                headHash: row["head_hash"],
+                headSeq: UInt64(nextSeq - 1),
+                headHash: headHash,
                 headSignature: "",
                 next: nil
             )

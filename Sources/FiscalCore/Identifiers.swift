@@ -39,14 +39,74 @@ public struct Nonce: RawRepresentable, Hashable, Sendable, Codable, CustomString
     }
 }
 
-/// A fiscal number: the device counter's value for one sealed invoice. Starts at 1.
+/// A fiscal number: the device counter's value for one sealed invoice.
+///
+/// Always in ``range``, 1 ... `Int64.max`, so that it fits an SQLite integer: the only ways
+/// to make one from outside data (``init(rawValue:)``, ``init(text:)`` and decoding) refuse
+/// anything else, so no store or query can be handed an out-of-range fiscal number.
 public struct InvoiceSeq: RawRepresentable, Hashable, Sendable, Codable, Comparable, CustomStringConvertible {
-    public var rawValue: UInt64
-    public init(rawValue: UInt64) { self.rawValue = rawValue }
-    public init(_ rawValue: UInt64) { self.rawValue = rawValue }
+    /// Every fiscal number a device can give.
+    public static let range: ClosedRange<UInt64> = 1...UInt64(Int64.max)
+
+    public let rawValue: UInt64
+
+    /// `nil` outside ``range``.
+    public init?(rawValue: UInt64) {
+        guard Self.range.contains(rawValue) else { return nil }
+        self.rawValue = rawValue
+    }
+
+    /// A fiscal number the program itself computed; an out-of-range value is a programmer
+    /// error. Outside data goes through ``init(rawValue:)``, ``init(text:)`` or decoding.
+    public init(_ rawValue: UInt64) {
+        precondition(Self.range.contains(rawValue), "fiscal number \(rawValue) is outside 1...Int64.max")
+        self.rawValue = rawValue
+    }
+
+    /// Parses decimal digits (`"42"`); `nil` for anything else or a number outside ``range``.
+    public init?(text: some StringProtocol) {
+        guard !text.isEmpty, text.utf8.count <= 19, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            let value = UInt64(text), let seq = InvoiceSeq(rawValue: value)
+        else { return nil }
+        self = seq
+    }
+
+    /// The fiscal number as SQLite stores it; exact, since ``range`` fits `Int64`.
+    public var int64Value: Int64 { Int64(truncatingIfNeeded: rawValue) }
+
     public var description: String { String(rawValue) }
     public static func < (lhs: InvoiceSeq, rhs: InvoiceSeq) -> Bool { lhs.rawValue < rhs.rawValue }
-    public var next: InvoiceSeq { InvoiceSeq(rawValue + 1) }
+
+    /// The fiscal number after this one; `nil` at the end of ``range``.
+    public var next: InvoiceSeq? { InvoiceSeq(rawValue: rawValue + 1) }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let value: UInt64
+        do {
+            value = try container.decode(UInt64.self)
+        } catch {
+            // Foundation reports a number beyond UInt64 (or negative, or fractional) at the
+            // document's root; when it is a number, say so at the fiscal number's own path.
+            guard let number = try? container.decode(Double.self) else { throw error }
+            throw DecodingError.dataCorruptedError(
+                in: container,
+                debugDescription: "a fiscal number must be 1 to \(Int64.max), not \(number)"
+            )
+        }
+        guard let seq = InvoiceSeq(rawValue: value) else {
+            throw DecodingError.dataCorruptedError(
+                in: container,
+                debugDescription: "a fiscal number must be 1 to \(Int64.max), not \(value)"
+            )
+        }
+        self = seq
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
 }
 
 /// A terminal's id for one sale (1 to 64 characters), chosen by the terminal and reused for every

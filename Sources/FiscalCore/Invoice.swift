@@ -74,7 +74,7 @@ public struct Invoice: Hashable, Sendable, Codable {
         outletID = try c.decodeIfPresent(String.self, forKey: .outletID) ?? ""
         posTerminalID = try c.decodeIfPresent(String.self, forKey: .posTerminalID) ?? ""
         cashierID = try c.decodeIfPresent(String.self, forKey: .cashierID) ?? ""
-        laneNumber = try c.decodeIfPresent(Int.self, forKey: .laneNumber)
+        laneNumber = try c.decodeIfPresent(Int.self, forKey: .laneNumber, in: WireRange.int)
         invoiceType = try c.decode(InvoiceType.self, forKey: .invoiceType)
         reference = try c.decodeIfPresent(String.self, forKey: .reference)
         timestamp = try c.decodeIfPresent(String.self, forKey: .timestamp) ?? ""
@@ -152,11 +152,16 @@ extension Invoice {
             case taxGroup = "tax_group"
         }
 
-        /// `quantity × unit_price`, rounded half away from zero to the minor unit.
-        public var amount: Money {
-            let product = Int128(quantity.units) * Int128(unitPrice.units)
-            return Money(units: Int64(FixedPoint.divideRounded(product, by: 1000)))
+        /// `quantity × unit_price` in minor units, rounded half away from zero: exact, even
+        /// where it is beyond what ``Money`` holds (validation reports that).
+        public var exactAmount: Int128 {
+            FixedPoint.divideRounded(Int128(quantity.units) * Int128(unitPrice.units), by: 1000)
         }
+
+        /// `quantity × unit_price`, rounded half away from zero to the minor unit. Exact for
+        /// every item of a valid invoice; beyond `Int64`, clamped (``InvoiceValidator`` refuses
+        /// such an item with `VALUE_OUT_OF_RANGE`).
+        public var amount: Money { Money(units: Int64(clamping: exactAmount)) }
     }
 
     /// One row of the tax-group breakdown.

@@ -124,7 +124,13 @@ public struct InvoiceValidator: Sendable {
             if rules.taxGroup(item.taxGroup) == nil {
                 found.append(Violation(.unknownTaxGroup, at: path["tax_group"], "unknown tax group '\(item.taxGroup)'"))
             }
-            baseByGroup[item.taxGroup, default: 0] += Int128(item.amount.units)
+            let amount = item.exactAmount
+            if amount.magnitude > UInt128(Money.limit) {
+                found.append(
+                    Violation(.valueOutOfRange, at: path, "quantity × unit_price exceeds the device's range")
+                )
+            }
+            baseByGroup[item.taxGroup, default: 0] += amount
         }
 
         // The breakdown.

@@ -51,7 +51,8 @@ public struct TerminalRequest: Codable, Sendable {
     public var requestID: String?
     public var nonce: String?
     public var invoice: Invoice?
-    public var invoiceSeq: UInt64?
+    /// LOG: the fiscal number asked for; decoding refuses one outside 1 ... `Int64.max`.
+    public var invoiceSeq: InvoiceSeq?
     /// HEARTBEAT: the terminal's own view of its health.
     public var health: TerminalHealth?
 
@@ -65,7 +66,7 @@ public struct TerminalRequest: Codable, Sendable {
         requestID: String? = nil,
         nonce: String? = nil,
         invoice: Invoice? = nil,
-        invoiceSeq: UInt64? = nil,
+        invoiceSeq: InvoiceSeq? = nil,
         health: TerminalHealth? = nil
     ) {
         self.v = TerminalProtocol.version
@@ -93,6 +94,24 @@ public struct TerminalRequest: Codable, Sendable {
         case nonce, invoice
         case invoiceSeq = "invoice_seq"
         case health
+    }
+
+    /// Decodes a request, holding every integer to its range (``WireRange``): an
+    /// out-of-range `v` or `invoice_seq` is a decoding error naming its path.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        v = try c.decode(Int.self, forKey: .v, in: WireRange.version)
+        type = try c.decode(TerminalProtocol.MessageType.self, forKey: .type)
+        msgID = try c.decodeIfPresent(String.self, forKey: .msgID)
+        terminalID = try c.decodeIfPresent(String.self, forKey: .terminalID)
+        cashierID = try c.decodeIfPresent(String.self, forKey: .cashierID)
+        appVersion = try c.decodeIfPresent(String.self, forKey: .appVersion)
+        machineID = try c.decodeIfPresent(String.self, forKey: .machineID)
+        requestID = try c.decodeIfPresent(String.self, forKey: .requestID)
+        nonce = try c.decodeIfPresent(String.self, forKey: .nonce)
+        invoice = try c.decodeIfPresent(Invoice.self, forKey: .invoice)
+        invoiceSeq = try c.decodeIfPresent(InvoiceSeq.self, forKey: .invoiceSeq)
+        health = try c.decodeIfPresent(TerminalHealth.self, forKey: .health)
     }
 }
 
@@ -129,6 +148,16 @@ public struct TerminalHealth: Codable, Sendable, Hashable {
         case latencyMs = "latency_ms"
     }
 
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        printerAvailable = try c.decode(Bool.self, forKey: .printerAvailable)
+        drawerAvailable = try c.decode(Bool.self, forKey: .drawerAvailable)
+        workPeriodOpen = try c.decode(Bool.self, forKey: .workPeriodOpen)
+        ipAddress = try c.decodeIfPresent(String.self, forKey: .ipAddress)
+        // ``violations()`` holds it to 0 ... 600000, naming $.health.latency_ms.
+        latencyMs = try c.decodeIfPresent(Int.self, forKey: .latencyMs, in: WireRange.int)
+    }
+
     /// Every problem with the fields, by JSON path under `$.health` (empty when valid).
     public func violations() -> [Violation] {
         var found: [Violation] = []
@@ -161,7 +190,7 @@ public enum IPAddress {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         return parts.count == 4
             && parts.allSatisfy { part in
-                (1...3).contains(part.count) && part.allSatisfy(\.isASCIIDigit) && Int(part)! <= 255
+                (1...3).contains(part.count) && part.allSatisfy(\.isASCIIDigit) && (Int(part) ?? 256) <= 255
                     && !(part.count > 1 && part.first == "0")
             }
     }
@@ -285,6 +314,38 @@ public struct TerminalReply: Codable, Sendable, Hashable {
         case terminal
     }
 
+    /// Decodes a reply or an event, holding every integer to its range (``WireRange``), so
+    /// that a client never sleeps for `retry_after_ms: -1` or counts with a position of 2^63.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        v = try c.decode(Int.self, forKey: .v, in: WireRange.version)
+        type = try c.decode(TerminalProtocol.MessageType.self, forKey: .type)
+        msgID = try c.decodeIfPresent(String.self, forKey: .msgID)
+        status = try c.decodeIfPresent(String.self, forKey: .status)
+        event = try c.decodeIfPresent(TerminalProtocol.EventKind.self, forKey: .event)
+        code = try c.decodeIfPresent(ErrorCode.self, forKey: .code)
+        message = try c.decodeIfPresent(String.self, forKey: .message)
+        violations = try c.decodeIfPresent([Violation].self, forKey: .violations)
+        retryAfterMs = try c.decodeIfPresent(Int.self, forKey: .retryAfterMs, in: WireRange.milliseconds)
+        requestID = try c.decodeIfPresent(String.self, forKey: .requestID)
+        nonce = try c.decodeIfPresent(String.self, forKey: .nonce)
+        leaseMs = try c.decodeIfPresent(Int.self, forKey: .leaseMs, in: WireRange.milliseconds)
+        nextInvoiceSeq = try c.decodeIfPresent(InvoiceSeq.self, forKey: .nextInvoiceSeq)?.rawValue
+        securityElements = try c.decodeIfPresent(SecurityElements.self, forKey: .securityElements)
+        replayed = try c.decodeIfPresent(Bool.self, forKey: .replayed)
+        state = try c.decodeIfPresent(String.self, forKey: .state)
+        position = try c.decodeIfPresent(Int.self, forKey: .position, in: WireRange.count)
+        sealed = try c.decodeIfPresent(SealedRecord.self, forKey: .sealed)
+        mediator = try c.decodeIfPresent(MediatorInfo.self, forKey: .mediator)
+        device = try c.decodeIfPresent(DeviceInfo.self, forKey: .device)
+        lockHolder = try c.decodeIfPresent(LockHolder.self, forKey: .lockHolder)
+        queueDepth = try c.decodeIfPresent(Int.self, forKey: .queueDepth, in: WireRange.count)
+        inDoubt = try c.decodeIfPresent(Int.self, forKey: .inDoubt, in: WireRange.count)
+        cashierID = try c.decodeIfPresent(String.self, forKey: .cashierID)
+        heartbeatMs = try c.decodeIfPresent(Int.self, forKey: .heartbeatMs, in: WireRange.milliseconds)
+        terminal = try c.decodeIfPresent(TerminalInfo.self, forKey: .terminal)
+    }
+
     /// A terminal's registry entry, as HELLO returns it.
     public struct TerminalInfo: Codable, Sendable, Hashable {
         public var code: String
@@ -304,6 +365,15 @@ public struct TerminalReply: Codable, Sendable, Hashable {
             case kind = "type"
             case businessMode = "business_mode"
             case laneNumber = "lane_number"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            code = try c.decode(String.self, forKey: .code)
+            name = try c.decode(String.self, forKey: .name)
+            kind = try c.decode(TerminalKind.self, forKey: .kind)
+            businessMode = try c.decode(BusinessMode.self, forKey: .businessMode)
+            laneNumber = try c.decodeIfPresent(Int.self, forKey: .laneNumber, in: WireRange.count)
         }
     }
 
@@ -344,6 +414,17 @@ public struct TerminalReply: Codable, Sendable, Hashable {
             case requestID = "request_id"
             case sealedAt = "sealed_at"
         }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            securityElements = try c.decode(SecurityElements.self, forKey: .securityElements)
+            posTerminalID = try c.decode(String.self, forKey: .posTerminalID)
+            cashierID = try c.decode(String.self, forKey: .cashierID)
+            outletID = try c.decode(String.self, forKey: .outletID)
+            laneNumber = try c.decodeIfPresent(Int.self, forKey: .laneNumber, in: WireRange.lane)
+            requestID = try c.decode(String.self, forKey: .requestID)
+            sealedAt = try c.decode(String.self, forKey: .sealedAt)
+        }
     }
 
     public struct MediatorInfo: Codable, Sendable, Hashable {
@@ -361,6 +442,14 @@ public struct TerminalReply: Codable, Sendable, Hashable {
             case name, version
             case outletID = "outlet_id"
             case protocolVersion = "protocol"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            name = try c.decode(String.self, forKey: .name)
+            version = try c.decode(String.self, forKey: .version)
+            outletID = try c.decode(String.self, forKey: .outletID)
+            protocolVersion = try c.decode(Int.self, forKey: .protocolVersion, in: WireRange.version)
         }
     }
 
@@ -398,6 +487,17 @@ public struct TerminalReply: Codable, Sendable, Hashable {
             case lastInvoiceSeq = "last_invoice_seq"
             case link
             case busyMs = "busy_ms"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            deviceID = try c.decodeIfPresent(String.self, forKey: .deviceID)
+            emulated = try c.decode(Bool.self, forKey: .emulated)
+            state = try c.decode(String.self, forKey: .state)
+            haltedCode = try c.decodeIfPresent(ErrorCode.self, forKey: .haltedCode)
+            lastInvoiceSeq = try c.decodeIfPresent(UInt64.self, forKey: .lastInvoiceSeq, in: WireRange.counter)
+            link = try c.decode(String.self, forKey: .link)
+            busyMs = try c.decodeIfPresent(Int.self, forKey: .busyMs, in: 0...Int(Int64.max))
         }
     }
 

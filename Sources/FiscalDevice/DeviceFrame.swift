@@ -136,9 +136,8 @@ public struct DeviceFrameDecoder: Sendable {
             }
             guard buffer.count - start >= DeviceFrame.headerSize else { return nil }
             let version = buffer[start + 2]
-            let kind = DeviceFrame.Kind(rawValue: buffer[start + 3])
             let length = Int(readUInt32(at: start + 8))
-            guard version == DeviceFrame.version, kind != nil else {
+            guard version == DeviceFrame.version, let kind = DeviceFrame.Kind(rawValue: buffer[start + 3]) else {
                 // Not a frame header at all: garbage that happened to hold the magic.
                 dropByte()
                 continue
@@ -165,7 +164,7 @@ public struct DeviceFrameDecoder: Sendable {
                 continue
             }
             let frame = DeviceFrame(
-                kind: kind!,
+                kind: kind,
                 exchangeID: readUInt32(at: start + 4),
                 payload: Array(buffer[(start + DeviceFrame.headerSize)..<crcOffset])
             )

@@ -36,6 +36,15 @@ public enum DeviceReply {
             case ttlMs = "ttl_ms"
             case expiresAt = "expires_at"
         }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            nonce = try c.decode(Nonce.self, forKey: .nonce)
+            payloadDigest = try c.decode(String.self, forKey: .payloadDigest)
+            nextInvoiceSeq = try c.decode(InvoiceSeq.self, forKey: .nextInvoiceSeq)
+            ttlMs = try c.decode(Int.self, forKey: .ttlMs, in: WireRange.milliseconds)
+            expiresAt = try c.decode(String.self, forKey: .expiresAt)
+        }
     }
 
     /// `TXN|COMMIT` and `QRY|LOG`: the sealed journal entry and its security elements.
@@ -83,6 +92,23 @@ public enum DeviceReply {
             case deviceTime = "device_time"
             case preparePending = "prepare_pending"
             case publicKey = "public_key"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            deviceID = try c.decodeIfPresent(DeviceID.self, forKey: .deviceID)
+            initialized = try c.decode(Bool.self, forKey: .initialized)
+            emulated = try c.decode(Bool.self, forKey: .emulated)
+            firmware = try c.decode(String.self, forKey: .firmware)
+            revoked = try c.decode(Bool.self, forKey: .revoked)
+            nextInvoiceSeq = try c.decode(InvoiceSeq.self, forKey: .nextInvoiceSeq)
+            lastEntryHash = try c.decode(String.self, forKey: .lastEntryHash)
+            journalEntries = try c.decode(UInt64.self, forKey: .journalEntries, in: WireRange.counter)
+            capacity = try c.decode(UInt64.self, forKey: .capacity, in: WireRange.counter)
+            zCount = try c.decode(UInt64.self, forKey: .zCount, in: WireRange.counter)
+            deviceTime = try c.decode(String.self, forKey: .deviceTime)
+            preparePending = try c.decode(Bool.self, forKey: .preparePending)
+            publicKey = try c.decodeIfPresent(String.self, forKey: .publicKey)
         }
 
         public init(
@@ -158,6 +184,17 @@ public enum DeviceReply {
             case next
         }
 
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            deviceID = try c.decode(DeviceID.self, forKey: .deviceID)
+            publicKey = try c.decode(String.self, forKey: .publicKey)
+            entries = try c.decode([JournalEntry].self, forKey: .entries)
+            headSeq = try c.decode(UInt64.self, forKey: .headSeq, in: WireRange.counter)
+            headHash = try c.decode(String.self, forKey: .headHash)
+            headSignature = try c.decode(String.self, forKey: .headSignature)
+            next = try c.decodeIfPresent(InvoiceSeq.self, forKey: .next)?.rawValue
+        }
+
         /// The bytes of the head the device signs.
         public static func headSigningInput(deviceID: DeviceID, seq: UInt64, hash: String) -> [UInt8] {
             Array("DEF-HEAD-1|\(deviceID)|\(seq)|\(hash)".utf8)
@@ -192,5 +229,9 @@ public enum DeviceReply {
         public var erasedEntries: UInt64
         public init(erasedEntries: UInt64) { self.erasedEntries = erasedEntries }
         enum CodingKeys: String, CodingKey { case erasedEntries = "erased_entries" }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            erasedEntries = try c.decode(UInt64.self, forKey: .erasedEntries, in: WireRange.counter)
+        }
     }
 }

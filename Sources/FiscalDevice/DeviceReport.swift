@@ -47,6 +47,13 @@ public struct DeviceReport: Codable, Hashable, Sendable {
             self.count = count
             self.total = total
         }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            currency = try c.decode(String.self, forKey: .currency)
+            invoiceType = try c.decode(String.self, forKey: .invoiceType)
+            count = try c.decode(UInt64.self, forKey: .count, in: WireRange.counter)
+            total = try c.decode(Money.self, forKey: .total)
+        }
     }
 
     public struct TaxGroupLine: Codable, Hashable, Sendable {
@@ -103,6 +110,26 @@ public struct DeviceReport: Codable, Hashable, Sendable {
         case articles
         case reportHash = "report_hash"
         case signature
+    }
+
+    /// Decodes a report, holding its numbers to ``WireRange/counter`` and its fiscal numbers
+    /// to ``InvoiceSeq/range``.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        kind = try c.decode(Kind.self, forKey: .kind)
+        deviceID = try c.decode(DeviceID.self, forKey: .deviceID)
+        zNumber = try c.decode(UInt64.self, forKey: .zNumber, in: WireRange.counter)
+        firstSeq = try c.decodeIfPresent(InvoiceSeq.self, forKey: .firstSeq)?.rawValue
+        lastSeq = try c.decodeIfPresent(InvoiceSeq.self, forKey: .lastSeq)?.rawValue
+        invoiceCount = try c.decode(UInt64.self, forKey: .invoiceCount, in: WireRange.counter)
+        periodStart = try c.decodeIfPresent(String.self, forKey: .periodStart)
+        generatedAt = try c.decode(String.self, forKey: .generatedAt)
+        byType = try c.decode([TypeLine].self, forKey: .byType)
+        byTaxGroup = try c.decode([TaxGroupLine].self, forKey: .byTaxGroup)
+        byPayment = try c.decode([PaymentLine].self, forKey: .byPayment)
+        articles = try c.decodeIfPresent([ArticleLine].self, forKey: .articles)
+        reportHash = try c.decodeIfPresent(String.self, forKey: .reportHash)
+        signature = try c.decodeIfPresent(String.self, forKey: .signature)
     }
 
     public init(

@@ -127,7 +127,8 @@ public struct FiscalDeviceClient: Sendable {
         case .error(let envelope):
             throw FiscalError(
                 envelope.code ?? .replyInvalid,
-                envelope.message ?? "the device refused \(command.rawValue)",
+                // An empty message says nothing to an operator: name the command instead.
+                envelope.message.flatMap { $0.isEmpty ? nil : $0 } ?? "the device refused \(command.rawValue)",
                 violations: envelope.violations ?? []
             )
         }

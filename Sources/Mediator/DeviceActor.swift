@@ -244,7 +244,8 @@ public actor DeviceActor {
                 switch job {
                 case .write(let batch): outcome = .success(.written(try await store.apply(batch)))
                 case .read(.unfinished): outcome = .success(.unfinished(try await store.unfinishedRequests()))
-                case .read(.missing(let last)): outcome = .success(.missing(try await store.missingSeqs(upTo: last)))
+                case .read(.missing(let last)):
+                    outcome = .success(.missing(try await store.missingSeqs(upTo: last, limit: Core.adoptionBatch)))
                 }
             } catch {
                 outcome = .failure(StoreFailure.fiscal(error))

@@ -217,7 +217,7 @@ extension MediatorDatabase {
     }
 
     /// The sealed invoice with this fiscal number, if it is held here.
-    public func sealedInvoiceRecord(_ seq: UInt64) async throws -> SealedInvoice? {
-        try await pool.read { db in try Self.sealedRow(db, seq).map(Self.sealed) }
+    public func sealedInvoiceRecord(_ seq: InvoiceSeq) async throws -> SealedInvoice? {
+        try await pool.read { db in try Self.sealedRow(db, seq.rawValue).map(Self.sealed) }
     }
 }

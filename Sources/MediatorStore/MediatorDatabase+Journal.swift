@@ -13,7 +13,7 @@ import GRDB
 extension MediatorDatabase {
     /// Fiscal numbers up to `last` the store does not hold, checked from the last number it
     /// holds contiguously (see the discussion of this extension).
-    static func missingSeqs(_ db: Database, upTo last: UInt64) throws -> [UInt64] {
+    static func missingSeqs(_ db: Database, upTo last: UInt64, limit: Int = .max) throws -> [UInt64] {
         let pruned = try metaSeq(db, "pruned_through") ?? 0
         let start = min(try metaSeq(db, "held_through") ?? 0, pruned)
         guard last > start else { return [] }
@@ -22,12 +22,13 @@ extension MediatorDatabase {
         var expected = start + 1
         for seq in held {
             while expected < seq {
+                guard missing.count < limit else { return missing }
                 missing.append(expected)
                 expected += 1
             }
             expected = seq + 1
         }
-        while expected <= last {
+        while expected <= last, missing.count < limit {
             missing.append(expected)
             expected += 1
         }

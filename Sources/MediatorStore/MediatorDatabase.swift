@@ -157,13 +157,19 @@ public final class MediatorDatabase: Sendable {
     }
 
     /// The sealed invoice with this fiscal number.
-    public func sealedInvoice(_ seq: UInt64) throws -> SealedInvoice? {
+    public func sealedInvoice(_ seq: InvoiceSeq) throws -> SealedInvoice? {
         try pool.read { db in
             try Row.fetchOne(
                 db.cachedStatement(sql: "SELECT * FROM sealed_invoice WHERE invoice_seq = ?"),
-                arguments: [Int64(seq)]
+                arguments: [seq.int64Value]
             )
         }.map(Self.sealed)
+    }
+
+    /// The sealed invoice with this fiscal number; `nil` for a number no device gives.
+    public func sealedInvoice(_ seq: UInt64) throws -> SealedInvoice? {
+        guard let seq = InvoiceSeq(rawValue: seq) else { return nil }
+        return try sealedInvoice(seq)
     }
 
     /// Sealed invoices in fiscal-number order, from `seq` on.
@@ -172,15 +178,15 @@ public final class MediatorDatabase: Sendable {
             try Row.fetchAll(
                 db,
                 sql: "SELECT * FROM sealed_invoice WHERE invoice_seq >= ? ORDER BY invoice_seq LIMIT ?",
-                arguments: [Int64(seq), limit]
+                arguments: [Int64(clamping: seq), limit]
             )
         }.map(Self.sealed)
     }
 
     /// The highest fiscal number stored, if any.
     public func lastSealedSeq() throws -> UInt64? {
-        try pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(invoice_seq) FROM sealed_invoice") }.map(
-            UInt64.init
+        try pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(invoice_seq) FROM sealed_invoice") }.flatMap(
+            UInt64.init(exactly:)
         )
     }
 
@@ -209,9 +215,12 @@ public final class MediatorDatabase: Sendable {
         try pool.read { db in try Self.missingSeqs(db, upTo: last) }
     }
 
-    /// ``missingSeqs(upTo:)`` through GRDB's asynchronous API.
-    public func missingSeqs(upTo last: InvoiceSeq) async throws -> [InvoiceSeq] {
-        try await pool.read { db in try Self.missingSeqs(db, upTo: last.rawValue).map { InvoiceSeq($0) } }
+    /// ``missingSeqs(upTo:)`` through GRDB's asynchronous API: the first `limit` of them, so a
+    /// device that claims a huge counter costs a bounded list (the caller asks again).
+    public func missingSeqs(upTo last: InvoiceSeq, limit: Int) async throws -> [InvoiceSeq] {
+        try await pool.read { db in
+            try Self.missingSeqs(db, upTo: last.rawValue, limit: limit).map { InvoiceSeq($0) }
+        }
     }
 
     // MARK: Rows
@@ -249,9 +258,11 @@ public final class MediatorDatabase: Sendable {
                 WHERE terminal_id = ? AND request_id = ?
                 """,
             arguments: [
-                record.state.rawValue, record.mode.rawValue, record.cashierID, record.expectedSeq.map(Int64.init),
+                record.state.rawValue, record.mode.rawValue, record.cashierID,
+                record.expectedSeq.map { Int64(clamping: $0) },
                 record.nonce,
-                record.invoiceSeq.map(Int64.init), record.errorCode, record.errorMessage, record.attempts, now(),
+                record.invoiceSeq.map { Int64(clamping: $0) }, record.errorCode, record.errorMessage, record.attempts,
+                now(),
                 record.terminalID.rawValue, record.requestID.rawValue,
             ]
         )
@@ -282,9 +293,12 @@ public final class MediatorDatabase: Sendable {
             laneNumber: row["lane_number"],
             mode: RequestRecord.Mode(rawValue: row["mode"]) ?? .fiscalize,
             state: RequestRecord.State(rawValue: row["state"]) ?? .failed,
-            expectedSeq: (row["expected_seq"] as Int64?).map(UInt64.init),
+            // Only fiscal numbers a device gives: a row edited to 0 or below reads as none.
+            expectedSeq: (row["expected_seq"] as Int64?).flatMap {
+                InvoiceSeq(rawValue: UInt64(clamping: $0))?.rawValue
+            },
             nonce: row["nonce"],
-            invoiceSeq: (row["invoice_seq"] as Int64?).map(UInt64.init),
+            invoiceSeq: (row["invoice_seq"] as Int64?).flatMap { InvoiceSeq(rawValue: UInt64(clamping: $0))?.rawValue },
             errorCode: row["error_code"],
             errorMessage: row["error_message"],
             attempts: row["attempts"]

@@ -77,8 +77,10 @@ extension MediatorDatabase {
 
     /// One outbox item, whatever its state.
     public func outboxItem(_ seq: UInt64) throws -> OutboxItem? {
-        try pool.read { db in
-            try Row.fetchOne(db, sql: Self.itemQuery + " WHERE o.invoice_seq = ?", arguments: [Int64(seq)])
+        // Beyond Int64 no fiscal number is stored: nothing to find, nothing to trap on.
+        guard let key = Int64(exactly: seq) else { return nil }
+        return try pool.read { db in
+            try Row.fetchOne(db, sql: Self.itemQuery + " WHERE o.invoice_seq = ?", arguments: [key])
                 .map(Self.outboxItem)
         }
     }
@@ -140,9 +142,10 @@ extension MediatorDatabase {
     public func retryQuarantined(_ seq: UInt64? = nil) throws -> Int {
         try pool.write { db in
             if let seq {
+                guard let key = Int64(exactly: seq) else { return 0 }
                 try db.execute(
                     sql: "UPDATE outbox SET state = 'pending' WHERE invoice_seq = ? AND state = 'quarantined'",
-                    arguments: [Int64(seq)]
+                    arguments: [key]
                 )
             } else {
                 try db.execute(sql: "UPDATE outbox SET state = 'pending' WHERE state = 'quarantined'")
@@ -189,7 +192,7 @@ extension MediatorDatabase {
                 quarantined: quarantined,
                 uploaded: counts["uploaded"] ?? 0,
                 oldestPendingAt: oldest,
-                lastUploadedSeq: lastUploaded.map(UInt64.init) ?? (pruned > 0 ? pruned : nil),
+                lastUploadedSeq: lastUploaded.flatMap(UInt64.init(exactly:)) ?? (pruned > 0 ? pruned : nil),
                 prunedThrough: pruned
             )
         }
@@ -323,7 +326,7 @@ extension MediatorDatabase {
         let entry = try JSONDecoder().decode(JournalEntry.self, from: Data((row["entry"] as String).utf8))
         let payload = (row["payload"] as Data?) ?? Data()
         return OutboxItem(
-            seq: UInt64(row["invoice_seq"] as Int64),
+            seq: entry.seq.rawValue,
             state: OutboxItem.State(rawValue: row["outbox_state"]) ?? .pending,
             attempts: row["outbox_attempts"],
             lastError: row["last_error"],

@@ -124,7 +124,7 @@ extension MediatorDatabase {
                     ]
                 )
                 try Self.insertEvent(db, terminal.code, "registered", "as \(terminal.kind.rawValue) '\(terminal.name)'")
-                return try Self.terminalRow(db, terminal.code)!
+                return try Self.written(Self.terminalRow(db, terminal.code), "terminal \(terminal.code)")
             }
         }
     }
@@ -190,7 +190,7 @@ extension MediatorDatabase {
                     machineID == nil ? "unbound" : "bound",
                     machineID.map { "to machine \($0) by an admin" } ?? "by an admin"
                 )
-                return try Self.terminalRow(db, code)!
+                return try Self.written(Self.terminalRow(db, code), "terminal \(code)")
             }
         }
     }
@@ -208,7 +208,7 @@ extension MediatorDatabase {
                     arguments: [active, Self.now(), code.rawValue]
                 )
                 try Self.insertEvent(db, code, active ? "activated" : "deactivated", "by an admin")
-                return try Self.terminalRow(db, code)!
+                return try Self.written(Self.terminalRow(db, code), "terminal \(code)")
             }
         }
     }
@@ -235,7 +235,7 @@ extension MediatorDatabase {
                     arguments: [terminal.rawValue, cashier, Self.now()]
                 )
                 try Self.insertEvent(db, terminal, "login", cashier)
-                return (try Self.openSession(db, terminal)!, closed)
+                return (try Self.written(Self.openSession(db, terminal), "the session at \(terminal)"), closed)
             }
         }
     }
@@ -317,6 +317,13 @@ extension MediatorDatabase {
     }
 
     // MARK: Rows
+
+    /// A row this transaction has just written, read back; its absence means the store is not
+    /// the one this code wrote (a trigger or a concurrent schema change), reported, not trapped.
+    private static func written<T>(_ row: T?, _ what: String) throws -> T {
+        guard let row else { throw FiscalError(.deviceUnavailable, "the store lost \(what) it had just written") }
+        return row
+    }
 
     private func storeError<T>(_ body: () throws -> T) throws(FiscalError) -> T {
         do { return try body() } catch let error as FiscalError { throw error } catch {

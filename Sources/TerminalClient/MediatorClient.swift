@@ -211,7 +211,7 @@ public actor MediatorClient {
         try await send(TerminalRequest(type: .result, requestID: requestID))
     }
 
-    public func log(_ seq: UInt64) async throws(FiscalError) -> TerminalReply {
+    public func log(_ seq: InvoiceSeq) async throws(FiscalError) -> TerminalReply {
         try await send(TerminalRequest(type: .log, invoiceSeq: seq))
     }
 

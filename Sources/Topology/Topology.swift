@@ -128,10 +128,10 @@ public struct Topology: Sendable {
     }
 
     private static func readDevice(_ reader: Reader) throws -> Device {
-        let kindText = try reader.string("device.kind", pattern: "emulator or serial") {
-            Device.Kind(rawValue: $0) != nil
+        let kindText = try reader.string("device.kind")
+        guard let kind = Device.Kind(rawValue: kindText) else {
+            throw FiscalError(.configInvalid, "device.kind: '\(kindText)' is not valid (emulator or serial)")
         }
-        let kind = Device.Kind(rawValue: kindText)!
         let path = try reader.string(kind == .emulator ? "device.state" : "device.path") { !$0.isEmpty }
         let latency = try reader.optionalString("device.latency")
         if let latency, kind == .emulator {
@@ -144,12 +144,12 @@ public struct Topology: Sendable {
                 throw FiscalError(.configInvalid, "device.latency: '\(latency)' is not prepare=15ms,commit=15ms")
             }
         }
-        return Device(
-            kind: kind,
-            path: path,
-            latency: latency,
-            nonceTTL: try reader.duration("device.nonce_ttl", default: .seconds(30))
-        )
+        let nonceTTL = try reader.duration("device.nonce_ttl", default: .seconds(30))
+        // A host refuses a PREPARE reply whose ttl_ms is longer than a day (DEVICE_PROTOCOL.md).
+        guard nonceTTL > .zero, nonceTTL <= .seconds(86_400) else {
+            throw FiscalError(.configInvalid, "device.nonce_ttl: must be above 0 and at most 1 day")
+        }
+        return Device(kind: kind, path: path, latency: latency, nonceTTL: nonceTTL)
     }
 
     private static func readMediator(_ reader: Reader) throws -> Mediator {
@@ -191,6 +191,13 @@ public struct Topology: Sendable {
             throw FiscalError(.configInvalid, "terminals.codes: a code appears twice")
         }
         let firstLane = try reader.optionalInt("terminals.first_lane")
+        if let firstLane, !WireRange.lane.contains(firstLane) || firstLane + codes.count - 1 > WireRange.lane.upperBound
+        {
+            throw FiscalError(
+                .configInvalid,
+                "terminals.first_lane: \(firstLane) does not number \(codes.count) lanes within 1 to 999"
+            )
+        }
         let cashiers = try reader.strings("terminals.cashiers")
         guard cashiers.count == 1 || cashiers.count == codes.count, cashiers.allSatisfy({ (1...64).contains($0.count) })
         else {
@@ -232,11 +239,11 @@ public struct Topology: Sendable {
         for pair in mixText.split(separator: ",") {
             let parts = pair.split(separator: "=", maxSplits: 1)
             guard parts.count == 2, let method = Invoice.Payment.Method(rawValue: String(parts[0])),
-                let weight = Int(parts[1]), weight >= 0
+                let weight = Int(parts[1]), (0...1_000_000).contains(weight)
             else {
                 throw FiscalError(
                     .configInvalid,
-                    "load.payment_mix: '\(pair)' is not METHOD=WEIGHT with METHOD one of \(Invoice.Payment.Method.allCases.map(\.rawValue).joined(separator: ", "))"
+                    "load.payment_mix: '\(pair)' is not METHOD=WEIGHT (WEIGHT 0 to 1000000) with METHOD one of \(Invoice.Payment.Method.allCases.map(\.rawValue).joined(separator: ", "))"
                 )
             }
             mix.append((method, weight))
@@ -327,19 +334,39 @@ struct Reader {
         try wrap(key) { try config.requiredIntArray(forKey: ConfigKey(key)) }
     }
 
+    /// An optional integer. swift-configuration answers nil both for a missing key and for a
+    /// value that is not an `Int` (2^64, `1.5`, text): the second is an error here.
     func optionalInt(_ key: String) throws -> Int? {
-        try wrap(key) { config.int(forKey: ConfigKey(key)) }
+        try wrap(key) {
+            if let value = config.int(forKey: ConfigKey(key)) { return value }
+            if let text = config.string(forKey: ConfigKey(key)) {
+                throw FiscalError(.configInvalid, "\(key): '\(text.prefix(40))' is not an integer")
+            }
+            return nil
+        }
     }
 
+    /// A number; as with ``optionalInt(_:)``, a value that is there but not a number is an
+    /// error, not the default.
     func double(_ key: String, default fallback: Double? = nil) throws -> Double {
         try wrap(key) {
-            if let fallback { return config.double(forKey: ConfigKey(key), default: fallback) }
+            if let value = config.double(forKey: ConfigKey(key)) { return value }
+            if let text = config.string(forKey: ConfigKey(key)) {
+                throw FiscalError(.configInvalid, "\(key): '\(text.prefix(40))' is not a number")
+            }
+            if let fallback { return fallback }
             return try config.requiredDouble(forKey: ConfigKey(key))
         }
     }
 
     func bool(_ key: String, default fallback: Bool) throws -> Bool {
-        try wrap(key) { config.bool(forKey: ConfigKey(key), default: fallback) }
+        try wrap(key) {
+            if let value = config.bool(forKey: ConfigKey(key)) { return value }
+            if let text = config.string(forKey: ConfigKey(key)) {
+                throw FiscalError(.configInvalid, "\(key): '\(text.prefix(40))' is not true or false")
+            }
+            return fallback
+        }
     }
 
     func duration(_ key: String, default fallback: Duration? = nil) throws -> Duration {

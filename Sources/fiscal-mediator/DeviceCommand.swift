@@ -100,7 +100,12 @@ struct DeviceCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "QRY|LOG <seq>: one journal entry.")
         @OptionGroup var target: Target
         @Argument var seq: UInt64
-        func run() async throws { try await target.withClient { try await $0.log(InvoiceSeq(seq)) } }
+        func run() async throws {
+            guard let seq = InvoiceSeq(rawValue: seq) else {
+                throw ValidationError("a fiscal number is 1 to \(InvoiceSeq.range.upperBound)")
+            }
+            try await target.withClient { try await $0.log(seq) }
+        }
     }
 
     struct Report: AsyncParsableCommand {

@@ -70,8 +70,9 @@ struct DeviceEmulatorCommand: AsyncParsableCommand {
         var configuration = FiscalDeviceEmulator.Configuration(
             stateDirectory: URL(fileURLWithPath: state, isDirectory: true)
         )
-        guard let ttl = EmulatorLatency.parseDuration(nonceTTL), ttl > .zero else {
-            throw ValidationError("--nonce-ttl: '\(nonceTTL)' is not a duration such as 30s or 500ms")
+        // At most a day: hosts refuse a PREPARE reply whose ttl_ms is longer (DEVICE_PROTOCOL.md).
+        guard let ttl = EmulatorLatency.parseDuration(nonceTTL), ttl > .zero, ttl <= .seconds(86_400) else {
+            throw ValidationError("--nonce-ttl: '\(nonceTTL)' is not a duration up to a day such as 30s or 500ms")
         }
         configuration.nonceTTL = ttl
         if let latency {
@@ -107,7 +108,7 @@ struct DeviceEmulatorCommand: AsyncParsableCommand {
         let status = try await client.status()
         if verbose {
             printLine(
-                "emulated DEF \(status.deviceID?.rawValue ?? "(not initialized)") ready on \(server.path): "
+                "emulated DEF \(status.deviceID.map { PeerText.escaped($0.rawValue) } ?? "(not initialized)") ready on \(server.path): "
                     + "next fiscal number \(status.nextInvoiceSeq), \(status.journalEntries) journal entries, state in \(state)"
             )
             printLine("try: swift run fiscal-mediator device status --device serial:\(server.path)")

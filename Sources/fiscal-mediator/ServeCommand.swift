@@ -193,8 +193,8 @@ struct ServeCommand: AsyncParsableCommand {
         let storeLock = try ProcessLock(path: db + ".lock", guarding: "the mediator store \(db)")
         defer { storeLock.release() }
         let endpoint = try DeviceEndpoint(parsing: device)
-        guard let ttl = EmulatorLatency.parseDuration(emulatorNonceTTL), ttl > .zero else {
-            throw ValidationError("--emulator-nonce-ttl: '\(emulatorNonceTTL)' is not a duration")
+        guard let ttl = EmulatorLatency.parseDuration(emulatorNonceTTL), ttl > .zero, ttl <= .seconds(86_400) else {
+            throw ValidationError("--emulator-nonce-ttl: '\(emulatorNonceTTL)' is not a duration up to a day")
         }
         let latency = try emulatorLatency.map { text in
             guard let parsed = EmulatorLatency.parse(text) else {

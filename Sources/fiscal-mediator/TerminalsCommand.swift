@@ -37,6 +37,9 @@ struct TerminalsCommand: ParsableCommand {
         var heartbeatProfile: String?
 
         func run() throws {
+            if let lane, !WireRange.lane.contains(lane) {
+                throw ValidationError("--lane: \(lane) is not a lane number from 1 to 999")
+            }
             let mode = try businessMode.map { text in
                 guard let mode = BusinessMode(rawValue: text) else {
                     throw ValidationError("--business-mode: '\(text)' is not supermarket, restaurant or admin")

@@ -151,7 +151,7 @@ struct EmulatorProcessTests {
         ]
         let output = Pipe()
         process.standardOutput = output
-        try process.run()
+        try ChildProcess.run(process)
         defer { if process.isRunning { process.terminate() } }
 
         let path = try #require(readFirstLine(output.fileHandleForReading))

@@ -46,7 +46,7 @@ struct CrashTests {
             let output = Pipe()
             process.standardError = output
             process.standardOutput = FileHandle.nullDevice
-            try process.run()
+            try ChildProcess.run(process)
             self.process = process
             // One thread reads the child's log until it dies, so the pipe never fills; the
             // first "mediator ready" line gives the endpoint.
@@ -107,7 +107,7 @@ struct CrashTests {
         process.arguments = ["-c", command]
         let output = Pipe()
         process.standardOutput = output
-        try? process.run()
+        try? ChildProcess.run(process)
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return String(decoding: data, as: UTF8.self)

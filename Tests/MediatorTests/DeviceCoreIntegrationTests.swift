@@ -301,7 +301,7 @@ struct DeviceCoreIntegrationTests {
             let errors = Pipe()
             second.standardError = errors
             second.standardOutput = FileHandle.nullDevice
-            try second.run()
+            try ChildProcess.run(second)
             let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             second.waitUntilExit()
             #expect(second.terminationStatus != 0)

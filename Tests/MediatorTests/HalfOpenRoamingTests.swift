@@ -1,5 +1,6 @@
 import DeviceEmulator
 import FiscalCore
+import FiscalTestSupport
 import Foundation
 import Mediator
 import MediatorStore
@@ -126,7 +127,7 @@ struct TabletNetwork {
         process.arguments = ["-c", privileged + command + " 2>&1"]
         let output = Pipe()
         process.standardOutput = output
-        try process.run()
+        try ChildProcess.run(process)
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         let text = String(decoding: data, as: UTF8.self)
@@ -151,7 +152,7 @@ final class TabletProcess: Sendable {
         ]
         let pipe = Pipe()
         process.standardOutput = pipe
-        try process.run()
+        try ChildProcess.run(process)
         self.process = process
         let handle = pipe.fileHandleForReading
         Thread.detachNewThread { [self] in

@@ -14,37 +14,44 @@ struct ShutdownTests {
         let directory = TemporaryDirectory("shutdown")
         defer { directory.remove() }
         let database = directory.appending("mediator.sqlite").path
-        try CrashTests.register(["REG-001", "ADMIN-OPS1"], cashier: SampleInvoices.cashier, in: database)
+        // Ids no other suite uses: a client another test left redialling cannot claim them.
+        let run = UInt16.random(in: 1000...9999)
+        let lane = "REG-S\(run)"
+        let ops = "ADMIN-S\(run)"
+        try CrashTests.register([lane, ops], cashier: SampleInvoices.cashier, in: database)
         let child = try await CrashTests.Child(
             device: "emulator:\(directory.appending("emulator").path)",
             database: database,
             extraArguments: ["--emulator-latency", "commit=600ms"]
         )
         defer { child.stop() }
-        var configuration = MediatorClient.Configuration(endpoint: child.endpoint, terminalID: TerminalID("REG-001"))
+        var configuration = MediatorClient.Configuration(endpoint: child.endpoint, terminalID: TerminalID(lane))
         configuration.requestTimeout = .seconds(10)
-        let sale = invoice("REG-001", sale: 1)
+        let sale = invoice(lane, sale: 1)
         let context = ZMQContext()
-        var watcher = MediatorClient.Configuration(endpoint: child.endpoint, terminalID: TerminalID("ADMIN-OPS1"))
+        var watcher = MediatorClient.Configuration(endpoint: child.endpoint, terminalID: TerminalID(ops))
         watcher.requestTimeout = .seconds(5)
-        let elements = try await MediatorClient.withClient(context: context, configuration: configuration) { client in
-            async let sealed = client.fiscalize(requestID: "late", invoice: sale)
-            // Wait until the request holds the device (its COMMIT takes 600 ms), then stop.
-            try await MediatorClient.withClient(context: context, configuration: watcher) { ops in
+        let elements = try await MediatorClient.withClient(context: context, configuration: watcher) { ops in
+            // The watcher is connected and answered before the sale goes out, so it cannot miss
+            // the 600 ms the sale holds the device on a loaded machine.
+            _ = try await ops.status()
+            return try await MediatorClient.withClient(context: context, configuration: configuration) { client in
+                async let sealed = client.fiscalize(requestID: "late", invoice: sale)
+                // Wait until the request holds the device (its COMMIT takes 600 ms), then stop.
                 let deadline = ContinuousClock.now + .seconds(10)
                 while try await ops.status().lockHolder?.requestID != "late" {
                     try #require(ContinuousClock.now < deadline, "the request never reached the device")
                     try await Task.sleep(for: .milliseconds(20))
                 }
+                kill(child.process.processIdentifier, SIGTERM)
+                return try await sealed
             }
-            kill(child.process.processIdentifier, SIGTERM)
-            return try await sealed
         }
         #expect(elements.invoiceSeq == InvoiceSeq(1))
         child.process.waitUntilExit()
         #expect(child.process.terminationStatus == 0)
         let store = try MediatorDatabase(path: database)
-        #expect(try store.request(TerminalID("REG-001"), "late")?.state == .sealed)
+        #expect(try store.request(TerminalID(lane), "late")?.state == .sealed)
         #expect(try store.sealedInvoice(1)?.entry.payloadDigest == sale.payloadDigest())
     }
 }

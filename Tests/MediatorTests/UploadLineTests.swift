@@ -250,7 +250,7 @@ struct UploadLineTests {
             let output = Pipe()
             process.standardOutput = output
             process.standardError = FileHandle.nullDevice
-            try process.run()
+            try ChildProcess.run(process)
             self.process = process
             let handle = output.fileHandleForReading
             let found: String? = await withCheckedContinuation { continuation in

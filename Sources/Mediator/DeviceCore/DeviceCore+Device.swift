@@ -306,7 +306,7 @@ extension DeviceCore {
     private mutating func dropFirstAdoption() {
         guard case .adopting(var seqs) = journal else { return }
         seqs.removeFirst()
-        journal = seqs.isEmpty ? .none : .adopting(seqs)
+        journal = seqs.isEmpty ? (moreMissing ? .wanted : .none) : .adopting(seqs)
     }
 
     /// A journal entry the store lacks: the live sale it belongs to takes it (it was sealed

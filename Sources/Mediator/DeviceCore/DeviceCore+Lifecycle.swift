@@ -76,7 +76,9 @@ extension DeviceCore {
         guard case .missing = line.reading else { return actions }
         line.reading = nil
         clearReadFailure()
+        // A full batch may have more behind it: once these are stored, the check runs again.
         if journal == .reading { journal = missing.isEmpty ? .none : .adopting(missing) }
+        moreMissing = missing.count >= Self.adoptionBatch
         settle(&actions, now)
         return actions
     }
@@ -329,7 +331,8 @@ extension DeviceCore {
         }
         switch journal {
         case .wanted:
-            if errandWaits(now) { return }
+            // After the writes before it are on disk, so the store's answer includes them.
+            if errandWaits(now) || line.inFlight != nil || !line.pending.isEmpty { return }
             let exchange = makeExchange(.status, now)
             slot = .errand(exchange, .journalStatus)
             actions.append(.exchange(exchange))

@@ -32,6 +32,10 @@ public struct DeviceCore: Sendable {
     var nonces = NonceTracker()
     var line = WriteLine()
     var journal: JournalCheck = .none
+    /// The last journal check found a full batch of missing numbers: check again after them.
+    var moreMissing = false
+    /// How many missing fiscal numbers one journal check reads at most.
+    public static let adoptionBatch = 1000
     var health = Health()
     /// Terminals whose connection dropped, since when.
     var away: [TerminalID: Instant] = [:]

@@ -1,0 +1,28 @@
+import FiscalCore
+import Foundation
+
+/// One frame from a terminal, as the mediator decodes it, then what the mediator does next
+/// with a request that decoded: the health and invoice checks. The same bytes are also read
+/// as a reply, as the terminal client decodes the mediator's answers.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzTerminalMessage(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
+    let data = Data(bytes: start, count: count)
+    let decoder = JSONDecoder()
+    if let request = try? decoder.decode(TerminalRequest.self, from: data) {
+        _ = request.health?.violations()
+        if let invoice = request.invoice {
+            _ = InvoiceValidator().violations(in: invoice)
+            _ = invoice.payloadDigest()
+        }
+        if let seq = request.invoiceSeq {
+            precondition(InvoiceSeq.range.contains(seq.rawValue) && seq.int64Value > 0)
+        }
+    }
+    if let reply = try? decoder.decode(TerminalReply.self, from: data) {
+        _ = reply.fiscalError
+        // What decoded must encode, and decode again to the same reply.
+        let again = try? decoder.decode(TerminalReply.self, from: JSONEncoder().encode(reply))
+        precondition(again == reply, "a reply does not survive encoding")
+    }
+    return 0
+}
