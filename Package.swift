@@ -170,7 +170,9 @@ let package = Package(
         // Harnesses shared by tests and benchmarks.
         .target(
             name: "FiscalTestSupport",
-            dependencies: ["FiscalCore", "FiscalDevice", "DeviceEmulator"],
+            dependencies: [
+                "FiscalCore", "FiscalDevice", "DeviceEmulator", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
 
