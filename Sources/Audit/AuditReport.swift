@@ -90,7 +90,7 @@ public struct AuditReport: Sendable {
             let detail =
                 result.status == .failed
                 ? " (\(result.findings) finding\(result.findings == 1 ? "" : "s"))"
-                : result.detail.map { " (\($0))" } ?? ""
+                : result.detail.map { ": \($0)" } ?? ""
             lines.append("\(id)  \(status)  \(result.check.title)\(detail)")
         }
         for notice in evidence.notices { lines.append("note: \(notice)") }
