@@ -28,6 +28,24 @@ struct JournalExportTests {
         )
     }
 
+    /// Runs `body` with a device holding `count` bulk-written entries, then closes it and
+    /// removes its files (whether `body` succeeds or not).
+    static func withDevice(
+        entries count: Int,
+        signed: Bool = false,
+        configure: (inout FiscalDeviceEmulator.Configuration) -> Void = { _ in },
+        _ body: (EmulatorHarness) async throws -> Void
+    ) async throws {
+        let device = try await Self.device(entries: count, signed: signed, configure: configure)
+        do {
+            try await body(device)
+        } catch {
+            await device.close()
+            throw error
+        }
+        await device.close()
+    }
+
     /// Exports the device's journal to `file` through the paged walk.
     static func export(_ device: EmulatorHarness, to file: URL) async throws -> (DumpLogExport.Summary, DumpLogPager) {
         let writer = try DumpLogExport.Writer(path: file.path)
@@ -37,72 +55,73 @@ struct JournalExportTests {
 
     @Test("a 100,000-entry journal exports in pages that each fit a frame, streamed to a file")
     func hundredThousand() async throws {
-        let device = try await Self.device(entries: 100_000)
-        defer { Task { await device.close() } }
-        let file = device.directory.appending("journal.json")
-        let (summary, pager) = try await Self.export(device, to: file)
-        #expect(summary.entries == 100_000 && summary.head.seq == 100_000)
-        // Every page arrived whole through a link that refuses frames over 256 KiB.
-        #expect(pager.halvings == 0)
-        #expect(pager.pages == (100_000 + pager.limit - 1) / pager.limit)
-        #expect(!FileManager.default.fileExists(atPath: file.path + ".partial"))
+        try await Self.withDevice(entries: 100_000) { device in
+            let file = device.directory.appending("journal.json")
+            let (summary, pager) = try await Self.export(device, to: file)
+            #expect(summary.entries == 100_000 && summary.head.seq == 100_000)
+            // Every page arrived whole through a link that refuses frames over 256 KiB.
+            #expect(pager.halvings == 0)
+            #expect(pager.pages == (100_000 + pager.limit - 1) / pager.limit)
+            #expect(!FileManager.default.fileExists(atPath: file.path + ".partial"))
 
-        // The file ends with entry 100,000 and the device's head, signed. (Reading all of it back
-        // costs seconds in a debug build: the reader and the verifier are tested below on journals
-        // of 600 and 700 entries, and measured on 100,000 in docs/PERFORMANCE.md.)
-        let handle = try FileHandle(forReadingFrom: file)
-        defer { try? handle.close() }
-        let size = try handle.seekToEnd()
-        try handle.seek(toOffset: size - 4096)
-        let tail = String(decoding: try #require(try handle.readToEnd()), as: UTF8.self)
-        let lines = tail.split(separator: "\n")
-        let last = try JSONDecoder().decode(JournalEntry.self, from: Data(lines[lines.count - 2].utf8))
-        #expect(last.seq == InvoiceSeq(100_000) && lines[lines.count - 1].hasPrefix("],\"head_seq\":100000,"))
-        #expect(summary.head.hash == last.entryHash)
-        let status = try await device.client.status()
-        let signed = DeviceReply.DumpLog.isSignedHead(
-            deviceID: summary.identity.deviceID,
-            seq: summary.head.seq,
-            hash: summary.head.hash,
-            signature: summary.head.signature,
-            key: try #require(Ed25519.PublicKey(hex: status.publicKey ?? ""))
-        )
-        #expect(signed)
+            // The file ends with entry 100,000 and the device's head, signed. (Reading all of it back
+            // costs seconds in a debug build: the reader and the verifier are tested below on journals
+            // of 600 and 700 entries, and measured on 100,000 in docs/PERFORMANCE.md.)
+            let handle = try FileHandle(forReadingFrom: file)
+            defer { try? handle.close() }
+            let size = try handle.seekToEnd()
+            try handle.seek(toOffset: size - 4096)
+            let tail = String(decoding: try #require(try handle.readToEnd()), as: UTF8.self)
+            let lines = tail.split(separator: "\n")
+            let last = try JSONDecoder().decode(JournalEntry.self, from: Data(lines[lines.count - 2].utf8))
+            #expect(last.seq == InvoiceSeq(100_000) && lines[lines.count - 1].hasPrefix("],\"head_seq\":100000,"))
+            #expect(summary.head.hash == last.entryHash)
+            let status = try await device.client.status()
+            let signed = DeviceReply.DumpLog.isSignedHead(
+                deviceID: summary.identity.deviceID,
+                seq: summary.head.seq,
+                hash: summary.head.hash,
+                signature: summary.head.signature,
+                key: try #require(Ed25519.PublicKey(hex: status.publicKey ?? ""))
+            )
+            #expect(signed)
+        }
     }
 
     @Test("the device bounds a page by bytes and says where to continue")
     func deviceBoundsPages() async throws {
-        let device = try await Self.device(entries: 1_000)
-        defer { Task { await device.close() } }
-        let page = try await device.client.dumpLog(from: 1, limit: 1000)
-        let count = page.entries.count
-        #expect(count > 100 && count < 1000)
-        #expect(page.entries.map(\.seq.rawValue) == Array(1...UInt64(count)))
-        #expect(page.next == UInt64(count) + 1 && page.headSeq == 1000)
-        // The encoded page is within the frame limit (it came through the link: it must be).
-        let encoded = try JSONEncoder().encode(page)
-        #expect(encoded.count <= DeviceFrame.defaultMaxPayload)
-        let last = try await device.client.dumpLog(from: 990, limit: 1000)
-        #expect(last.entries.map(\.seq.rawValue) == Array(990...1000) && last.next == nil)
+        try await Self.withDevice(entries: 1_000) { device in
+            let page = try await device.client.dumpLog(from: 1, limit: 1000)
+            let count = page.entries.count
+            #expect(count > 100 && count < 1000)
+            #expect(page.entries.map(\.seq.rawValue) == Array(1...UInt64(count)))
+            #expect(page.next == UInt64(count) + 1 && page.headSeq == 1000)
+            // The encoded page is within the frame limit (it came through the link: it must be).
+            let encoded = try JSONEncoder().encode(page)
+            #expect(encoded.count <= DeviceFrame.defaultMaxPayload)
+            let last = try await device.client.dumpLog(from: 990, limit: 1000)
+            #expect(last.entries.map(\.seq.rawValue) == Array(990...1000) && last.next == nil)
+        }
     }
 
     @Test("a page too big for the frame is asked again with half the count, until it fits")
     func halvesOversizedPages() async throws {
         // A device that does not bound its pages at 256 KiB, and a host asking for 652 entries.
-        let device = try await Self.device(entries: 700, signed: true) { $0.maxPayload = 1 << 20 }
-        defer { Task { await device.close() } }
-        var pager = DumpLogPager(maxPayload: 1 << 20)
-        #expect(pager.limit == 652)
-        var entries: [JournalEntry] = []
-        var last: DeviceReply.DumpLog?
-        while let page = try await device.client.nextLogPage(&pager) {
-            entries += page.entries
-            last = page
+        let large: (inout FiscalDeviceEmulator.Configuration) -> Void = { $0.maxPayload = 1 << 20 }
+        try await Self.withDevice(entries: 700, signed: true, configure: large) { device in
+            var pager = DumpLogPager(maxPayload: 1 << 20)
+            #expect(pager.limit == 652)
+            var entries: [JournalEntry] = []
+            var last: DeviceReply.DumpLog?
+            while let page = try await device.client.nextLogPage(&pager) {
+                entries += page.entries
+                last = page
+            }
+            #expect(pager.halvings == 1 && pager.limit == 326)
+            var whole = try #require(last)
+            whole.entries = entries
+            #expect(try whole.verify() == 700)
         }
-        #expect(pager.halvings == 1 && pager.limit == 326)
-        var whole = try #require(last)
-        whole.entries = entries
-        #expect(try whole.verify() == 700)
     }
 
     @Test(
@@ -160,36 +179,36 @@ struct JournalExportTests {
 
     @Test("an export written with sorted keys (entries before the key) verifies; a truncated one names its entry")
     func readerFormats() async throws {
-        let device = try await Self.device(entries: 600, signed: true)
-        defer { Task { await device.close() } }
-        let file = device.directory.appending("journal.json")
-        _ = try await Self.export(device, to: file)
-        #expect(try JournalAudit.verify(path: file).entries == 600)
+        try await Self.withDevice(entries: 600, signed: true) { device in
+            let file = device.directory.appending("journal.json")
+            _ = try await Self.export(device, to: file)
+            #expect(try JournalAudit.verify(path: file).entries == 600)
 
-        // The format `device dumplog` used to print: pretty, sorted keys, public_key last.
-        let whole = try await device.client.dumpEntireLog()
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let sorted = device.directory.appending("sorted.json")
-        try encoder.encode(whole).write(to: sorted)
-        #expect(try JournalAudit.verify(path: sorted).entries == 600)
+            // The format `device dumplog` used to print: pretty, sorted keys, public_key last.
+            let whole = try await device.client.dumpEntireLog()
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            let sorted = device.directory.appending("sorted.json")
+            try encoder.encode(whole).write(to: sorted)
+            #expect(try JournalAudit.verify(path: sorted).entries == 600)
 
-        // Cut in the middle of an entry: the first entry it cannot read is named.
-        let bytes = try Data(contentsOf: file)
-        let cut = device.directory.appending("cut.json")
-        let lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
-        let keep = lines.prefix(551).joined(separator: [UInt8(ascii: "\n")])  // the opening line and 550 entries
-        try Data(keep + Array(lines[551].prefix(100))).write(to: cut)
-        let failure = try #require(Self.failure(cut))
-        #expect(failure.seq == 551 && failure.kind == .unreadable)
+            // Cut in the middle of an entry: the first entry it cannot read is named.
+            let bytes = try Data(contentsOf: file)
+            let cut = device.directory.appending("cut.json")
+            let lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+            let keep = lines.prefix(551).joined(separator: [UInt8(ascii: "\n")])  // the opening line and 550 entries
+            try Data(keep + Array(lines[551].prefix(100))).write(to: cut)
+            let failure = try #require(Self.failure(cut))
+            #expect(failure.seq == 551 && failure.kind == .unreadable)
 
-        // Bytes after the closing brace, a second entries array: not a whole export.
-        try (bytes + Data("{}".utf8)).write(to: cut)
-        #expect(Self.failure(cut)?.kind == .unreadable)
-        var doubled = String(decoding: bytes, as: UTF8.self)
-        doubled = doubled.replacingOccurrences(of: #""head_seq""#, with: #""entries":[],"head_seq""#)
-        try Data(doubled.utf8).write(to: cut)
-        #expect(Self.failure(cut)?.kind == .unreadable)
+            // Bytes after the closing brace, a second entries array: not a whole export.
+            try (bytes + Data("{}".utf8)).write(to: cut)
+            #expect(Self.failure(cut)?.kind == .unreadable)
+            var doubled = String(decoding: bytes, as: UTF8.self)
+            doubled = doubled.replacingOccurrences(of: #""head_seq""#, with: #""entries":[],"head_seq""#)
+            try Data(doubled.utf8).write(to: cut)
+            #expect(Self.failure(cut)?.kind == .unreadable)
+        }
     }
 
     static func failure(_ path: URL) -> JournalVerifier.Failure? {

@@ -26,7 +26,9 @@ struct TamperCatalogueTests {
         let outlet = try await Outlet.build()
         defer { outlet.directory.remove() }
         #expect(try JournalAudit.verify(path: outlet.export).entries == 15)
-        let clean = try await outlet.audit(Workspace(copying: outlet, as: "clean"))
+        let untouched = try Workspace(copying: outlet, as: "clean")
+        defer { untouched.remove() }
+        let clean = try await outlet.audit(untouched)
         #expect(clean.clean, "\(clean.human)")
         #expect(clean.evidence.journalRead && clean.evidence.cloudRecords == 12)
         #expect(clean.evidence.stores.first?.prunedThrough == 5 && clean.evidence.stores.first?.uploaded == 7)
