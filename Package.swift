@@ -158,6 +158,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The outlet audit behind `fiscal-mediator audit`: the device journal, the store's sealed
+        // invoices, requests and upload line, and the cloud's acknowledgements, cross-checked.
+        .target(
+            name: "Audit",
+            dependencies: [
+                "FiscalCore",
+                "FiscalDevice",
+                "MediatorStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // The load generator behind `fiscal-mediator load`: a topology's terminals as real clients.
         .target(
             name: "LoadGenerator",
@@ -179,13 +194,16 @@ let package = Package(
         // Harnesses shared by tests and benchmarks.
         .target(
             name: "FiscalTestSupport",
-            dependencies: ["FiscalCore", "FiscalDevice", "DeviceEmulator"],
+            dependencies: [
+                "FiscalCore", "FiscalDevice", "DeviceEmulator", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
 
         .executableTarget(
             name: "fiscal-mediator",
             dependencies: [
+                "Audit",
                 "FiscalCore",
                 "FiscalDevice",
                 "DeviceEmulator",
@@ -225,7 +243,7 @@ let package = Package(
             dependencies: [
                 "FiscalCore", "FiscalDevice", "DeviceEmulator", "FiscalTestSupport", "Mediator", "MediatorStore",
                 "OpsHTTP", "TerminalClient", "ZeroMQ", "CloudEmulator", "Topology",
-                "LoadGenerator", "LogFormat",
+                "LoadGenerator", "LogFormat", "Audit",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),

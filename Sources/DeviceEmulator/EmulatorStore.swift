@@ -184,16 +184,18 @@ struct EmulatorStore {
         }.map { try JSONDecoder().decode(JournalEntry.self, from: Data($0.utf8)) }
     }
 
-    func entries(from seq: InvoiceSeq, limit: Int) throws -> [JournalEntry] {
-        let rows = try database.read { db in
-            try String.fetchAll(
+    /// Up to `limit` journal entries from `seq` on, as their stored JSON (what DUMPLOG sends).
+    func entryTexts(from seq: InvoiceSeq, limit: Int) throws -> [(seq: UInt64, json: String)] {
+        try database.read { db in
+            try Row.fetchAll(
                 db,
-                sql: "SELECT entry FROM journal WHERE seq >= ? ORDER BY seq LIMIT ?",
+                sql: "SELECT seq, entry FROM journal WHERE seq >= ? ORDER BY seq LIMIT ?",
                 arguments: [seq.int64Value, limit]
-            )
+            ).map { row in
+                let seq = Int64.fromDatabaseValue(row[0]) ?? 0
+                return (UInt64(clamping: seq), String.fromDatabaseValue(row[1]) ?? "null")
+            }
         }
-        let decoder = JSONDecoder()
-        return try rows.map { try decoder.decode(JournalEntry.self, from: Data($0.utf8)) }
     }
 
     /// The entries and canonical payloads after `seq`, for reports.

@@ -148,7 +148,7 @@ extension FiscalDeviceEmulator {
             case .reportZ: return try Self.ok(report(.z))
             case .reportX: return try Self.ok(report(.x))
             case .reportA: return try Self.ok(report(.a))
-            case .dumpLog: return try Self.ok(dumpLog(request.body))
+            case .dumpLog: return try dumpLog(request.body)
             case .reset: return try Self.ok(reset(body))
             }
         }
@@ -352,26 +352,63 @@ extension FiscalDeviceEmulator {
             return report
         }
 
-        private func dumpLog(_ body: [UInt8]) throws -> DeviceReply.DumpLog {
+        /// One page of the journal: at most `limit` entries from `from`, and no more than fit
+        /// one frame; `next` says where to continue. The head is signed on every page.
+        private func dumpLog(_ body: [UInt8]) throws -> [UInt8] {
             guard let key, let deviceID = header.deviceID else { throw FiscalError(.notInitialized, "run CFG|INIT") }
-            let page = try Self.arguments(DumpLogPage.self, body)
-            let entries = try store.entries(from: page.from ?? InvoiceSeq(1), limit: page.limit ?? 500)
+            let asked = try Self.arguments(DumpLogPage.self, body)
+            // Each entry as the fiscal memory holds it: its JSON, copied into the page as is.
+            let entries = try store.entryTexts(from: asked.from ?? InvoiceSeq(1), limit: asked.limit ?? 500)
             let headSeq = header.nextSeq.rawValue - 1
-            let next = entries.last.flatMap { $0.seq.rawValue < headSeq ? $0.seq.next?.rawValue : nil }
             let headInput = DeviceReply.DumpLog.headSigningInput(
                 deviceID: deviceID,
                 seq: headSeq,
                 hash: header.headHash
             )
-            return DeviceReply.DumpLog(
-                deviceID: deviceID,
-                publicKey: Hex.encode(key.publicKey.rawRepresentation),
-                entries: entries,
-                headSeq: headSeq,
-                headHash: header.headHash,
-                headSignature: Base64URL.encode(key.signature(for: headInput)),
-                next: next
-            )
+            let encoder = JSONEncoder()
+            func json(_ value: some Encodable) throws -> [UInt8] { Array(try encoder.encode(value)) }
+            let opening =
+                Array(#"{"status":"OK","device_id":"#.utf8) + (try json(deviceID.rawValue))
+                + Array(#","public_key":"#.utf8) + (try json(Hex.encode(key.publicKey.rawRepresentation)))
+                + Array(#","entries":["#.utf8)
+            let closing =
+                Array(#"],"head_seq":\#(headSeq),"head_hash":"#.utf8) + (try json(header.headHash))
+                + Array(#","head_signature":"#.utf8)
+                + (try json(Base64URL.encode(key.signature(for: headInput)))) + Array(#","next":"#.utf8)
+            // What the entries may take: the frame, less the rest of the page with the longest `next`.
+            let budget = configuration.maxPayload - opening.count - closing.count - String(UInt64.max).utf8.count - 1
+            var page = opening
+            page.reserveCapacity(configuration.maxPayload)
+            var included = 0
+            for entry in entries {
+                let encoded = Array(entry.json.utf8)
+                let separator = included == 0 ? 0 : 1
+                guard page.count - opening.count + separator + encoded.count <= budget else { break }
+                if separator == 1 { page.append(UInt8(ascii: ",")) }
+                page += encoded
+                included += 1
+            }
+            if included == 0, let first = entries.first {
+                throw FiscalError(.argumentInvalid, "journal entry \(first.seq) does not fit one frame")
+            }
+            let next: UInt64? =
+                included < entries.count
+                ? entries[included].seq
+                : entries.last.flatMap { $0.seq < headSeq ? $0.seq + 1 : nil }
+            page += closing
+            page += Array((next.map(String.init) ?? "null").utf8) + [UInt8(ascii: "}")]
+            return page
+        }
+
+        /// A non-negative integer body field, range-checked (JSON numbers arrive as NSNumber).
+        private static func integer(_ value: Any?, default fallback: Int64) throws -> Int64 {
+            guard let value else { return fallback }
+            guard let number = value as? NSNumber, let integer = Int64(exactly: number.doubleValue),
+                Double(integer) == number.doubleValue
+            else {
+                throw FiscalError(.argumentInvalid, "from and limit must be integers")
+            }
+            return integer
         }
 
         private func reset(_ body: [String: Any]) throws -> DeviceReply.ResetDone {

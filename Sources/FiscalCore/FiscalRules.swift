@@ -137,6 +137,11 @@ public struct FiscalRules: Hashable, Sendable, Codable {
 }
 
 extension DecodingError {
+    /// A decoding failure's JSON path and reason; any other error as it describes itself.
+    public static func describe(_ error: any Error) -> String {
+        (error as? DecodingError)?.fiscalDescription ?? "\(error)"
+    }
+
     /// The JSON path and reason of a decoding failure, e.g. `$.items[2].quantity: ...`.
     public var fiscalDescription: String {
         switch self {

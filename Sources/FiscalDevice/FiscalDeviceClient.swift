@@ -64,22 +64,59 @@ public struct FiscalDeviceClient: Sendable {
         return try await send(DeviceRequest(command))
     }
 
-    /// `ADM|DUMPLOG`: up to `limit` entries from seq `from`.
-    public func dumpLog(from: UInt64 = 1, limit: Int = 500) async throws(FiscalError) -> DeviceReply.DumpLog {
+    /// `ADM|DUMPLOG`: up to `limit` entries from seq `from` (the device may answer fewer: as
+    /// many as fit one frame, with `next` saying where to continue).
+    public func dumpLog(
+        from: UInt64 = 1,
+        limit: Int = DumpLogPager.initialLimit()
+    ) async throws(FiscalError)
+        -> DeviceReply.DumpLog
+    {
         try await send(DeviceRequest(.dumpLog, body: Array(#"{"from":\#(from),"limit":\#(limit)}"#.utf8)))
     }
 
-    /// Every journal entry, page by page.
-    public func dumpEntireLog() async throws(FiscalError) -> DeviceReply.DumpLog {
-        var page = try await dumpLog()
-        var entries = page.entries
-        while let next = page.next {
-            page = try await dumpLog(from: next)
-            entries += page.entries
+    /// The next page of a walk through the journal, or nil when the walk reached the head. A
+    /// page that does not arrive whole is asked for again with half as many entries.
+    public func nextLogPage(_ pager: inout DumpLogPager) async throws(FiscalError) -> DeviceReply.DumpLog? {
+        while case .ask(let from, let limit) = pager.next {
+            do {
+                let page = try await dumpLog(from: from, limit: limit)
+                try pager.received(page)
+                return page
+            } catch {
+                try pager.failed(error)
+            }
         }
-        page.entries = entries
-        page.next = nil
-        return page
+        return nil
+    }
+
+    /// Walks the journal from `from` to the head, page by page, handing each page to `body`:
+    /// memory stays flat whatever the journal's size. Returns the finished pager (its page
+    /// count and halvings).
+    @discardableResult
+    public func forEachLogPage(
+        from: UInt64 = 1,
+        _ body: (DeviceReply.DumpLog) async throws -> Void
+    ) async throws -> DumpLogPager {
+        var pager = DumpLogPager(from: from)
+        while let page = try await nextLogPage(&pager) { try await body(page) }
+        return pager
+    }
+
+    /// Every journal entry, page by page, in one value (the last page's head): for journals
+    /// that fit in memory. ``forEachLogPage(from:_:)`` streams instead.
+    public func dumpEntireLog() async throws(FiscalError) -> DeviceReply.DumpLog {
+        var pager = DumpLogPager()
+        var entries: [JournalEntry] = []
+        var last: DeviceReply.DumpLog?
+        while let page = try await nextLogPage(&pager) {
+            entries += page.entries
+            last = page
+        }
+        guard var whole = last else { throw FiscalError(.replyInvalid, "ADM|DUMPLOG returned no page") }
+        whole.entries = entries
+        whole.next = nil
+        return whole
     }
 
     public func reset(token: String) async throws(FiscalError) -> DeviceReply.ResetDone {

@@ -8,13 +8,21 @@ public import FiscalCore
 /// - `duplicates`: a sale (terminal + invoice digest) sealed more than once in the journal, a
 ///   fiscal number acknowledged to two requests, or a request acknowledged with two numbers.
 /// - `missing`: acknowledgements the journal or the store does not back with the same entry.
-/// - `signatures_ok`: the journal verifies (hash chain, Ed25519 auth codes, head); nil when the
-///   journal could not be read.
+/// - `signatures_ok`: the journal verifies (hash chain, Ed25519 auth codes, the device's signed
+///   head); nil when the journal could not be read.
+/// - `journal_read`, `store_read`: whether that evidence was read whole. An audit that could not
+///   read its evidence is **incomplete**, never clean: it fails closed.
 public struct LoadAudit: Sendable, Codable, Hashable {
     public var gaps: Int
     public var duplicates: Int
     public var missing: Int
     public var signaturesOK: Bool?
+    public var journalRead: Bool
+    /// Why the journal could not be read.
+    public var journalError: String?
+    public var storeRead: Bool
+    /// Why the store could not be read.
+    public var storeError: String?
     public var journalEntries: Int
     public var storeEntries: Int
     public var acknowledged: Int
@@ -24,6 +32,10 @@ public struct LoadAudit: Sendable, Codable, Hashable {
     enum CodingKeys: String, CodingKey {
         case gaps, duplicates, missing
         case signaturesOK = "signatures_ok"
+        case journalRead = "journal_read"
+        case journalError = "journal_error"
+        case storeRead = "store_read"
+        case storeError = "store_error"
         case journalEntries = "journal_entries"
         case storeEntries = "store_entries"
         case acknowledged, findings
@@ -41,16 +53,25 @@ public struct LoadAudit: Sendable, Codable, Hashable {
         }
     }
 
-    /// Compares the three. `journal` is the whole device journal (nil if unreadable);
-    /// `verified` says whether it verified; `store` maps fiscal numbers to entry hashes.
+    /// Compares the three. `journal` is the whole device journal (nil if unreadable, with
+    /// `journalError` saying why); `verified` whether it verified (`verificationFailure` the
+    /// first bad entry if not); `store` maps fiscal numbers to entry hashes (`storeError`: why
+    /// it could not be read).
     public static func compare(
         journal: [JournalEntry]?,
         verified: Bool?,
+        verificationFailure: String? = nil,
+        journalError: String? = nil,
         store: [UInt64: String],
+        storeError: String? = nil,
         acknowledgements: [Acknowledgement]
     ) -> LoadAudit {
         var findings: [String] = []
         func note(_ text: String) { if findings.count < 20 { findings.append(text) } }
+        let journalError = journal == nil ? journalError ?? "no journal was given" : journalError
+        if let journalError { note("the journal is unreadable: \(journalError)") }
+        if let storeError { note("the store is unreadable: \(storeError)") }
+        if let verificationFailure { note("the journal does not verify: \(verificationFailure)") }
         var gaps = 0
         var duplicates = 0
         var missing = 0
@@ -109,6 +130,10 @@ public struct LoadAudit: Sendable, Codable, Hashable {
             duplicates: duplicates,
             missing: missing,
             signaturesOK: verified,
+            journalRead: journalError == nil,
+            journalError: journalError,
+            storeRead: storeError == nil,
+            storeError: storeError,
             journalEntries: journal?.count ?? 0,
             storeEntries: store.count,
             acknowledged: Set(acknowledgements.map { $0.terminal + "/" + $0.requestID }).count,
@@ -116,5 +141,19 @@ public struct LoadAudit: Sendable, Codable, Hashable {
         )
     }
 
-    public var clean: Bool { gaps == 0 && duplicates == 0 && missing == 0 && signaturesOK != false }
+    /// Every piece of evidence was read and verified, and nothing is missing or doubled.
+    public var clean: Bool {
+        journalRead && storeRead && signaturesOK == true && gaps == 0 && duplicates == 0 && missing == 0
+    }
+
+    /// The verdict in one line: `audit: clean`, `audit: FAILED (…)`, or `audit: incomplete (journal
+    /// unreadable: …)` when evidence could not be read.
+    public var verdict: String {
+        if let journalError { return "audit: incomplete (journal unreadable: \(journalError))" }
+        if let storeError { return "audit: incomplete (store unreadable: \(storeError))" }
+        if clean { return "audit: clean" }
+        if signaturesOK == nil { return "audit: incomplete (the journal's signatures were not checked)" }
+        return "audit: FAILED (gaps \(gaps), duplicates \(duplicates), missing \(missing), signatures "
+            + (signaturesOK == true ? "ok" : "BAD") + ")"
+    }
 }

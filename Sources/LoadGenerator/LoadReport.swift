@@ -112,13 +112,13 @@ public struct LoadReport: Sendable, Codable {
             ("roaming events", "\(roamingEvents)"),
             (
                 "audit",
-                "gaps \(audit.gaps), duplicates \(audit.duplicates), missing \(audit.missing), signatures \(audit.signaturesOK.map { $0 ? "ok" : "BAD" } ?? "not checked") (journal \(audit.journalEntries), store \(audit.storeEntries), acknowledged \(audit.acknowledged))"
+                "gaps \(audit.gaps), duplicates \(audit.duplicates), missing \(audit.missing), signatures \(audit.signaturesOK.map { $0 ? "ok" : "BAD" } ?? "not checked") (journal \(audit.journalRead ? "\(audit.journalEntries)" : "UNREAD"), store \(audit.storeRead ? "\(audit.storeEntries)" : "UNREAD"), acknowledged \(audit.acknowledged))"
             ),
         ]
         rows += audit.findings.map { ("  finding", $0) }
         let width = rows.map(\.0.count).max() ?? 0
         return rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(
             separator: "\n"
-        )
+        ) + "\n" + audit.verdict
     }
 }

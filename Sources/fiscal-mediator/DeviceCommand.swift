@@ -122,10 +122,57 @@ struct DeviceCommand: AsyncParsableCommand {
 
     struct DumpLog: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "ADM|DUMPLOG: export the whole journal (for verify-journal)."
+            abstract: "ADM|DUMPLOG: export the whole journal, page by page (for verify-journal and audit).",
+            discussion: """
+                Pages are sized to fit the device's frame limit and halved when one does not arrive whole; \
+                the export is streamed to --out (written as FILE.partial, renamed once the signed head is \
+                written), so memory stays flat whatever the journal's size.
+                """
         )
         @OptionGroup var target: Target
-        func run() async throws { try await target.withClient { try await $0.dumpEntireLog() } }
+        @Option(name: .shortAndLong, help: "Write the export here (default: standard output).") var out: String?
+
+        func run() async throws {
+            let endpoint = try DeviceEndpoint(parsing: target.device)
+            let (link, emulator) = try endpoint.open()
+            defer { emulator?.shutdown() }
+            let client = FiscalDeviceClient(link: link)
+            // Standard output has no place to rename from: write a temporary file, then copy it.
+            let path =
+                out
+                ?? FileManager.default.temporaryDirectory.appendingPathComponent(
+                    "journal-\(UUID().uuidString).json"
+                ).path
+            do {
+                let writer = try DumpLogExport.Writer(path: path)
+                let pager = try await client.forEachLogPage { try writer.append($0) }
+                let summary = try writer.finish()
+                await link.close()
+                if out == nil {
+                    defer { try? FileManager.default.removeItem(atPath: path) }
+                    try copyToStandardOutput(path)
+                }
+                printError(
+                    "exported \(summary.entries) entries of device \(summary.identity.deviceID), head \(summary.head.seq), "
+                        + "\(summary.bytes) bytes in \(pager.pages) pages\(pager.halvings > 0 ? " (\(pager.halvings) halvings)" : "")"
+                        + (out.map { " to \($0)" } ?? "")
+                )
+            } catch let error as FiscalError {
+                await link.close()
+                printError("error: \(error.code): \(error.message)")
+                throw ExitCode(2)
+            }
+        }
+
+        private func copyToStandardOutput(_ path: String) throws {
+            guard let input = FileHandle(forReadingAtPath: path) else {
+                throw FiscalError(.configInvalid, "\(path): cannot read the export back")
+            }
+            defer { try? input.close() }
+            while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
+                FileHandle.standardOutput.write(chunk)
+            }
+        }
     }
 
     struct Reset: AsyncParsableCommand {

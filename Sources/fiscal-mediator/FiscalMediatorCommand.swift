@@ -19,6 +19,7 @@ struct FiscalMediatorCommand: AsyncParsableCommand {
             LoadCommand.self,
             ErrorsCommand.self,
             VerifyJournalCommand.self,
+            AuditCommand.self,
             DeviceBenchCommand.self,
             BenchMediatorCommand.self,
             BenchSyncCommand.self,

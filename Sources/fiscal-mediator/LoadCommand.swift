@@ -24,7 +24,7 @@ struct LoadCommand: AsyncParsableCommand {
             and store (in --state, default a new temporary directory) configured as the topology says. With \
             --connect it drives a running `serve --topology FILE` and audits that mediator's store and, for \
             an emulated device, its journal on disk (same machine). Exits 1 when the audit finds a gap, a \
-            duplicate or a missing invoice.
+            duplicate or a missing invoice, or cannot read the journal or the store (it fails closed).
             """
     )
 
@@ -121,6 +121,8 @@ final class Target: Sendable {
     private let emulator: FiscalDeviceEmulator?
     private let device: FiscalDeviceClient?
     private let store: MediatorDatabase?
+    /// Why the store could not be opened.
+    private let storeError: String?
     private let journalPath: String?
     private let running: Task<Void, any Error>?
     private let probe: MediatorClientProbe?
@@ -131,6 +133,7 @@ final class Target: Sendable {
         emulator: FiscalDeviceEmulator?,
         device: FiscalDeviceClient?,
         store: MediatorDatabase?,
+        storeError: String? = nil,
         journalPath: String?,
         running: Task<Void, any Error>?,
         probe: MediatorClientProbe?
@@ -140,6 +143,7 @@ final class Target: Sendable {
         self.emulator = emulator
         self.device = device
         self.store = store
+        self.storeError = storeError
         self.journalPath = journalPath
         self.running = running
         self.probe = probe
@@ -193,7 +197,9 @@ final class Target: Sendable {
 
     /// A running mediator (`serve --topology`), audited through its files on this machine.
     static func remote(_ endpoint: String, _ topology: Topology) throws -> Target {
-        let store = try? MediatorDatabase(path: topology.mediator.store)
+        var store: MediatorDatabase?
+        var storeError: String?
+        do { store = try MediatorDatabase(path: topology.mediator.store) } catch { storeError = "\(error)" }
         let probe = MediatorClientProbe(opsHTTP: topology.mediator.opsHTTP)
         return Target(
             endpoint: endpoint,
@@ -201,6 +207,7 @@ final class Target: Sendable {
             emulator: nil,
             device: nil,
             store: store,
+            storeError: storeError,
             journalPath: topology.device.kind == .emulator ? topology.device.path : nil,
             running: nil,
             probe: probe
@@ -229,35 +236,69 @@ final class Target: Sendable {
     }
 
     /// The device journal (ADM|DUMPLOG here; the emulator's file for a remote mediator), the
-    /// store and the acknowledgements, compared.
+    /// store and the acknowledgements, compared. Evidence that cannot be read makes the audit
+    /// incomplete (and the run fail), never clean.
     func audit(_ acknowledgements: [LoadAudit.Acknowledgement]) async -> LoadAudit {
         var journal: [JournalEntry]?
         var verified: Bool?
-        if let device, let dump = try? await device.dumpEntireLog() {
-            journal = dump.entries
-            if let key = Hex.decode(dump.publicKey).flatMap(Ed25519.PublicKey.init(rawRepresentation:)) {
-                verified =
-                    (try? JournalVerifier(publicKey: key).verify(
-                        dump.entries,
-                        head: .init(lastSeq: dump.headSeq, lastHash: dump.headHash)
-                    )) != nil
+        var verificationFailure: String?
+        var journalError: String?
+        if let device {
+            do {
+                let dump = try await device.dumpEntireLog()
+                journal = dump.entries
+                do {
+                    try dump.verify()
+                    verified = true
+                } catch {
+                    verified = false
+                    verificationFailure = "\(error)"
+                }
+            } catch {
+                journalError = "\(error)"
             }
-        } else if let journalPath, let dump = try? JournalAudit.load(path: URL(fileURLWithPath: journalPath)) {
-            journal = dump.entries
-            verified = (try? JournalAudit.verify(path: URL(fileURLWithPath: journalPath))) != nil
+        } else if let journalPath {
+            let url = URL(fileURLWithPath: journalPath)
+            do {
+                journal = try JournalAudit.load(path: url).entries
+                do {
+                    try JournalAudit.verify(path: url)
+                    verified = true
+                } catch let failure as JournalVerifier.Failure {
+                    verified = false
+                    verificationFailure = "\(failure)"
+                }
+            } catch {
+                journal = nil
+                journalError = "\(error)"
+            }
+        } else {
+            journalError =
+                "the mediator's device is not an emulator on this machine; export its journal "
+                + "(`device dump-log`) and run `fiscal-mediator audit`"
         }
         var stored: [UInt64: String] = [:]
+        var storeError = self.storeError
         if let store {
-            var next: UInt64 = 1
-            while let page = try? store.sealedInvoices(from: next, limit: 5000), !page.isEmpty {
-                for invoice in page { stored[invoice.entry.seq.rawValue] = invoice.entry.entryHash }
-                next = (page.last?.entry.seq.rawValue ?? next) + 1
+            do {
+                var next: UInt64 = 1
+                while true {
+                    let page = try store.sealedInvoices(from: next, limit: 5000)
+                    guard let last = page.last else { break }
+                    for invoice in page { stored[invoice.entry.seq.rawValue] = invoice.entry.entryHash }
+                    next = last.entry.seq.rawValue + 1
+                }
+            } catch {
+                storeError = "\(error)"
             }
         }
         return LoadAudit.compare(
             journal: journal,
             verified: verified,
+            verificationFailure: verificationFailure,
+            journalError: journalError,
             store: stored,
+            storeError: storeError,
             acknowledgements: acknowledgements
         )
     }

@@ -11,7 +11,7 @@ struct VerifyJournalCommand: ParsableCommand {
         discussion: "Exit status 0 when every entry checks out; 1 with the first bad entry named otherwise."
     )
 
-    @Argument(help: "An emulator state directory, or a JSON file written by `device dumplog`.")
+    @Argument(help: "An emulator state directory, or an export written by `device dump-log --out FILE`.")
     var path: String
 
     @Option(

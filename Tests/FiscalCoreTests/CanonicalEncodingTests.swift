@@ -125,5 +125,13 @@ struct CryptoTests {
         #expect(Hex.decode("0g") == nil)
         #expect(Base64URL.decode(Base64URL.encode(bytes)) == bytes)
         #expect(!Base64URL.encode([0xFB, 0xFF]).contains(where: { "+/=".contains($0) }))
+        for count in 0..<70 {
+            let random = (0..<count).map { _ in UInt8.random(in: 0...255) }
+            #expect(Base64URL.decode(Base64URL.encode(random)) == random)
+        }
+        #expect(Base64URL.decode("-_8") == [0xFB, 0xFF])
+        // Not base64url, a length no encoding has, unused bits set: refused.
+        #expect(Base64URL.decode("+/8") == nil && Base64URL.decode("-_8=") == nil)
+        #expect(Base64URL.decode("A") == nil && Base64URL.decode("-_9") == nil)
     }
 }

@@ -1,5 +1,6 @@
 import DeviceEmulator
 import FiscalCore
+import FiscalDevice
 import FiscalTestSupport
 import Foundation
 import LoadGenerator
@@ -68,6 +69,40 @@ struct LoadAuditTests {
     }
 }
 
+extension LoadAuditTests {
+    @Test("an unreadable journal makes the audit incomplete, never clean: in the verdict and the JSON")
+    func unreadableJournal() throws {
+        let store = Dictionary(uniqueKeysWithValues: Self.entries(3).map { ($0.seq.rawValue, $0.entryHash) })
+        let error = "REPLY_INVALID: the reply to ADM|DUMPLOG was corrupt"
+        let audit = LoadAudit.compare(
+            journal: nil,
+            verified: nil,
+            journalError: error,
+            store: store,
+            acknowledgements: []
+        )
+        #expect(!audit.clean && !audit.journalRead && audit.gaps == 0 && audit.missing == 0)
+        #expect(audit.verdict == "audit: incomplete (journal unreadable: \(error))")
+        let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(audit)) as? [String: Any]
+        #expect(json?["journal_read"] as? Bool == false)
+        #expect(json?["journal_error"] as? String == error)
+
+        // Read, but its signatures not checked, or the store unreadable: not clean either.
+        let unchecked = LoadAudit.compare(journal: Self.entries(3), verified: nil, store: store, acknowledgements: [])
+        #expect(!unchecked.clean && unchecked.journalRead)
+        let noStore = LoadAudit.compare(
+            journal: Self.entries(3),
+            verified: true,
+            store: [:],
+            storeError: "no such file",
+            acknowledgements: []
+        )
+        #expect(!noStore.clean && noStore.verdict == "audit: incomplete (store unreadable: no such file)")
+        let read = LoadAudit.compare(journal: Self.entries(3), verified: true, store: store, acknowledgements: [])
+        #expect(read.clean && read.verdict == "audit: clean")
+    }
+}
+
 /// The load generator against a real mediator on loopback, with roaming tablets.
 @Suite("Load generator", .timeLimit(.minutes(1)))
 struct LoadRunnerTests {
@@ -105,7 +140,9 @@ struct LoadRunnerTests {
         #expect(outcome.latencies.count > 20 && outcome.twoPhaseSales > 0 && outcome.fiscalizeSales > 0)
 
         try await Task.sleep(for: .milliseconds(200))  // the last background progress marks
-        let journal = try await mediator.journal()
+        let dump = try await mediator.device.client.dumpEntireLog()
+        try dump.verify()
+        let journal = dump.entries
         let store = Dictionary(
             uniqueKeysWithValues: try mediator.store.sealedInvoices(limit: 10_000).map {
                 ($0.entry.seq.rawValue, $0.entry.entryHash)
@@ -113,7 +150,7 @@ struct LoadRunnerTests {
         )
         let audit = LoadAudit.compare(
             journal: journal,
-            verified: nil,
+            verified: true,
             store: store,
             acknowledgements: outcome.acknowledgements
         )
