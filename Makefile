@@ -4,7 +4,7 @@
 SWIFT        ?= swift
 APT_PACKAGES := libzmq3-dev libsqlite3-dev libssl-dev pkg-config iproute2
 STATE_DIR    ?= var/emulator
-SWIFT_FORMAT_PATHS := Package.swift Sources Tests
+SWIFT_FORMAT_PATHS := Package.swift Sources Tests Plugins
 
 .PHONY: all deps build run emulator test lint format bench load simulate clean fuzz-build fuzz fuzz-smoke
 
@@ -51,8 +51,11 @@ simulate: deps
 	$(SWIFT) build --build-tests
 	DEVICE_CORE_SEEDS=$(SEEDS) $(SWIFT) test --skip-build --filter DeviceCoreSimulation
 
+## Formatting, and the module arrows against docs/ARCHITECTURE.md (with a self-test that a wrong
+## arrow and an undeclared import are caught).
 lint:
 	$(SWIFT) format lint --strict --recursive $(SWIFT_FORMAT_PATHS)
+	python3 scripts/check_arrows.py --selftest
 
 format:
 	$(SWIFT) format --in-place --recursive $(SWIFT_FORMAT_PATHS)

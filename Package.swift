@@ -37,6 +37,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: [.defaults, "YAML"]),
+        .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
     ],
     targets: [
         // C libraries from Debian, reached only through these module maps.
@@ -56,11 +57,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // The domain: values only, no I/O, no actors.
+        // The domain: values only, no I/O, no actors. Its error and alert codes are generated
+        // from ErrorCatalog.json, the one table of them, by ErrorCatalogPlugin.
         .target(
             name: "FiscalCore",
             dependencies: ["COpenSSL"],
+            exclude: ["ErrorCatalog.json"],
+            swiftSettings: swiftSettings,
+            plugins: ["ErrorCatalogPlugin"]
+        ),
+        .executableTarget(
+            name: "ErrorCatalogGenerator",
             swiftSettings: swiftSettings
+        ),
+        .plugin(
+            name: "ErrorCatalogPlugin",
+            capability: .buildTool(),
+            dependencies: ["ErrorCatalogGenerator"]
         ),
 
         // Log lines for journald: logfmt or JSON, every value escaped.
@@ -154,6 +167,7 @@ let package = Package(
             dependencies: [
                 "FiscalCore",
                 .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -176,7 +190,7 @@ let package = Package(
         // The load generator behind `fiscal-mediator load`: a topology's terminals as real clients.
         .target(
             name: "LoadGenerator",
-            dependencies: ["FiscalCore", "FiscalTestSupport", "TerminalClient", "Topology", "ZeroMQ"],
+            dependencies: ["FiscalCore", "SampleData", "TerminalClient", "Topology"],
             swiftSettings: swiftSettings
         ),
 
@@ -191,11 +205,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // Harnesses shared by tests and benchmarks.
+        // Sample invoices and a seeded generator the product's tools (bench, load) use.
+        .target(
+            name: "SampleData",
+            dependencies: ["FiscalCore"],
+            swiftSettings: swiftSettings
+        ),
+
+        // Harnesses shared by tests and benchmarks; never imported by a product target.
         .target(
             name: "FiscalTestSupport",
             dependencies: [
-                "FiscalCore", "FiscalDevice", "DeviceEmulator", .product(name: "GRDB", package: "GRDB.swift"),
+                "FiscalCore", "FiscalDevice", "DeviceEmulator", "SampleData",
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -207,7 +229,7 @@ let package = Package(
                 "FiscalCore",
                 "FiscalDevice",
                 "DeviceEmulator",
-                "FiscalTestSupport",
+                "SampleData",
                 "CloudEmulator",
                 "Mediator",
                 "MediatorStore",
@@ -215,10 +237,11 @@ let package = Package(
                 "LoadGenerator",
                 "TerminalClient",
                 "Topology",
-                "ZeroMQ",
                 "LogFormat",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -229,19 +252,20 @@ let package = Package(
 
         .testTarget(
             name: "FiscalCoreTests",
-            dependencies: ["FiscalCore", "FiscalTestSupport"],
+            dependencies: ["FiscalCore", "FiscalTestSupport", "SampleData"],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "FiscalDeviceTests",
-            dependencies: ["FiscalCore", "FiscalDevice", "DeviceEmulator", "FiscalTestSupport"],
+            dependencies: ["FiscalCore", "FiscalDevice", "DeviceEmulator", "FiscalTestSupport", "SampleData"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "MediatorTests",
             dependencies: [
-                "FiscalCore", "FiscalDevice", "DeviceEmulator", "FiscalTestSupport", "Mediator", "MediatorStore",
+                "FiscalCore", "FiscalDevice", "DeviceEmulator", "FiscalTestSupport", "SampleData", "Mediator",
+                "MediatorStore",
                 "OpsHTTP", "TerminalClient", "ZeroMQ", "CloudEmulator", "Topology",
                 "LoadGenerator", "LogFormat", "Audit",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -259,7 +283,7 @@ let package = Package(
         // The device core as a value: scenarios, the state × message table, and the seeded simulation.
         .testTarget(
             name: "DeviceCoreTests",
-            dependencies: ["FiscalCore", "FiscalDevice", "Mediator", "MediatorStore"],
+            dependencies: ["FiscalCore", "FiscalDevice", "Mediator", "MediatorStore", "SampleData"],
             // Optimized even in a debug build: the simulation runs thousands of schedules.
             swiftSettings: swiftSettings + [.unsafeFlags(["-O"])]
         ),
@@ -271,7 +295,7 @@ let package = Package(
         .testTarget(
             name: "DeviceEmulatorTests",
             dependencies: [
-                "FiscalCore", "FiscalDevice", "DeviceEmulator", "FiscalTestSupport",
+                "FiscalCore", "FiscalDevice", "DeviceEmulator", "FiscalTestSupport", "SampleData",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings

@@ -112,7 +112,7 @@ public struct InvoiceSeq: RawRepresentable, Hashable, Sendable, Codable, Compara
 /// A terminal's id for one sale (1 to 64 characters), chosen by the terminal and reused for every
 /// retry of that sale: with the terminal id, the key of exactly-once.
 public struct RequestID: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible,
-    ExpressibleByStringLiteral
+    ExpressibleByStringInterpolation
 {
     public var rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }

@@ -38,24 +38,226 @@ public enum TerminalProtocol {
     }
 }
 
-/// A message from a terminal. Which fields matter depends on `type`.
+/// A message from a terminal: the envelope (`v`, `type`, `msg_id`, and an optional
+/// `terminal_id`) and one typed body per message type, decoded in one place.
+///
+/// The JSON on the wire is flat (docs/PROTOCOL.md): the body's fields sit beside the envelope's.
+/// A field a type requires that is missing, of the wrong type or out of range is a decoding
+/// error naming its JSON path (`$.request_id`, `$.invoice.items[1].quantity`, ...).
 public struct TerminalRequest: Codable, Sendable {
     public var v: Int
-    public var type: TerminalProtocol.MessageType
     public var msgID: String?
+    /// Any message may name its terminal; it must then be the sender's.
     public var terminalID: String?
-    public var cashierID: String?
-    public var appVersion: String?
-    /// HELLO: the machine's identifier (a MAC address or a GUID, spec §4.1.5).
-    public var machineID: String?
-    public var requestID: String?
-    public var nonce: String?
-    public var invoice: Invoice?
-    /// LOG: the fiscal number asked for; decoding refuses one outside 1 ... `Int64.max`.
-    public var invoiceSeq: InvoiceSeq?
-    /// HEARTBEAT: the terminal's own view of its health.
-    public var health: TerminalHealth?
+    public var body: Body
 
+    /// One case per request type, with what that type carries.
+    public enum Body: Sendable {
+        case hello(Hello)
+        case login(Login)
+        case logout
+        case heartbeat(Heartbeat)
+        case fiscalize(Sale)
+        case prepare(Sale)
+        case commit(Commit)
+        case abort(RequestRef)
+        case result(RequestRef)
+        case log(Log)
+        case status
+        case ping
+    }
+
+    /// HELLO: who is at the terminal and on which machine.
+    public struct Hello: Codable, Sendable, Hashable {
+        /// The machine's identifier (a MAC address or a GUID, spec §4.1.5).
+        public var machineID: String?
+        public var cashierID: String?
+        public var appVersion: String?
+        public init(machineID: String? = nil, cashierID: String? = nil, appVersion: String? = nil) {
+            self.machineID = machineID
+            self.cashierID = cashierID
+            self.appVersion = appVersion
+        }
+        enum CodingKeys: String, CodingKey {
+            case machineID = "machine_id"
+            case cashierID = "cashier_id"
+            case appVersion = "app_version"
+        }
+    }
+
+    /// LOGIN: the cashier who takes the terminal.
+    public struct Login: Codable, Sendable, Hashable {
+        public var cashierID: String
+        public init(cashierID: String) { self.cashierID = cashierID }
+        enum CodingKeys: String, CodingKey { case cashierID = "cashier_id" }
+    }
+
+    /// HEARTBEAT: the terminal's own view of its health.
+    public struct Heartbeat: Codable, Sendable, Hashable {
+        public var health: TerminalHealth
+        public var cashierID: String?
+        public var appVersion: String?
+        public init(health: TerminalHealth, cashierID: String? = nil, appVersion: String? = nil) {
+            self.health = health
+            self.cashierID = cashierID
+            self.appVersion = appVersion
+        }
+        enum CodingKeys: String, CodingKey {
+            case health
+            case cashierID = "cashier_id"
+            case appVersion = "app_version"
+        }
+    }
+
+    /// FISCALIZE and PREPARE: the sale's request id and its invoice.
+    public struct Sale: Codable, Sendable {
+        public var requestID: RequestID
+        public var invoice: Invoice
+        public init(requestID: RequestID, invoice: Invoice) {
+            self.requestID = requestID
+            self.invoice = invoice
+        }
+        enum CodingKeys: String, CodingKey {
+            case requestID = "request_id"
+            case invoice
+        }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            requestID = try c.decodeRequestID(forKey: .requestID)
+            invoice = try c.decode(Invoice.self, forKey: .invoice)
+        }
+    }
+
+    /// COMMIT: the request and the nonce its PREPARE returned.
+    public struct Commit: Codable, Sendable, Hashable {
+        public var requestID: RequestID
+        public var nonce: Nonce
+        public init(requestID: RequestID, nonce: Nonce) {
+            self.requestID = requestID
+            self.nonce = nonce
+        }
+        enum CodingKeys: String, CodingKey {
+            case requestID = "request_id"
+            case nonce
+        }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            requestID = try c.decodeRequestID(forKey: .requestID)
+            nonce = Nonce(try c.decodeText(forKey: .nonce, length: 1...128))
+        }
+    }
+
+    /// ABORT and RESULT: which request.
+    public struct RequestRef: Codable, Sendable, Hashable {
+        public var requestID: RequestID
+        public init(requestID: RequestID) { self.requestID = requestID }
+        enum CodingKeys: String, CodingKey { case requestID = "request_id" }
+        public init(from decoder: any Decoder) throws {
+            requestID = try decoder.container(keyedBy: CodingKeys.self).decodeRequestID(forKey: .requestID)
+        }
+    }
+
+    /// LOG: which sealed invoice.
+    public struct Log: Codable, Sendable, Hashable {
+        /// Decoding refuses one outside 1 ... `Int64.max`.
+        public var invoiceSeq: InvoiceSeq
+        public init(invoiceSeq: InvoiceSeq) { self.invoiceSeq = invoiceSeq }
+        enum CodingKeys: String, CodingKey { case invoiceSeq = "invoice_seq" }
+    }
+
+    public init(_ body: Body, msgID: String? = nil, terminalID: String? = nil) {
+        v = TerminalProtocol.version
+        self.body = body
+        self.msgID = msgID
+        self.terminalID = terminalID
+    }
+
+    /// The message type its body stands for.
+    public var type: TerminalProtocol.MessageType {
+        switch body {
+        case .hello: .hello
+        case .login: .login
+        case .logout: .logout
+        case .heartbeat: .heartbeat
+        case .fiscalize: .fiscalize
+        case .prepare: .prepare
+        case .commit: .commit
+        case .abort: .abort
+        case .result: .result
+        case .log: .log
+        case .status: .status
+        case .ping: .ping
+        }
+    }
+
+    /// The request its body is about, for the messages that name one.
+    public var requestID: RequestID? {
+        switch body {
+        case .fiscalize(let sale), .prepare(let sale): sale.requestID
+        case .commit(let commit): commit.requestID
+        case .abort(let reference), .result(let reference): reference.requestID
+        case .hello, .login, .logout, .heartbeat, .log, .status, .ping: nil
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case v, type
+        case msgID = "msg_id"
+        case terminalID = "terminal_id"
+    }
+
+    /// Decodes the envelope, then the body its `type` names, holding every integer to its
+    /// range (``WireRange``).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        v = try c.decode(Int.self, forKey: .v, in: WireRange.version)
+        msgID = try c.decodeIfPresent(String.self, forKey: .msgID)
+        terminalID = try c.decodeIfPresent(String.self, forKey: .terminalID)
+        switch try c.decode(TerminalProtocol.MessageType.self, forKey: .type) {
+        case .hello: body = .hello(try Hello(from: decoder))
+        case .login: body = .login(try Login(from: decoder))
+        case .logout: body = .logout
+        case .heartbeat: body = .heartbeat(try Heartbeat(from: decoder))
+        case .fiscalize: body = .fiscalize(try Sale(from: decoder))
+        case .prepare: body = .prepare(try Sale(from: decoder))
+        case .commit: body = .commit(try Commit(from: decoder))
+        case .abort: body = .abort(try RequestRef(from: decoder))
+        case .result: body = .result(try RequestRef(from: decoder))
+        case .log: body = .log(try Log(from: decoder))
+        case .status: body = .status
+        case .ping: body = .ping
+        case .event:
+            throw DecodingError.dataCorruptedError(
+                forKey: .type,
+                in: c,
+                debugDescription: "EVENT is sent by the mediator only"
+            )
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(v, forKey: .v)
+        try c.encode(type, forKey: .type)
+        try c.encodeIfPresent(msgID, forKey: .msgID)
+        try c.encodeIfPresent(terminalID, forKey: .terminalID)
+        switch body {
+        case .hello(let hello): try hello.encode(to: encoder)
+        case .login(let login): try login.encode(to: encoder)
+        case .heartbeat(let heartbeat): try heartbeat.encode(to: encoder)
+        case .fiscalize(let sale), .prepare(let sale): try sale.encode(to: encoder)
+        case .commit(let commit): try commit.encode(to: encoder)
+        case .abort(let reference), .result(let reference): try reference.encode(to: encoder)
+        case .log(let log): try log.encode(to: encoder)
+        case .logout, .status, .ping: break
+        }
+    }
+}
+
+extension TerminalRequest {
+    /// A request from loose fields, for tests and simple clients; a field its type needs must be
+    /// given (a programmer error otherwise). Messages a terminal should never send are made
+    /// as raw JSON instead.
     public init(
         type: TerminalProtocol.MessageType,
         msgID: String? = nil,
@@ -63,55 +265,55 @@ public struct TerminalRequest: Codable, Sendable {
         cashierID: String? = nil,
         appVersion: String? = nil,
         machineID: String? = nil,
-        requestID: String? = nil,
+        requestID: RequestID? = nil,
         nonce: String? = nil,
         invoice: Invoice? = nil,
         invoiceSeq: InvoiceSeq? = nil,
         health: TerminalHealth? = nil
     ) {
-        self.v = TerminalProtocol.version
-        self.type = type
-        self.msgID = msgID
-        self.terminalID = terminalID
-        self.cashierID = cashierID
-        self.appVersion = appVersion
-        self.machineID = machineID
-        self.requestID = requestID
-        self.nonce = nonce
-        self.invoice = invoice
-        self.invoiceSeq = invoiceSeq
-        self.health = health
+        func need<T>(_ value: T?, _ field: String) -> T {
+            guard let value else { preconditionFailure("\(type.rawValue) needs \(field)") }
+            return value
+        }
+        let body: Body =
+            switch type {
+            case .hello: .hello(Hello(machineID: machineID, cashierID: cashierID, appVersion: appVersion))
+            case .login: .login(Login(cashierID: need(cashierID, "cashier_id")))
+            case .logout: .logout
+            case .heartbeat:
+                .heartbeat(Heartbeat(health: need(health, "health"), cashierID: cashierID, appVersion: appVersion))
+            case .fiscalize:
+                .fiscalize(Sale(requestID: need(requestID, "request_id"), invoice: need(invoice, "invoice")))
+            case .prepare: .prepare(Sale(requestID: need(requestID, "request_id"), invoice: need(invoice, "invoice")))
+            case .commit: .commit(Commit(requestID: need(requestID, "request_id"), nonce: Nonce(need(nonce, "nonce"))))
+            case .abort: .abort(RequestRef(requestID: need(requestID, "request_id")))
+            case .result: .result(RequestRef(requestID: need(requestID, "request_id")))
+            case .log: .log(Log(invoiceSeq: need(invoiceSeq, "invoice_seq")))
+            case .status: .status
+            case .ping: .ping
+            case .event: preconditionFailure("EVENT is sent by the mediator only")
+            }
+        self.init(body, msgID: msgID, terminalID: terminalID)
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// A request id: 1 to 64 characters, else a decoding error at its path.
+    func decodeRequestID(forKey key: Key) throws -> RequestID {
+        RequestID(try decodeText(forKey: key, length: 1...64))
     }
 
-    enum CodingKeys: String, CodingKey {
-        case v, type
-        case msgID = "msg_id"
-        case terminalID = "terminal_id"
-        case cashierID = "cashier_id"
-        case appVersion = "app_version"
-        case machineID = "machine_id"
-        case requestID = "request_id"
-        case nonce, invoice
-        case invoiceSeq = "invoice_seq"
-        case health
-    }
-
-    /// Decodes a request, holding every integer to its range (``WireRange``): an
-    /// out-of-range `v` or `invoice_seq` is a decoding error naming its path.
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        v = try c.decode(Int.self, forKey: .v, in: WireRange.version)
-        type = try c.decode(TerminalProtocol.MessageType.self, forKey: .type)
-        msgID = try c.decodeIfPresent(String.self, forKey: .msgID)
-        terminalID = try c.decodeIfPresent(String.self, forKey: .terminalID)
-        cashierID = try c.decodeIfPresent(String.self, forKey: .cashierID)
-        appVersion = try c.decodeIfPresent(String.self, forKey: .appVersion)
-        machineID = try c.decodeIfPresent(String.self, forKey: .machineID)
-        requestID = try c.decodeIfPresent(String.self, forKey: .requestID)
-        nonce = try c.decodeIfPresent(String.self, forKey: .nonce)
-        invoice = try c.decodeIfPresent(Invoice.self, forKey: .invoice)
-        invoiceSeq = try c.decodeIfPresent(InvoiceSeq.self, forKey: .invoiceSeq)
-        health = try c.decodeIfPresent(TerminalHealth.self, forKey: .health)
+    /// A string whose length is in `length`, else a decoding error at its path.
+    func decodeText(forKey key: Key, length: ClosedRange<Int>) throws -> String {
+        let text = try decode(String.self, forKey: key)
+        guard length.contains(text.count) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: key,
+                in: self,
+                debugDescription: "must be \(length.lowerBound) to \(length.upperBound) characters"
+            )
+        }
+        return text
     }
 }
 
@@ -244,7 +446,7 @@ public struct TerminalReply: Codable, Sendable, Hashable {
     /// True when the outcome was stored before and is being replayed.
     public var replayed: Bool?
     /// A request's state (RESULT, ABORT).
-    public var state: String?
+    public var state: RequestState?
     public var position: Int?
     public var sealed: SealedRecord?
     public var mediator: MediatorInfo?
@@ -333,7 +535,7 @@ public struct TerminalReply: Codable, Sendable, Hashable {
         nextInvoiceSeq = try c.decodeIfPresent(InvoiceSeq.self, forKey: .nextInvoiceSeq)?.rawValue
         securityElements = try c.decodeIfPresent(SecurityElements.self, forKey: .securityElements)
         replayed = try c.decodeIfPresent(Bool.self, forKey: .replayed)
-        state = try c.decodeIfPresent(String.self, forKey: .state)
+        state = try c.decodeIfPresent(RequestState.self, forKey: .state)
         position = try c.decodeIfPresent(Int.self, forKey: .position, in: WireRange.count)
         sealed = try c.decodeIfPresent(SealedRecord.self, forKey: .sealed)
         mediator = try c.decodeIfPresent(MediatorInfo.self, forKey: .mediator)
@@ -456,8 +658,7 @@ public struct TerminalReply: Codable, Sendable, Hashable {
     public struct DeviceInfo: Codable, Sendable, Hashable {
         public var deviceID: String?
         public var emulated: Bool
-        /// `ready`, `halted` (with `halted_code`), `unavailable` or `resolving` (an in-doubt COMMIT).
-        public var state: String
+        public var state: DeviceState
         public var haltedCode: ErrorCode?
         /// The last fiscal number the device gave, as the mediator knows it.
         public var lastInvoiceSeq: UInt64?
@@ -468,7 +669,7 @@ public struct TerminalReply: Codable, Sendable, Hashable {
         public init(
             deviceID: String?,
             emulated: Bool,
-            state: String,
+            state: DeviceState,
             haltedCode: ErrorCode?,
             lastInvoiceSeq: UInt64?,
             link: String
@@ -493,7 +694,7 @@ public struct TerminalReply: Codable, Sendable, Hashable {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             deviceID = try c.decodeIfPresent(String.self, forKey: .deviceID)
             emulated = try c.decode(Bool.self, forKey: .emulated)
-            state = try c.decode(String.self, forKey: .state)
+            state = try c.decode(DeviceState.self, forKey: .state)
             haltedCode = try c.decodeIfPresent(ErrorCode.self, forKey: .haltedCode)
             lastInvoiceSeq = try c.decodeIfPresent(UInt64.self, forKey: .lastInvoiceSeq, in: WireRange.counter)
             link = try c.decode(String.self, forKey: .link)

@@ -2,7 +2,7 @@ public import FiscalCore
 import Foundation
 
 #if canImport(Glibc)
-public import Glibc
+import Glibc
 #endif
 
 /// A link over a serial line: a USB CDC device such as `/dev/ttyACM0`, or the pseudo-terminal
@@ -30,8 +30,11 @@ public final class SerialDeviceLink: FiscalDeviceLink, @unchecked Sendable {
     private var nextExchangeID: UInt32 = 1
     private var closed = false
 
-    /// The baud rates termios offers.
-    public static let supportedBaudRates: [Int: speed_t] = [
+    /// The baud rates termios offers (bits per second).
+    public static var supportedBaudRates: [Int] { speeds.keys.sorted() }
+
+    /// termios's constant for each supported rate; C types stay in this file.
+    static let speeds: [Int: speed_t] = [
         9600: speed_t(B9600), 19200: speed_t(B19200), 38400: speed_t(B38400), 57600: speed_t(B57600),
         115_200: speed_t(B115200), 230_400: speed_t(B230400), 460_800: speed_t(B460800),
         921_600: speed_t(B921600), 1_000_000: speed_t(B1000000), 2_000_000: speed_t(B2000000),
@@ -44,8 +47,8 @@ public final class SerialDeviceLink: FiscalDeviceLink, @unchecked Sendable {
     /// else that stops the open is thrown now: `IN_USE` naming the holder, `LINK_DOWN` (not a
     /// serial device, no permission), `CONFIG_INVALID` for a baud rate termios does not offer.
     public init(path: String, baudRate: Int = 115_200, exclusive: Bool = true) throws(FiscalError) {
-        guard Self.supportedBaudRates[baudRate] != nil else {
-            let rates = Self.supportedBaudRates.keys.sorted().map(String.init).joined(separator: ", ")
+        guard Self.speeds[baudRate] != nil else {
+            let rates = Self.supportedBaudRates.map(String.init).joined(separator: ", ")
             throw FiscalError(.configInvalid, "baud rate \(baudRate) is not one of \(rates)")
         }
         self.path = path
@@ -104,7 +107,7 @@ public final class SerialDeviceLink: FiscalDeviceLink, @unchecked Sendable {
         cfmakeraw(&settings)
         settings.c_cflag |= tcflag_t(CLOCAL | CREAD)
         settings.c_cflag &= ~tcflag_t(CRTSCTS)
-        let speed = Self.supportedBaudRates[baudRate]!
+        guard let speed = Self.speeds[baudRate] else { preconditionFailure("init checked the baud rate") }
         cfsetispeed(&settings, speed)
         cfsetospeed(&settings, speed)
         guard tcsetattr(descriptor, TCSANOW, &settings) == 0 else {

@@ -1,6 +1,7 @@
 import FiscalCore
 public import Foundation
 import GRDB
+import SampleData
 
 /// Appends journal entries straight into an emulator's fiscal memory (its `device.sqlite`), for
 /// tests that need a large journal fast: no PREPARE/COMMIT, one transaction, about 20 µs an

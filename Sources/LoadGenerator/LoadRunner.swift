@@ -1,10 +1,9 @@
 import FiscalCore
-public import FiscalTestSupport
 import Foundation
+public import SampleData
 import Synchronization
-import TerminalClient
+public import TerminalClient
 public import Topology
-public import ZeroMQ
 
 /// Runs a topology's terminals as real ZeroMQ clients against a mediator at `endpoint`: each
 /// rings up sales at its TPS (Poisson or paced arrivals, basket sizes and payments from the profile),
@@ -40,7 +39,7 @@ public final class LoadRunner: Sendable {
     let endpoint: String
     let duration: Duration
     let seed: UInt64
-    let context: ZMQContext
+    let context: ClientContext
     let runID = String(UUID().uuidString.prefix(8))
     private let stats = Mutex(Stats())
 
@@ -61,7 +60,7 @@ public final class LoadRunner: Sendable {
         endpoint: String,
         duration: Duration? = nil,
         seed: UInt64 = 2026,
-        context: ZMQContext
+        context: ClientContext
     ) {
         self.topology = topology
         self.endpoint = endpoint

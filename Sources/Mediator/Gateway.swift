@@ -28,21 +28,17 @@ public final class Gateway: Sendable {
 
     public init(context: ZMQContext, configuration: Configuration) throws {
         let endpoints = configuration.endpoints
-        let interval = Int32(
-            configuration.heartbeatInterval.wholeMilliseconds
-        )
-        let timeout = Int32(
-            configuration.heartbeatTimeout.wholeMilliseconds
-        )
-        let maxSize = Int64(configuration.maxMessageSize)
+        let interval = configuration.heartbeatInterval
+        let timeout = configuration.heartbeatTimeout
+        let maxSize = configuration.maxMessageSize
         loop = try SocketLoop(context: context, kind: .router, name: "gateway") { socket in
-            try socket.setLinger(0)
-            try socket.set(ZMQRouterOption.handover, Int32(1))
-            try socket.set(ZMQRouterOption.mandatory, Int32(1))
-            try socket.set(ZMQOption.heartbeatInterval, interval)
-            try socket.set(ZMQOption.heartbeatTimeout, timeout)
-            try socket.set(ZMQOption.heartbeatTTL, timeout)
-            try socket.set(ZMQOption.maxMessageSize, maxSize)
+            try socket.set(.linger(.zero))
+            try socket.set(.routerHandover(true))
+            try socket.set(.routerMandatory(true))
+            try socket.set(.heartbeatInterval(interval))
+            try socket.set(.heartbeatTimeout(timeout))
+            try socket.set(.heartbeatTTL(timeout))
+            try socket.set(.maxMessageSize(maxSize))
             var bound: [String] = []
             for endpoint in endpoints {
                 try socket.bind(endpoint)

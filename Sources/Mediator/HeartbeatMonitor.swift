@@ -61,13 +61,9 @@ public actor HeartbeatMonitor {
 
     /// An open alert.
     public struct Alert: Sendable, Hashable {
-        public enum Kind: String, Sendable, Codable, CaseIterable {
-            case terminalOffline = "TERMINAL_OFFLINE"
-            case printerUnavailable = "PRINTER_UNAVAILABLE"
-            case drawerUnavailable = "DRAWER_UNAVAILABLE"
-        }
         public var terminal: TerminalID
-        public var kind: Kind
+        /// Its code in the catalog (docs/ERRORS.md, "Alerts").
+        public var kind: ErrorCode
         public var since: Date
         public var message: String
     }
@@ -85,7 +81,7 @@ public actor HeartbeatMonitor {
         var health: TerminalHealth?
         var reportedCashier: String?
         var appVersion: String?
-        var alerts: [Alert.Kind: Alert] = [:]
+        var alerts: [ErrorCode: Alert] = [:]
     }
 
     public let configuration: Configuration
@@ -230,7 +226,7 @@ public actor HeartbeatMonitor {
     private func check(
         _ terminal: TerminalID,
         _ entry: inout Entry,
-        _ kind: Alert.Kind,
+        _ kind: ErrorCode,
         problem: Bool,
         was: Bool,
         name: String,

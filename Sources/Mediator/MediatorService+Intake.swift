@@ -101,7 +101,7 @@ extension MediatorService {
             return
         }
         let session = sessions.session(for: terminal)
-        let heard = await session.heard(on: message.sourceDescriptor)
+        let heard = await session.heard(on: message.connection)
         if heard.returned {
             logger.info("terminal reconnected", metadata: ["terminal.id": "\(terminal)"])
             await deviceActor.terminalReturned(terminal)
@@ -208,20 +208,24 @@ extension MediatorService {
                 "the message names terminal '\(named)' but the routing id is '\(terminal)'"
             )
         }
-        switch request.type {
-        case .hello: return try await hello(context)
-        case .login: return try await login(context)
+        switch request.body {
+        case .hello(let hello): return try await self.hello(context, hello)
+        case .login(let login): return try await self.login(context, login)
         case .logout: return try await logout(context)
-        case .heartbeat:
-            return try await heartbeat(context, profile: context.registration?.heartbeatProfile ?? "default")
+        case .heartbeat(let heartbeat):
+            return try await self.heartbeat(
+                context,
+                heartbeat,
+                profile: context.registration?.heartbeatProfile ?? "default"
+            )
         case .ping: return context.blankReply
         case .status: return await status(context)
-        case .fiscalize, .prepare: try await sale(context)
-        case .commit: try await commit(context)
-        case .abort: try await abort(context)
-        case .result: try await result(context)
-        case .log: return try await log(context)
-        case .event: throw FiscalError(.unknownMessageType, "EVENT is sent by the mediator only")
+        case .fiscalize(let sale): try await self.sale(context, sale, mode: .fiscalize)
+        case .prepare(let sale): try await self.sale(context, sale, mode: .twoPhase)
+        case .commit(let commit): try await self.commit(context, commit)
+        case .abort(let reference): await abort(context, reference)
+        case .result(let reference): await result(context, reference)
+        case .log(let log): return try await self.log(context, log)
         }
         return nil
     }

@@ -8,13 +8,9 @@ extension MediatorService {
     /// FISCALIZE or PREPARE: the invoice is checked (its terminal, cashier and outlet, then the
     /// fiscal rules), and the sale goes to the device actor, which answers when it is sealed
     /// (FISCALIZE) or prepared (PREPARE).
-    func sale(_ context: Context) async throws(FiscalError) {
-        let request = context.request
+    func sale(_ context: Context, _ sale: TerminalRequest.Sale, mode: RequestRecord.Mode) async throws(FiscalError) {
         let terminal = context.terminal
-        let requestID = try requireRequestID(request)
-        guard let invoice = request.invoice else {
-            throw FiscalError(.messageInvalid, "\(request.type.rawValue) needs the invoice")
-        }
+        let invoice = sale.invoice
         guard invoice.posTerminalID == terminal.rawValue else {
             throw FiscalError(
                 .terminalMismatch,
@@ -40,32 +36,26 @@ extension MediatorService {
             )
         }
         do { try validator.validate(invoice) } catch { throw error.rooted(at: "$.invoice") }
-        let mode: RequestRecord.Mode = request.type == .fiscalize ? .fiscalize : .twoPhase
-        let record = RequestRecord(invoice: invoice, terminal: terminal, requestID: requestID, mode: mode)
+        let record = RequestRecord(invoice: invoice, terminal: terminal, requestID: sale.requestID, mode: mode)
         await deviceActor.sale(record, reply: responder(context))
     }
 
-    func commit(_ context: Context) async throws(FiscalError) {
-        let key = RequestKey(context.terminal, try requireRequestID(context.request))
-        guard let nonce = context.request.nonce, !nonce.isEmpty else {
-            throw FiscalError(.messageInvalid, "COMMIT needs the nonce")
-        }
-        await deviceActor.commit(key, nonce: Nonce(nonce), reply: responder(context))
+    func commit(_ context: Context, _ commit: TerminalRequest.Commit) async throws(FiscalError) {
+        let key = RequestKey(context.terminal, commit.requestID)
+        await deviceActor.commit(key, nonce: commit.nonce, reply: responder(context))
     }
 
-    func abort(_ context: Context) async throws(FiscalError) {
-        let key = RequestKey(context.terminal, try requireRequestID(context.request))
-        await deviceActor.abort(key, reply: responder(context))
+    func abort(_ context: Context, _ reference: TerminalRequest.RequestRef) async {
+        await deviceActor.abort(RequestKey(context.terminal, reference.requestID), reply: responder(context))
     }
 
-    func result(_ context: Context) async throws(FiscalError) {
-        let key = RequestKey(context.terminal, try requireRequestID(context.request))
-        await deviceActor.result(key, reply: responder(context))
+    func result(_ context: Context, _ reference: TerminalRequest.RequestRef) async {
+        await deviceActor.result(RequestKey(context.terminal, reference.requestID), reply: responder(context))
     }
 
     /// LOG: a sealed invoice for a reprint or an audit.
-    func log(_ context: Context) async throws(FiscalError) -> TerminalReply {
-        guard let seq = context.request.invoiceSeq else { throw FiscalError(.messageInvalid, "LOG needs invoice_seq") }
+    func log(_ context: Context, _ log: TerminalRequest.Log) async throws(FiscalError) -> TerminalReply {
+        let seq = log.invoiceSeq
         let found: SealedInvoice?
         do { found = try await store.sealedInvoiceRecord(seq) } catch { throw StoreFailure.fiscal(error) }
         guard let sealed = found else { throw FiscalError(.notFound, "no sealed invoice \(seq) here") }
@@ -90,7 +80,7 @@ extension MediatorService {
     /// The device core's answer as the terminal protocol's reply.
     func wireReply(_ context: Context, _ answer: DeviceActor.Core.Reply) -> TerminalReply {
         var reply = context.blankReply
-        reply.requestID = context.request.requestID
+        reply.requestID = context.request.requestID?.rawValue
         switch answer {
         case .sealed(let entry, let replayed):
             reply.securityElements = entry.securityElements
@@ -101,7 +91,7 @@ extension MediatorService {
             reply.leaseMs = Int(lease.wholeMilliseconds)
             if replayed { reply.replayed = true }
         case .state(let state, let error, let sealed):
-            reply.state = state.rawValue
+            reply.state = state
             reply.securityElements = sealed?.securityElements
             if let error {
                 reply.code = error.code
@@ -114,12 +104,5 @@ extension MediatorService {
             preconditionFailure("the device actor answers lookups itself")
         }
         return reply
-    }
-
-    private func requireRequestID(_ request: TerminalRequest) throws(FiscalError) -> RequestID {
-        guard let id = request.requestID, !id.isEmpty, id.count <= 64 else {
-            throw FiscalError(.messageInvalid, "\(request.type.rawValue) needs a request_id of 1 to 64 characters")
-        }
-        return RequestID(id)
     }
 }

@@ -7,7 +7,7 @@ extension MediatorService {
     /// HELLO: registers (when self-registration is on), checks the machine binding (binding an
     /// unbound terminal), opens the cashier's session when one is named, and counts as a
     /// heartbeat.
-    func hello(_ context: Context) async throws(FiscalError) -> TerminalReply {
+    func hello(_ context: Context, _ hello: TerminalRequest.Hello) async throws(FiscalError) -> TerminalReply {
         let request = context.request
         let terminal = context.terminal
         guard request.terminalID == terminal.rawValue else {
@@ -18,7 +18,7 @@ extension MediatorService {
         }
         if configuration.selfRegister, try await storeRead({ try await store.terminalRecord(terminal) }) == nil {
             do throws(FiscalError) {
-                let record = try TerminalRecord(code: terminal, machineID: request.machineID)
+                let record = try TerminalRecord(code: terminal, machineID: hello.machineID)
                 _ = try store.addTerminal(record)
                 logger.notice("terminal registered itself", metadata: ["terminal.id": "\(terminal)"])
             } catch  where error.code == .formatInvalid {
@@ -27,7 +27,7 @@ extension MediatorService {
         }
         let registration = try await registered(terminal)
         do throws(FiscalError) {
-            if let machine = request.machineID {
+            if let machine = hello.machineID {
                 if try store.bindAtHello(terminal, machineID: machine) == .bound {
                     logger.notice(
                         "terminal bound",
@@ -46,7 +46,7 @@ extension MediatorService {
         }
         await context.session.hello(machineRejected: false)
         var cashier = try await storeRead { try await store.openSession(at: terminal) }?.cashierID
-        if let named = request.cashierID, !named.isEmpty, named != cashier {
+        if let named = hello.cashierID, !named.isEmpty, named != cashier {
             guard named.count <= 64 else {
                 throw FiscalError(.messageInvalid, "cashier_id is longer than 64 characters")
             }
@@ -54,7 +54,7 @@ extension MediatorService {
             cashier = named
         }
         await context.session.loggedIn(cashier)
-        await monitor.heartbeat(terminal, profile: registration.heartbeatProfile, appVersion: request.appVersion)
+        await monitor.heartbeat(terminal, profile: registration.heartbeatProfile, appVersion: hello.appVersion)
 
         let snapshot = await deviceActor.snapshot()
         var reply = context.blankReply
@@ -77,8 +77,9 @@ extension MediatorService {
         return reply
     }
 
-    func login(_ context: Context) async throws(FiscalError) -> TerminalReply {
-        guard let cashier = context.request.cashierID, (1...64).contains(cashier.count) else {
+    func login(_ context: Context, _ login: TerminalRequest.Login) async throws(FiscalError) -> TerminalReply {
+        let cashier = login.cashierID
+        guard (1...64).contains(cashier.count) else {
             throw FiscalError(.messageInvalid, "LOGIN needs a cashier_id of 1 to 64 characters")
         }
         let (_, closed) = try store.logIn(cashier, at: context.terminal)
@@ -100,11 +101,12 @@ extension MediatorService {
         return context.blankReply
     }
 
-    func heartbeat(_ context: Context, profile: String) async throws(FiscalError) -> TerminalReply {
-        let request = context.request
-        guard let health = request.health else {
-            throw FiscalError(.messageInvalid, "HEARTBEAT needs the health object")
-        }
+    func heartbeat(
+        _ context: Context,
+        _ request: TerminalRequest.Heartbeat,
+        profile: String
+    ) async throws(FiscalError) -> TerminalReply {
+        let health = request.health
         let violations = health.violations()
         guard violations.isEmpty else {
             throw FiscalError(.messageInvalid, "the heartbeat's status fields are malformed", violations: violations)

@@ -103,6 +103,16 @@ public final class MediatorService: Service, Sendable {
         }
     }
 
+    /// A mediator with a ZeroMQ context of its own (what `serve` uses).
+    public convenience init(
+        configuration: Configuration,
+        client: FiscalDeviceClient,
+        store: MediatorDatabase,
+        logger: Logger
+    ) throws {
+        try self.init(configuration: configuration, context: ZMQContext(), client: client, store: store, logger: logger)
+    }
+
     public func run() async throws {
         logger.info(
             "mediator starting; sales wait for recovery",
@@ -127,7 +137,7 @@ public final class MediatorService: Service, Sendable {
             }
             group.addTask {
                 for await event in self.gateway.loop.events {
-                    if case .disconnected(let descriptor) = event { await self.connectionDropped(descriptor) }
+                    if case .disconnected(let connection) = event { await self.connectionDropped(connection) }
                 }
             }
             group.addTask {
@@ -147,8 +157,8 @@ public final class MediatorService: Service, Sendable {
         logger.info("mediator stopped")
     }
 
-    func connectionDropped(_ descriptor: Int32) async {
-        for session in sessions.all() where await session.dropped(descriptor) {
+    func connectionDropped(_ connection: SocketLoop.Connection) async {
+        for session in sessions.all() where await session.dropped(connection) {
             logger.info("terminal disconnected", metadata: ["terminal.id": "\(session.terminal)"])
             sessions.markDisconnected(session.terminal)
             await monitor.disconnected(session.terminal)

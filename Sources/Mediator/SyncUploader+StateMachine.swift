@@ -1,3 +1,5 @@
+public import FiscalCore
+
 extension SyncUploader {
     /// The upload line's decisions, as a value: events in (the store's view of the line, the
     /// cloud's answer, the outcome of a store write, recovery starting and finishing), actions
@@ -119,7 +121,7 @@ extension SyncUploader {
         public struct Failure: Sendable, Hashable {
             public var kind: FailureKind
             public var message: String
-            public var alert: Alert.Kind
+            public var alert: ErrorCode
             public var raiseAlert: Bool
             public var attempt: Int
             public var atLeast: Duration?
@@ -346,20 +348,20 @@ extension SyncUploader {
 
         private mutating func fail(_ kind: FailureKind, _ message: String, atLeast: Duration? = nil) -> Failure {
             consecutiveFailures += 1
-            let alert: Alert.Kind
+            let alert: ErrorCode
             let immediate: Bool
             switch kind {
             case .network, .server:
-                alert = .failing
+                alert = .syncFailing
                 immediate = false
             case .auth:
-                alert = .unauthorized
+                alert = .syncUnauthorized
                 immediate = true
             case .protocolError:
-                alert = .protocolError
+                alert = .syncProtocol
                 immediate = true
             case .store:
-                alert = .failing
+                alert = .syncFailing
                 immediate = false
             }
             return Failure(

@@ -89,22 +89,8 @@ public actor SyncUploader: Service {
 
     /// An open alert.
     public struct Alert: Sendable, Hashable {
-        public enum Kind: String, Sendable, CaseIterable {
-            /// An item was rejected and holds the line.
-            case quarantined = "SYNC_QUARANTINED"
-            /// The cloud refuses the token (401/403).
-            case unauthorized = "SYNC_UNAUTHORIZED"
-            /// Several attempts in a row failed (unreachable, timeouts, 5xx, 429).
-            case failing = "SYNC_FAILING"
-            /// The cloud answered something that is not a valid answer to what was sent.
-            case protocolError = "SYNC_PROTOCOL"
-            /// The oldest item waits longer than `lateAfter`.
-            case late = "SYNC_LATE"
-            /// The next number to send is missing from the store; the line waits for recovery
-            /// to adopt it from the device journal.
-            case gap = "SYNC_GAP"
-        }
-        public var kind: Kind
+        /// Its code in the catalog (docs/ERRORS.md, "Alerts"): SYNC_QUARANTINED, SYNC_GAP, ...
+        public var kind: ErrorCode
         public var since: Date
         public var message: String
     }
@@ -124,7 +110,7 @@ public actor SyncUploader: Service {
     private let ownsClient: Bool
     private let logger: Logger
     private let endpoint: String
-    private var alertsByKind: [Alert.Kind: Alert] = [:]
+    private var alertsByKind: [ErrorCode: Alert] = [:]
     private var state = "starting"
     private var lastSuccessAt: Date?
     private var lastError: String?
@@ -249,7 +235,9 @@ public actor SyncUploader: Service {
     private func uploadLoop() async {
         while !Task.isCancelled {
             let pause = await step()
-            if let pause { try? await Task.sleep(for: pause) }
+            if let pause {
+                do { try await Task.sleep(for: pause) } catch { return }
+            }
         }
     }
 
@@ -277,14 +265,14 @@ public actor SyncUploader: Service {
             return configuration.idlePoll
         case .idle:
             state = "idle"
-            clear(.quarantined)
-            clear(.gap)
+            clear(.syncQuarantined)
+            clear(.syncGap)
             return configuration.idlePoll
         case .gap(let missing, let signal):
             state = "gap"
-            clear(.quarantined)
+            clear(.syncQuarantined)
             raise(
-                .gap,
+                .syncGap,
                 "invoice \(missing) is missing from the store; the upload line waits until recovery stores it from the device journal"
             )
             if signal {
@@ -294,16 +282,16 @@ public actor SyncUploader: Service {
             return configuration.idlePoll
         case .quarantined(let seq):
             state = "stopped"
-            clear(.gap)
+            clear(.syncGap)
             let reason = line.head.first?.lastError ?? "no reason"
             raise(
-                .quarantined,
+                .syncQuarantined,
                 "invoice \(seq) was rejected by the cloud (\(reason)); the upload line waits for `fiscal-mediator sync retry`"
             )
             return configuration.idlePoll
         case .send(let range):
-            clear(.quarantined)
-            clear(.gap)
+            clear(.syncQuarantined)
+            clear(.syncGap)
             state = "uploading"
             let batch = line.head.filter { range.contains($0.seq) }
             return await settle(await send(batch), for: batch)
@@ -332,14 +320,14 @@ public actor SyncUploader: Service {
                     uploaded.increment(by: count)
                     uploadedSinceStart += count
                     lastSuccessAt = Date()
-                    clear(.failing)
-                    clear(.unauthorized)
-                    clear(.protocolError)
+                    clear(.syncFailing)
+                    clear(.syncUnauthorized)
+                    clear(.syncProtocol)
                 }
                 if let quarantined, let rejected {
                     state = "stopped"
                     raise(
-                        .quarantined,
+                        .syncQuarantined,
                         "invoice \(quarantined) was rejected by the cloud (\(rejected.reason)); the upload line waits for `fiscal-mediator sync retry`"
                     )
                 }
@@ -348,7 +336,7 @@ public actor SyncUploader: Service {
                 if let rejected {
                     // Rejected, even if not yet recorded as such: say so.
                     raise(
-                        .quarantined,
+                        .syncQuarantined,
                         "invoice \(rejected.seq) was rejected by the cloud (\(rejected.reason)) and cannot be quarantined; retrying"
                     )
                 }
@@ -488,28 +476,28 @@ public actor SyncUploader: Service {
 
     // MARK: Alerts and housekeeping
 
-    private func raise(_ kind: Alert.Kind, _ message: String) {
+    private func raise(_ kind: ErrorCode, _ message: String) {
         if alertsByKind[kind]?.message == message { return }
         let since = alertsByKind[kind]?.since ?? Date()
         alertsByKind[kind] = Alert(kind: kind, since: since, message: message)
         logger.warning("alert", metadata: ["alert": "\(kind.rawValue)", "message": "\(message)"])
     }
 
-    private func clear(_ kind: Alert.Kind) {
+    private func clear(_ kind: ErrorCode) {
         guard alertsByKind.removeValue(forKey: kind) != nil else { return }
         logger.notice("alert cleared", metadata: ["alert": "\(kind.rawValue)"])
     }
 
     private func checkLate(_ head: OutboxItem?) {
-        guard let head, let sealed = DeviceTimestamp.parse(head.enqueuedAt) else { return clear(.late) }
+        guard let head, let sealed = DeviceTimestamp.parse(head.enqueuedAt) else { return clear(.syncLate) }
         let age = Date().timeIntervalSince(sealed)
         if age > configuration.lateAfter.inSeconds {
             raise(
-                .late,
+                .syncLate,
                 "invoice \(head.seq) has waited \(Int(age / 3600)) h for upload (more than \(Int(configuration.lateAfter.inSeconds / 3600)) h)"
             )
         } else {
-            clear(.late)
+            clear(.syncLate)
         }
     }
 

@@ -1,15 +1,16 @@
 public import FiscalCore
 import MediatorStore
+public import ZeroMQ
 
 /// One terminal as the mediator sees it: its connection and who is at it.
 ///
-/// Owns: whether it is connected and on which connection (descriptor), the cashier logged in
+/// Owns: whether it is connected and on which connection (a number never reused), the cashier logged in
 /// there (a cache of the store's open cashier session, written through), and whether its last
 /// HELLO was refused for coming from the wrong machine. (Its health and app version are the
 /// heartbeat monitor's.)
 public actor TerminalSession {
     public let terminal: TerminalID
-    public private(set) var descriptor: Int32 = -1
+    public private(set) var connection: SocketLoop.Connection?
     public private(set) var connected = false
     public private(set) var cashier: String?
     /// Set by a HELLO refused with MACHINE_MISMATCH, cleared by one accepted: until then the
@@ -34,8 +35,8 @@ public actor TerminalSession {
         var unreadable: FiscalError?
     }
 
-    /// A message arrived on connection `descriptor`.
-    func heard(on descriptor: Int32) async -> Heard {
+    /// A message arrived on `connection`.
+    func heard(on connection: SocketLoop.Connection) async -> Heard {
         var unreadable: FiscalError?
         if !cashierKnown {
             do {
@@ -47,16 +48,18 @@ public actor TerminalSession {
                 unreadable = StoreFailure.fiscal(error)
             }
         }
-        let returned = !connected && self.descriptor >= 0
-        if descriptor >= 0 { self.descriptor = descriptor }
+        let returned = !connected && self.connection != nil
+        // Connections are numbered in order: a late message from an older one never replaces
+        // the newest.
+        if self.connection.map({ connection >= $0 }) ?? true { self.connection = connection }
         connected = true
         return Heard(returned: returned, cashier: cashier, machineRejected: machineRejected, unreadable: unreadable)
     }
 
-    /// The connection `descriptor` dropped; `true` if it was this terminal's current one (a
-    /// handover may already have replaced it).
-    func dropped(_ descriptor: Int32) -> Bool {
-        guard descriptor == self.descriptor, connected else { return false }
+    /// `connection` dropped; `true` if it was this terminal's current one (a handover may
+    /// already have replaced it, and then the old one's drop changes nothing).
+    func dropped(_ connection: SocketLoop.Connection) -> Bool {
+        guard connection == self.connection, connected else { return false }
         connected = false
         return true
     }

@@ -5,25 +5,7 @@ public import FiscalCore
 /// Keyed by (terminal, request id). Stored before anything reaches the device; its state says
 /// how far it got, so a retry replays the outcome instead of fiscalizing twice.
 public struct RequestRecord: Hashable, Sendable {
-    public enum State: String, Sendable, CaseIterable {
-        /// Accepted, waiting for the device lock.
-        case queued
-        /// The device holds it with a nonce; waiting for COMMIT (terminal-driven) or about to commit.
-        case prepared
-        /// COMMIT is being sent to the device: if the mediator dies now, it is in doubt.
-        case committing
-        /// COMMIT's outcome is unknown until the device's journal says.
-        case inDoubt = "in_doubt"
-        /// Sealed: `invoiceSeq` is set and the sealed invoice is stored.
-        case sealed
-        /// Aborted (by the terminal, a lease expiry, a disconnect or recovery): may be prepared again.
-        case aborted
-        /// Refused by the device or by validation (`errorCode`): may be prepared again once fixed.
-        case failed
-
-        /// Whether the device may still act on it (only the device actor moves it on).
-        public var isActive: Bool { self == .queued || self == .prepared || self == .committing || self == .inDoubt }
-    }
+    public typealias State = RequestState
 
     /// Who drives the two phases.
     public enum Mode: String, Sendable {

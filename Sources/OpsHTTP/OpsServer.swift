@@ -63,10 +63,10 @@ struct Handlers: Sendable {
         let snapshot = await service.deviceActor.snapshot()
         let byState = try service.store.openRequestCounts()
         var body: [String: JSONValue] = [
-            "status": .string(snapshot.device.state == "ready" ? "ok" : "degraded"),
+            "status": .string(snapshot.device.state == .ready ? "ok" : "degraded"),
             "device": .object([
                 "id": snapshot.device.deviceID.map(JSONValue.string) ?? .null,
-                "state": .string(snapshot.device.state),
+                "state": .string(snapshot.device.state.rawValue),
                 "halted_code": snapshot.device.haltedCode.map { .string($0.rawValue) } ?? .null,
                 "link": .string(snapshot.device.link),
                 "busy_ms": service.deviceInfo(snapshot).busyMs.map { .int($0) } ?? .null,
@@ -101,7 +101,7 @@ struct Handlers: Sendable {
             ])
             body["alerts"] = .int(await service.monitor.alerts().count + snapshot.alerts.count + sync.alerts().count)
         }
-        return json(.object(body), status: snapshot.device.state == "ready" ? .ok : .serviceUnavailable)
+        return json(.object(body), status: snapshot.device.state == .ready ? .ok : .serviceUnavailable)
     }
 
     func terminals() async throws -> Response {
@@ -158,7 +158,7 @@ struct Handlers: Sendable {
         let device: [JSONValue] = snapshot.alerts.map { alert in
             let halted = alert.code == snapshot.device.haltedCode
             return .object([
-                "kind": .string(halted ? "DEVICE_HALTED" : alert.code.rawValue), "terminal_id": .null,
+                "kind": .string(halted ? ErrorCode.deviceHalted.rawValue : alert.code.rawValue), "terminal_id": .null,
                 "code": .string(alert.code.rawValue), "since": .string(Self.iso(Date() - alert.age.inSeconds)),
                 "message": .string(alert.message),
             ])

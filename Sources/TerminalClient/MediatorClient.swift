@@ -54,22 +54,19 @@ public actor MediatorClient {
             of: TerminalReply.self,
             bufferingPolicy: .bufferingNewest(1000)
         )
-        let milliseconds: (Duration) -> Int32 = {
-            Int32(clamping: $0.wholeMilliseconds)
-        }
         let endpoint = configuration.endpoint
         let routingID = Array(configuration.terminalID.rawValue.utf8)
-        let reconnect = milliseconds(configuration.reconnectInterval)
-        let reconnectMax = milliseconds(configuration.reconnectIntervalMax)
-        let heartbeat = milliseconds(configuration.heartbeatInterval)
+        let reconnect = configuration.reconnectInterval
+        let reconnectMax = configuration.reconnectIntervalMax
+        let heartbeat = configuration.heartbeatInterval
         loop = try SocketLoop(context: context, kind: .dealer, name: "terminal \(configuration.terminalID)") { socket in
-            try socket.setLinger(0)
-            try socket.setRoutingID(routingID)
-            try socket.set(ZMQOption.immediate, Int32(1))
-            try socket.set(ZMQOption.reconnectInterval, reconnect)
-            try socket.set(ZMQOption.reconnectIntervalMax, reconnectMax)
-            try socket.set(ZMQOption.heartbeatInterval, heartbeat)
-            try socket.set(ZMQOption.heartbeatTimeout, heartbeat * 3)
+            try socket.set(.linger(.zero))
+            try socket.set(.routingID(routingID))
+            try socket.set(.immediate(true))
+            try socket.set(.reconnectInterval(reconnect))
+            try socket.set(.reconnectIntervalMax(reconnectMax))
+            try socket.set(.heartbeatInterval(heartbeat))
+            try socket.set(.heartbeatTimeout(heartbeat * 3))
             try socket.connect(endpoint)
             return []
         }
@@ -144,43 +141,40 @@ public actor MediatorClient {
     /// HELLO: announces the terminal (binding it to ``Configuration/machineID`` on first use) and
     /// logs in `cashierID` (default: the configured one), if any.
     public func hello(cashierID: String? = nil) async throws(FiscalError) -> TerminalReply {
-        try await send(
-            TerminalRequest(
-                type: .hello,
-                terminalID: configuration.terminalID.rawValue,
-                cashierID: cashierID ?? configuration.cashierID,
-                appVersion: configuration.appVersion,
-                machineID: configuration.machineID
-            )
+        let hello = TerminalRequest.Hello(
+            machineID: configuration.machineID,
+            cashierID: cashierID ?? configuration.cashierID,
+            appVersion: configuration.appVersion
         )
+        return try await send(TerminalRequest(.hello(hello), terminalID: configuration.terminalID.rawValue))
     }
 
     /// LOGIN: `cashierID` is at this terminal from now on (another cashier's session closes).
     public func login(cashierID: String) async throws(FiscalError) -> TerminalReply {
-        try await send(TerminalRequest(type: .login, cashierID: cashierID))
+        try await send(TerminalRequest(.login(.init(cashierID: cashierID))))
     }
 
     /// LOGOUT: nobody is at this terminal; sales are refused until the next LOGIN.
     public func logout() async throws(FiscalError) -> TerminalReply {
-        try await send(TerminalRequest(type: .logout))
+        try await send(TerminalRequest(.logout))
     }
 
     /// HEARTBEAT with the terminal's status fields; the reply says when the next one is due.
     public func heartbeat(_ health: TerminalHealth, cashierID: String? = nil) async throws(FiscalError) -> TerminalReply
     {
-        try await send(
-            TerminalRequest(
-                type: .heartbeat,
-                cashierID: cashierID,
-                appVersion: configuration.appVersion,
-                health: health
-            )
+        let heartbeat = TerminalRequest.Heartbeat(
+            health: health,
+            cashierID: cashierID,
+            appVersion: configuration.appVersion
         )
+        return try await send(TerminalRequest(.heartbeat(heartbeat)))
     }
 
     /// FISCALIZE: the mediator prepares and commits back to back.
     public func fiscalize(requestID: String, invoice: Invoice) async throws(FiscalError) -> SecurityElements {
-        let reply = try await send(TerminalRequest(type: .fiscalize, requestID: requestID, invoice: invoice))
+        let reply = try await send(
+            TerminalRequest(.fiscalize(.init(requestID: RequestID(requestID), invoice: invoice)))
+        )
         guard let elements = reply.securityElements else {
             throw FiscalError(.replyInvalid, "FISCALIZE reply without security elements")
         }
@@ -190,13 +184,15 @@ public actor MediatorClient {
     /// PREPARE: returns the nonce to COMMIT with, and the lease in milliseconds.
     public func prepare(requestID: String, invoice: Invoice) async throws(FiscalError) -> (nonce: String, leaseMs: Int)
     {
-        let reply = try await send(TerminalRequest(type: .prepare, requestID: requestID, invoice: invoice))
+        let reply = try await send(TerminalRequest(.prepare(.init(requestID: RequestID(requestID), invoice: invoice))))
         guard let nonce = reply.nonce else { throw FiscalError(.replyInvalid, "PREPARE reply without a nonce") }
         return (nonce, reply.leaseMs ?? 0)
     }
 
     public func commit(requestID: String, nonce: String) async throws(FiscalError) -> SecurityElements {
-        let reply = try await send(TerminalRequest(type: .commit, requestID: requestID, nonce: nonce))
+        let reply = try await send(
+            TerminalRequest(.commit(.init(requestID: RequestID(requestID), nonce: Nonce(nonce))))
+        )
         guard let elements = reply.securityElements else {
             throw FiscalError(.replyInvalid, "COMMIT reply without security elements")
         }
@@ -204,19 +200,19 @@ public actor MediatorClient {
     }
 
     public func abort(requestID: String) async throws(FiscalError) -> TerminalReply {
-        try await send(TerminalRequest(type: .abort, requestID: requestID))
+        try await send(TerminalRequest(.abort(.init(requestID: RequestID(requestID)))))
     }
 
     public func result(requestID: String) async throws(FiscalError) -> TerminalReply {
-        try await send(TerminalRequest(type: .result, requestID: requestID))
+        try await send(TerminalRequest(.result(.init(requestID: RequestID(requestID)))))
     }
 
     public func log(_ seq: InvoiceSeq) async throws(FiscalError) -> TerminalReply {
-        try await send(TerminalRequest(type: .log, invoiceSeq: seq))
+        try await send(TerminalRequest(.log(.init(invoiceSeq: seq))))
     }
 
     public func status() async throws(FiscalError) -> TerminalReply {
-        try await send(TerminalRequest(type: .status))
+        try await send(TerminalRequest(.status))
     }
 
     /// Fiscalizes `invoice` under `requestID`, whatever is lost on the way: after a timeout it
@@ -236,12 +232,10 @@ public actor MediatorClient {
             do throws(FiscalError) {
                 if send { return try await fiscalize(requestID: requestID, invoice: invoice) }
                 let reply = try await result(requestID: requestID)
-                if reply.state == "sealed", let elements = reply.securityElements { return elements }
-                if reply.state == "aborted" || reply.state == "failed" {
-                    if let code = reply.code, let entry = code.entry, !entry.retryable, code != .aborted,
-                        code != .nonceExpired,
-                        code != .deviceUnavailable
-                    {
+                if reply.state == .sealed, let elements = reply.securityElements { return elements }
+                if reply.state == .aborted || reply.state == .failed {
+                    // PROTOCOL.md's retry rule: send it again unless it failed for a cause to fix.
+                    if let code = reply.code, code.entry?.retryable == false, code != .nonceExpired {
                         throw FiscalError(code, reply.message ?? "request \(requestID) failed")
                     }
                     send = true
@@ -251,7 +245,8 @@ public actor MediatorClient {
                 switch error.code {
                 case .mediatorTimeout, .inProgress: send = false
                 case .notFound: send = true
-                case .queueFull, .deviceUnavailable, .aborted, .shuttingDown: send = true
+                case .queueFull, .deviceUnavailable, .storeUnavailable, .rateLimited, .aborted, .shuttingDown:
+                    send = true
                 default: throw error
                 }
             }
@@ -280,17 +275,15 @@ public actor MediatorClient {
         while true {
             do throws(FiscalError) {
                 let result = try? await client().result(requestID: requestID)
-                if result?.state == "sealed", let elements = result?.securityElements { return elements }
-                if let state = result?.state, ["queued", "prepared", "committing", "in_doubt"].contains(state) {
-                    throw FiscalError(.inProgress, state)
-                }
+                if result?.state == .sealed, let elements = result?.securityElements { return elements }
+                if let state = result?.state, state.isActive { throw FiscalError(.inProgress, state.rawValue) }
                 let (nonce, leaseMs) = try await client().prepare(requestID: requestID, invoice: invoice)
                 await afterPrepare(nonce, leaseMs)
                 return try await client().commit(requestID: requestID, nonce: nonce)
             } catch {
                 switch error.code {
-                case .mediatorTimeout, .inProgress, .queueFull, .deviceUnavailable, .aborted, .nonceExpired,
-                    .invalidNonce, .notPrepared, .shuttingDown, .deviceBusy:
+                case .mediatorTimeout, .inProgress, .queueFull, .deviceUnavailable, .storeUnavailable, .rateLimited,
+                    .aborted, .nonceExpired, .invalidNonce, .notPrepared, .shuttingDown, .deviceBusy:
                     guard ContinuousClock.now + pause < end else { throw error }
                     try? await Task.sleep(for: pause)
                     pause = min(pause * 2, .seconds(1))

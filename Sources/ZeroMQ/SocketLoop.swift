@@ -18,17 +18,27 @@ import Glibc
 /// `Sendable`: shared state is the outbox (a `Mutex`), the pipe descriptors (immutable after
 /// `init`) and atomics.
 public final class SocketLoop: Sendable {
-    /// A message received, with the descriptor of the connection it came on (`ZMQ_SRCFD`).
-    public struct Message: Sendable {
-        public var frames: [[UInt8]]
-        public var sourceDescriptor: Int32
+    /// A connection, numbered in the order the loop learnt of it. Unlike a file descriptor,
+    /// which the kernel reuses, a number is never given twice: a late "disconnected" of an old
+    /// connection can never be taken for the new one on the same descriptor.
+    public struct Connection: Hashable, Sendable, Comparable, CustomStringConvertible {
+        public var number: UInt64
+        public init(_ number: UInt64) { self.number = number }
+        public static func < (lhs: Connection, rhs: Connection) -> Bool { lhs.number < rhs.number }
+        public var description: String { "#\(number)" }
     }
 
-    /// A connection event from `zmq_socket_monitor`; the value is the connection's descriptor.
+    /// A message received, with the connection it came on.
+    public struct Message: Sendable {
+        public var frames: [[UInt8]]
+        public var connection: Connection
+    }
+
+    /// A connection event from `zmq_socket_monitor`.
     public enum Event: Sendable, Hashable {
-        case accepted(descriptor: Int32)
-        case connected(descriptor: Int32)
-        case disconnected(descriptor: Int32)
+        case accepted(Connection)
+        case connected(Connection)
+        case disconnected(Connection)
     }
 
     /// How the thread sets the socket up: options, then bind or connect. Returns the
@@ -57,7 +67,7 @@ public final class SocketLoop: Sendable {
 
     private static let monitorCounter = Atomic<Int>(0)
     /// How long a closing socket may keep flushing messages already queued, in milliseconds.
-    static let closingLinger: Int32 = 1000
+    static let closingLinger: Duration = .seconds(1)
     /// How long a message libzmq cannot take yet is kept for another try.
     static let blockedLifetime: Duration = .seconds(2)
 
@@ -106,7 +116,7 @@ public final class SocketLoop: Sendable {
                     events: ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED
                 )
                 let monitor = try ZMQSocket(context: context, kind: .pair)
-                try monitor.setLinger(0)
+                try monitor.set(.linger(.zero))
                 try monitor.connect(monitorEndpoint)
                 setupResult.withLock { $0 = .success(bound) }
                 ready.signal()
@@ -184,6 +194,7 @@ public final class SocketLoop: Sendable {
         // Messages libzmq could not take yet (EAGAIN: no connection yet, or the peer's queue is
         // full), retried when the socket turns writable and dropped after `blockedLifetime`.
         var blocked: [(frames: [[UInt8]], since: ContinuousClock.Instant)] = []
+        var connections = Connections()
         while true {
             items[0].events = Int16(ZMQ_POLLIN) | (blocked.isEmpty ? 0 : Int16(ZMQ_POLLOUT))
             let ready = zmq_poll(&items, 3, blocked.isEmpty ? -1 : 50)
@@ -215,30 +226,64 @@ public final class SocketLoop: Sendable {
                 // LINGER is 0 while running (a dead peer must not hold anything up), but what
                 // was just queued, a shutdown's last replies, must still reach the wire: give
                 // the closing socket a bounded linger; terminating the context waits for it.
-                try? socket.setLinger(Self.closingLinger)
+                try? socket.set(.linger(Self.closingLinger))
                 break
             }
+            // Connection events first, so a message is numbered by the connections known when
+            // it is read (an accept always precedes its connection's first message).
+            connections.drain(monitor, events)
             if items[0].revents != 0 {
                 while let message = try? socket.receive() {
-                    inbound.yield(Message(frames: message.frames, sourceDescriptor: message.sourceDescriptor))
+                    let connection = connections.number(for: message.sourceDescriptor, monitor, events)
+                    inbound.yield(Message(frames: message.frames, connection: connection))
                 }
             }
-            if items[1].revents != 0 {
-                while let message = try? monitor.receive() {
-                    guard let head = message.frames.first, head.count >= 6 else { continue }
-                    let event = UInt16(head[0]) | UInt16(head[1]) << 8
-                    let value = Int32(
-                        bitPattern: UInt32(head[2]) | UInt32(head[3]) << 8 | UInt32(head[4]) << 16 | UInt32(head[5])
-                            << 24
-                    )
-                    switch Int32(event) {
-                    case ZMQ_EVENT_ACCEPTED: events.yield(.accepted(descriptor: value))
-                    case ZMQ_EVENT_CONNECTED: events.yield(.connected(descriptor: value))
-                    case ZMQ_EVENT_DISCONNECTED: events.yield(.disconnected(descriptor: value))
-                    default: break
+        }
+    }
+
+    /// The loop thread's map from descriptors to connection numbers.
+    private struct Connections: ~Copyable {
+        var byDescriptor: [Int32: Connection] = [:]
+        var next: UInt64 = 1
+
+        mutating func open(_ descriptor: Int32) -> Connection {
+            if let known = byDescriptor[descriptor] { return known }
+            defer { next += 1 }
+            let connection = Connection(next)
+            byDescriptor[descriptor] = connection
+            return connection
+        }
+
+        /// Reads every pending monitor event and hands it on.
+        mutating func drain(_ monitor: borrowing ZMQSocket, _ events: AsyncStream<Event>.Continuation) {
+            while let message = try? monitor.receive() {
+                guard let head = message.frames.first, head.count >= 6 else { continue }
+                let event = UInt16(head[0]) | UInt16(head[1]) << 8
+                let descriptor = Int32(
+                    bitPattern: UInt32(head[2]) | UInt32(head[3]) << 8 | UInt32(head[4]) << 16 | UInt32(head[5]) << 24
+                )
+                switch Int32(event) {
+                case ZMQ_EVENT_ACCEPTED: events.yield(.accepted(open(descriptor)))
+                case ZMQ_EVENT_CONNECTED: events.yield(.connected(open(descriptor)))
+                case ZMQ_EVENT_DISCONNECTED:
+                    if let connection = byDescriptor.removeValue(forKey: descriptor) {
+                        events.yield(.disconnected(connection))
                     }
+                default: break
                 }
             }
+        }
+
+        /// The connection a message from `descriptor` came on: the one its accept named, or,
+        /// when that event is not read yet, whatever the monitor says now, else a new number.
+        mutating func number(
+            for descriptor: Int32,
+            _ monitor: borrowing ZMQSocket,
+            _ events: AsyncStream<Event>.Continuation
+        ) -> Connection {
+            if let known = byDescriptor[descriptor] { return known }
+            drain(monitor, events)
+            return open(descriptor)
         }
     }
 }

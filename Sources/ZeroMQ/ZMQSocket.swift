@@ -26,28 +26,25 @@ public struct ZMQSocket: ~Copyable {
 
     // MARK: Options
 
-    public func set(_ option: Int32, _ value: Int32) throws(ZMQError) {
+    func set(_ option: Int32, _ value: Int32) throws(ZMQError) {
         var value = value
         try ZMQError.check("zmq_setsockopt(\(option))") {
             zmq_setsockopt(handle, option, &value, MemoryLayout<Int32>.size)
         }
     }
 
-    public func set(_ option: Int32, _ value: Int64) throws(ZMQError) {
+    func set(_ option: Int32, _ value: Int64) throws(ZMQError) {
         var value = value
         try ZMQError.check("zmq_setsockopt(\(option))") {
             zmq_setsockopt(handle, option, &value, MemoryLayout<Int64>.size)
         }
     }
 
-    public func set(_ option: Int32, bytes: [UInt8]) throws(ZMQError) {
+    func set(_ option: Int32, bytes: [UInt8]) throws(ZMQError) {
         try ZMQError.check("zmq_setsockopt(\(option))") {
             bytes.withUnsafeBytes { zmq_setsockopt(handle, option, $0.baseAddress, $0.count) }
         }
     }
-
-    public func setLinger(_ milliseconds: Int32) throws(ZMQError) { try set(ZMQ_LINGER, milliseconds) }
-    public func setRoutingID(_ id: [UInt8]) throws(ZMQError) { try set(ZMQ_ROUTING_ID, bytes: id) }
 
     /// The endpoint actually bound, e.g. `tcp://127.0.0.1:41873` after binding `tcp://127.0.0.1:*`.
     public var lastEndpoint: String {

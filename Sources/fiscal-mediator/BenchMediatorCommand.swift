@@ -2,13 +2,12 @@ import ArgumentParser
 import DeviceEmulator
 import FiscalCore
 import FiscalDevice
-import FiscalTestSupport
 import Foundation
 import Logging
 import Mediator
 import MediatorStore
+import SampleData
 import TerminalClient
-import ZeroMQ
 
 /// `fiscal-mediator bench-mediator`: N terminals fiscalizing as fast as the mediator answers.
 struct BenchMediatorCommand: AsyncParsableCommand {
@@ -32,7 +31,7 @@ struct BenchMediatorCommand: AsyncParsableCommand {
         guard mode == "fiscalize" || mode == "two-phase" else {
             throw ValidationError("--mode must be fiscalize or two-phase")
         }
-        let context = ZMQContext()
+        let context = ClientContext()
         var emulator: FiscalDeviceEmulator?
         var service: MediatorService?
         var serviceTask: Task<Void, any Error>?
@@ -69,7 +68,6 @@ struct BenchMediatorCommand: AsyncParsableCommand {
             logger.logLevel = .warning
             let started = try MediatorService(
                 configuration: configuration,
-                context: context,
                 client: client,
                 store: try MediatorDatabase(path: directory.appendingPathComponent("mediator.sqlite").path),
                 logger: logger

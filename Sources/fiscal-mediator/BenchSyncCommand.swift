@@ -3,12 +3,12 @@ import CloudEmulator
 import DeviceEmulator
 import FiscalCore
 import FiscalDevice
-import FiscalTestSupport
 import Foundation
 import Hummingbird
 import Logging
 import Mediator
 import MediatorStore
+import SampleData
 import Synchronization
 
 /// `fiscal-mediator bench-sync`: how fast a backlog of sealed invoices drains to a local cloud

@@ -2,8 +2,8 @@ import ArgumentParser
 import DeviceEmulator
 import FiscalCore
 import FiscalDevice
-import FiscalTestSupport
 import Foundation
+import SampleData
 
 /// `fiscal-mediator device-bench`: PREPARE+COMMIT pairs per second against the emulator.
 struct DeviceBenchCommand: AsyncParsableCommand {

@@ -11,7 +11,6 @@ import MediatorStore
 import NIOCore
 import TerminalClient
 import Topology
-import ZeroMQ
 
 /// `fiscal-mediator load --topology FILE`: replays a deployment's load profile with real
 /// ZeroMQ terminals, then audits the device journal against the store and the acknowledgements.
@@ -53,7 +52,7 @@ struct LoadCommand: AsyncParsableCommand {
             }
             return value
         }
-        let context = ZMQContext()
+        let context = ClientContext()
         let target: Target
         if let connect {
             target = try Target.remote(connect, topology)
@@ -176,7 +175,6 @@ final class Target: Sendable {
         logger.logLevel = .warning
         let service = try MediatorService(
             configuration: configuration,
-            context: ZMQContext(),
             client: client,
             store: store,
             logger: logger

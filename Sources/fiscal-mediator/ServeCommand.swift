@@ -12,7 +12,6 @@ import Prometheus
 import ServiceLifecycle
 import Topology
 import UnixSignals
-import ZeroMQ
 
 /// `fiscal-mediator serve`: the mediator daemon.
 struct ServeCommand: AsyncParsableCommand {
@@ -230,10 +229,8 @@ struct ServeCommand: AsyncParsableCommand {
             try registerTerminals(plan, in: store)
             logger.info("topology", metadata: ["name": "\(plan.name)", "terminals": "\(plan.terminals.count)"])
         }
-        let context = ZMQContext()
         let service = try MediatorService(
             configuration: configuration,
-            context: context,
             client: client,
             store: store,
             logger: logger

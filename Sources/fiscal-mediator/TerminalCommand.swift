@@ -2,7 +2,6 @@ import ArgumentParser
 import FiscalCore
 import Foundation
 import TerminalClient
-import ZeroMQ
 
 /// `fiscal-mediator terminal ...`: a terminal from the command line, built on TerminalClient.
 struct TerminalCommand: AsyncParsableCommand {
@@ -24,7 +23,7 @@ struct TerminalCommand: AsyncParsableCommand {
             configuration.machineID = machineID
             do {
                 let result = try await MediatorClient.withClient(
-                    context: ZMQContext(),
+                    context: ClientContext(),
                     configuration: configuration,
                     body
                 )

@@ -575,7 +575,14 @@ struct Simulation {
             return true
         }
         let waiting = terminals.indices.filter { terminals[$0].current != nil }
-        guard !waiting.isEmpty else { return false }
+        guard !waiting.isEmpty else {
+            // Nobody waits, but the core may still have work of its own (recovery, a journal
+            // check, a store write it retries): its deadlines drive it, so time must pass.
+            guard coreHasWork, let deadline = core.nextDeadline() else { return false }
+            now = max(now, deadline)
+            apply(core.tick(now: now), "settle: deadline")
+            return true
+        }
         for index in waiting where terminals[index].listening.isEmpty {
             if terminals[index].nonce != nil {
                 sendCommit(index, nonce: terminals[index].nonce)
@@ -586,6 +593,15 @@ struct Simulation {
         now = now.advanced(by: .milliseconds(100))
         apply(core.tick(now: now), "settle: time passes")
         return true
+    }
+
+    /// Whether the core has work of its own left: it is not running yet, or a store write or a
+    /// journal check is unfinished, or a request is still live. (A failed batch of admissions
+    /// only leaves nothing to write: the failure stays raised until the next write succeeds.)
+    private var coreHasWork: Bool {
+        guard case .running = core.lifecycle else { return true }
+        return !core.line.pending.isEmpty || core.line.inFlight != nil || core.journal != .none
+            || !core.requests.isEmpty
     }
 
     // MARK: Invariants

@@ -3,6 +3,7 @@ import FiscalCore
 import FiscalDevice
 import FiscalTestSupport
 import Foundation
+import SampleData
 import Testing
 
 /// Every command and every device error code, over the real pseudo-terminal (and in-process

@@ -3,6 +3,7 @@ import FiscalCore
 import FiscalDevice
 import FiscalTestSupport
 import Foundation
+import SampleData
 import Testing
 
 @Suite("Emulator faults", .timeLimit(.minutes(1)))

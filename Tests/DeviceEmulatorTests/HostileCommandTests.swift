@@ -4,6 +4,7 @@ import FiscalDevice
 import FiscalTestSupport
 import Foundation
 import GRDB
+import SampleData
 import Testing
 
 /// Commands a hostile host writes to the device: the emulator answers each with an error code

@@ -4,6 +4,7 @@ import FiscalDevice
 import FiscalTestSupport
 import Foundation
 import GRDB
+import SampleData
 import Testing
 
 /// The verifier against real state directories and real DUMPLOG exports, tampered with the

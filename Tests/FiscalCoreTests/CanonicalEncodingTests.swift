@@ -1,6 +1,7 @@
 import FiscalCore
 import FiscalTestSupport
 import Foundation
+import SampleData
 import Testing
 
 @Suite("Canonical encoding")

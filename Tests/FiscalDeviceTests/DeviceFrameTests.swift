@@ -1,6 +1,7 @@
 import FiscalCore
 import FiscalDevice
 import FiscalTestSupport
+import SampleData
 import Testing
 
 @Suite("Device framing")

@@ -10,6 +10,7 @@ import Hummingbird
 import Logging
 import Mediator
 import MediatorStore
+import SampleData
 import TerminalClient
 import Testing
 
@@ -247,10 +248,16 @@ struct Workspace: Sendable {
         let at = try #require((0...(bytes.count - key.count)).first { Array(bytes[$0..<($0 + key.count)]) == key })
         var index = at + key.count
         if bytes[index] == UInt8(ascii: "\"") { index += 1 }
-        // The last character of a short value, the tenth of a long one: inside it, whatever it is.
+        // The last letter or digit among the first ten characters of the value: inside it, and
+        // never its decimal point or sign, so a number still reads as a number (the sale at
+        // entry 7, and so the shape of its total, depends on how the lanes interleaved).
         var end = index
         while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: ",") { end += 1 }
-        let target = min(index + 9, end - 1)
+        let target = try #require(
+            (index..<min(index + 10, end)).last {
+                Character(UnicodeScalar(bytes[$0])).isLetter || Character(UnicodeScalar(bytes[$0])).isNumber
+            }
+        )
         bytes[target] = Self.flipped(bytes[target])
         lines[seq] = String(decoding: bytes, as: UTF8.self)
         try writeExport(lines: lines)

@@ -12,8 +12,8 @@ struct BadInputTests {
     func rawTerminal(_ mediator: MediatorHarness, id: String?) throws -> SocketLoop {
         let endpoint = mediator.endpoint
         return try SocketLoop(context: mediator.context, kind: .dealer, name: "raw") { socket in
-            try socket.setLinger(0)
-            if let id { try socket.setRoutingID(Array(id.utf8)) }
+            try socket.set(.linger(.zero))
+            if let id { try socket.set(.routingID(Array(id.utf8))) }
             try socket.connect(endpoint)
             return []
         }
@@ -40,6 +40,8 @@ struct BadInputTests {
         #expect(try await exchange(raw, json(#"{"v":1,"type":"SELL","msg_id":"b"}"#)).code == .unknownMessageType)
         #expect(try await exchange(raw, [Array("x".utf8), Array("y".utf8)]).code == .messageInvalid)
         #expect(try await exchange(raw, json(#"{"v":1,"type":"FISCALIZE","msg_id":"c"}"#)).code == .messageInvalid)
+        #expect(try await exchange(raw, json(#"{"v":1,"type":"HEARTBEAT","msg_id":"h"}"#)).code == .messageInvalid)
+        #expect(try await exchange(raw, json(#"{"v":1,"type":"LOGIN","msg_id":"l"}"#)).code == .messageInvalid)
         #expect(
             try await exchange(raw, json(#"{"v":1,"type":"COMMIT","msg_id":"d","request_id":"nope","nonce":"00"}"#))
                 .code == .notPrepared

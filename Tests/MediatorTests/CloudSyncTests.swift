@@ -133,7 +133,7 @@ struct CloudSyncTests {
         defer { Task { await Self.close(mediator, cloud) } }
         cloud.emulator.faults.withLock { $0.downUntil = .now + .milliseconds(600) }
         let uploader = try uploader(mediator.store, cloud.url)
-        try await drive(uploader) { await uploader.alerts().contains { $0.kind == .failing } }
+        try await drive(uploader) { await uploader.alerts().contains { $0.kind == .syncFailing } }
         #expect(try cloud.seqs().isEmpty)
         #expect(try mediator.store.outboxSummary().pending == 15)
         try await drive(uploader) { try mediator.store.outboxSummary().pending == 0 }
@@ -162,7 +162,7 @@ struct CloudSyncTests {
         defer { Task { await Self.close(mediator, cloud) } }
         cloud.emulator.faults.withLock { $0.rejectSeqs = [5] }
         let uploader = try uploader(mediator.store, cloud.url, batch: 3)
-        try await drive(uploader) { await uploader.alerts().contains { $0.kind == .quarantined } }
+        try await drive(uploader) { await uploader.alerts().contains { $0.kind == .syncQuarantined } }
         for _ in 0..<10 { _ = await uploader.step() }  // the line stays stopped
         #expect(try cloud.seqs() == [1, 2, 3, 4])
         let summary = try mediator.store.outboxSummary()
@@ -184,12 +184,12 @@ struct CloudSyncTests {
         defer { Task { await Self.close(mediator, cloud) } }
 
         let wrongToken = try uploader(mediator.store, cloud.url, token: "not-the-token")
-        try await drive(wrongToken) { await wrongToken.alerts().contains { $0.kind == .unauthorized } }
+        try await drive(wrongToken) { await wrongToken.alerts().contains { $0.kind == .syncUnauthorized } }
         #expect(try mediator.store.outboxSummary().pending == 6 && cloud.seqs().isEmpty)
 
         let uploader = try uploader(mediator.store, cloud.url)
         cloud.emulator.faults.withLock { $0.garbleAnswers = true }
-        try await drive(uploader) { await uploader.alerts().contains { $0.kind == .protocolError } }
+        try await drive(uploader) { await uploader.alerts().contains { $0.kind == .syncProtocol } }
         #expect(try mediator.store.outboxSummary().pending == 6)
         cloud.emulator.faults.withLock {
             $0.garbleAnswers = false
@@ -214,7 +214,7 @@ struct CloudSyncTests {
         let mediator = try await Self.sealed(3)
         defer { Task { await mediator.close() } }
         let uploader = try uploader(mediator.store, "http://127.0.0.1:1")
-        try await drive(uploader) { await uploader.alerts().contains { $0.kind == .failing } }
+        try await drive(uploader) { await uploader.alerts().contains { $0.kind == .syncFailing } }
         #expect(try mediator.store.outboxSummary().pending == 3)
         #expect(try mediator.store.syncMeta()["last_error"]?.contains("unreachable") == true)
     }

@@ -4,6 +4,7 @@ import FiscalDevice
 import FiscalTestSupport
 import Foundation
 import MediatorStore
+import SampleData
 import TerminalClient
 import Testing
 import ZeroMQ

@@ -7,6 +7,7 @@ import GRDB
 import Logging
 import Mediator
 import MediatorStore
+import SampleData
 import TerminalClient
 import Testing
 import ZeroMQ
@@ -16,9 +17,12 @@ import ZeroMQ
 @Suite("Device core over ZeroMQ", .timeLimit(.minutes(2)))
 struct DeviceCoreIntegrationTests {
     /// The state RESULT reports for `request`.
-    static func state(_ client: MediatorClient, _ request: String) async throws -> String? {
+    static func state(_ client: MediatorClient, _ request: String) async throws -> RequestState? {
         do {
-            return try await client.send(TerminalRequest(type: .result, requestID: request), timeout: .seconds(5)).state
+            return try await client.send(
+                TerminalRequest(type: .result, requestID: RequestID(request)),
+                timeout: .seconds(5)
+            ).state
         } catch  where error.code == .notFound {
             return nil  // not arrived yet
         }
@@ -39,9 +43,9 @@ struct DeviceCoreIntegrationTests {
         let client = try await mediator.client("REG-001")
         let sale = invoice("REG-001", sale: 1)
         async let first = client.fiscalize(requestID: "s1", invoice: sale)
-        try await eventually("the COMMIT is at the device") { try await Self.state(client, "s1") == "committing" }
+        try await eventually("the COMMIT is at the device") { try await Self.state(client, "s1") == .committing }
         let abort = try await client.send(TerminalRequest(type: .abort, requestID: "s1"))
-        #expect(abort.state == "committing")
+        #expect(abort.state == .committing)
         let again = await refusal {
             try await client.send(TerminalRequest(type: .fiscalize, requestID: "s1", invoice: sale))
         }
@@ -71,9 +75,9 @@ struct DeviceCoreIntegrationTests {
             try await watcher.status().lockHolder?.requestID == "t1"
         }
         let abort = try await tablet.send(TerminalRequest(type: .abort, requestID: "t1"))
-        #expect(abort.state == "aborted")
+        #expect(abort.state == .aborted)
         #expect(await prepared?.code == .aborted)
-        #expect(try await Self.state(tablet, "t1") == "aborted")
+        #expect(try await Self.state(tablet, "t1") == .aborted)
         let (nonce, _) = try await tablet.prepare(requestID: "t1", invoice: sale)
         #expect(try await tablet.commit(requestID: "t1", nonce: nonce).invoiceSeq == InvoiceSeq(1))
         #expect(try await mediator.journal().count == 1)
@@ -102,7 +106,7 @@ struct DeviceCoreIntegrationTests {
         try await eventually("the device is free again") { try await watcher.status().lockHolder == nil }
         lost.cancel()
         let back = try await mediator.client("MOB-002")
-        #expect(try await Self.state(back, "t2") == "aborted")
+        #expect(try await Self.state(back, "t2") == .aborted)
         let (nonce, _) = try await back.prepare(requestID: "t2", invoice: sale)
         #expect(try await back.commit(requestID: "t2", nonce: nonce).invoiceSeq == InvoiceSeq(1))
         #expect(try await mediator.journal().count == 1)
@@ -185,7 +189,7 @@ struct DeviceCoreIntegrationTests {
         let lane = try await mediator.client("REG-001")
         let other = try await mediator.client("REG-002")
         async let first = lane.fiscalize(requestID: "s1", invoice: invoice("REG-001", sale: 1))
-        try await eventually("the COMMIT is at the device") { try await Self.state(lane, "s1") == "committing" }
+        try await eventually("the COMMIT is at the device") { try await Self.state(lane, "s1") == .committing }
         // Another connection takes the store's write lock while the device seals.
         var unsafe = Configuration()
         unsafe.allowsUnsafeTransactions = true  // it holds the lock across accesses on purpose
@@ -200,10 +204,10 @@ struct DeviceCoreIntegrationTests {
             )
         }
         #expect(refused?.code == .storeUnavailable)
-        #expect(try await Self.state(lane, "s1") == "in_doubt")
+        #expect(try await Self.state(lane, "s1") == .inDoubt)
         try await intruder.writeWithoutTransaction { db in try db.execute(sql: "ROLLBACK") }
         #expect(try await first.invoiceSeq == InvoiceSeq(1))
-        #expect(try await Self.state(lane, "s1") == "sealed")
+        #expect(try await Self.state(lane, "s1") == .sealed)
         let later = try await other.fiscalizeReliably(requestID: "x", invoice: invoice("REG-002", sale: 2))
         #expect(later.invoiceSeq == InvoiceSeq(2))
         #expect(try mediator.store.sealedInvoices().map(\.entry.seq) == [InvoiceSeq(1), InvoiceSeq(2)])

@@ -6,6 +6,8 @@ import Foundation
 import LoadGenerator
 import Mediator
 import MediatorStore
+import SampleData
+import TerminalClient
 import Testing
 import Topology
 
@@ -118,8 +120,10 @@ struct LoadRunnerTests {
             outage: .milliseconds(100)...(.milliseconds(900)),
             whileHoldingShare: 0.5
         )
+        // A 1 s lease (the device's TTL is longer): a tablet's COMMIT round trip on a loaded
+        // machine stays inside it, so the run measures roaming, not the scheduler.
         let mediator = try await MediatorHarness(
-            configureEmulator: { $0.nonceTTL = .seconds(1) },
+            configureEmulator: { $0.nonceTTL = .seconds(2) },
             configure: {
                 $0.outletID = topology.outletID
                 $0.device.lease = .seconds(1)
@@ -131,18 +135,26 @@ struct LoadRunnerTests {
         let runner = LoadRunner(
             topology: topology,
             endpoint: mediator.endpoint,
-            duration: .seconds(4),
-            context: mediator.context
+            duration: .seconds(6),
+            context: ClientContext(mediator.context)
         )
         let outcome = await runner.run()
         #expect(outcome.errorsByCode.isEmpty, "\(outcome.errorsByCode)")
         #expect(outcome.roamingEvents > 0)
-        #expect(outcome.latencies.count > 20 && outcome.twoPhaseSales > 0 && outcome.fiscalizeSales > 0)
+        // Sales of both kinds, not a throughput: on a loaded machine a sale can take a second.
+        #expect(outcome.latencies.count >= 8, "\(outcome.latencies.count) sales")
+        #expect(
+            outcome.twoPhaseSales > 0 && outcome.fiscalizeSales > 0,
+            "\(outcome.twoPhaseSales), \(outcome.fiscalizeSales)"
+        )
 
-        try await Task.sleep(for: .milliseconds(200))  // the last background progress marks
         let dump = try await mediator.device.client.dumpEntireLog()
         try dump.verify()
         let journal = dump.entries
+        // A sale whose terminal stopped waiting may still have its seal on the way to disk.
+        try await eventually("the store holds every journal entry") {
+            try mediator.store.sealedInvoices(limit: 10_000).count == journal.count
+        }
         let store = Dictionary(
             uniqueKeysWithValues: try mediator.store.sealedInvoices(limit: 10_000).map {
                 ($0.entry.seq.rawValue, $0.entry.entryHash)

@@ -7,6 +7,7 @@ import LogFormat
 import Logging
 import Mediator
 import MediatorStore
+import SampleData
 import ServiceLifecycle
 import Synchronization
 import TerminalClient

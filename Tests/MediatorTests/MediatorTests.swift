@@ -114,7 +114,7 @@ struct MediatorTests {
         // Back in range under the same identity: the same request id is prepared again.
         let back = try await mediator.client("MOB-001")
         let result = try await back.result(requestID: "table-7")
-        #expect(result.state == "aborted")
+        #expect(result.state == .aborted)
         let (nonce, _) = try await back.prepare(requestID: "table-7", invoice: sale)
         let sealed = try await back.commit(requestID: "table-7", nonce: nonce)
         #expect(sealed.invoiceSeq == InvoiceSeq(2))
@@ -264,7 +264,7 @@ struct MediatorTests {
             try await client.fiscalize(requestID: "s2", invoice: invoice("REG-001", sale: 2))
         }
         #expect(again?.code == .storageFull)
-        #expect(try await client.status().device?.state == "halted")
+        #expect(try await client.status().device?.state == .halted)
     }
 
     @Test("a terminal over its queue cap gets QUEUE_FULL with a retry hint")

@@ -13,6 +13,7 @@ import NIOCore
 import NIOHTTP1
 import OpsHTTP
 import Prometheus
+import SampleData
 import Synchronization
 import TerminalClient
 import Testing
@@ -189,7 +190,7 @@ extension OpsAPITests {
             _ = try await lane.fiscalize(requestID: "s\(sale)", invoice: invoice("REG-001", sale: sale))
         }
         cloud.emulator.faults.withLock { $0.rejectSeqs = [2] }
-        try await harness.drive(uploader) { await uploader.alerts().contains { $0.kind == .quarantined } }
+        try await harness.drive(uploader) { await uploader.alerts().contains { $0.kind == .syncQuarantined } }
 
         let (status, value) = try await running.json("/health")
         #expect(status == 200)

@@ -2,6 +2,7 @@ import FiscalCore
 import FiscalTestSupport
 import Foundation
 import MediatorStore
+import SampleData
 import TerminalClient
 import Testing
 import ZeroMQ
@@ -22,7 +23,7 @@ struct ShutdownTests {
         let child = try await CrashTests.Child(
             device: "emulator:\(directory.appending("emulator").path)",
             database: database,
-            extraArguments: ["--emulator-latency", "commit=600ms"]
+            extraArguments: ["--emulator-latency", "commit=2s"]
         )
         defer { child.stop() }
         var configuration = MediatorClient.Configuration(endpoint: child.endpoint, terminalID: TerminalID(lane))
@@ -33,11 +34,12 @@ struct ShutdownTests {
         watcher.requestTimeout = .seconds(5)
         let elements = try await MediatorClient.withClient(context: context, configuration: watcher) { ops in
             // The watcher is connected and answered before the sale goes out, so it cannot miss
-            // the 600 ms the sale holds the device on a loaded machine.
+            // the time the sale holds the device on a loaded machine.
             _ = try await ops.status()
             return try await MediatorClient.withClient(context: context, configuration: configuration) { client in
                 async let sealed = client.fiscalize(requestID: "late", invoice: sale)
-                // Wait until the request holds the device (its COMMIT takes 600 ms), then stop.
+                // Wait until the request holds the device (its COMMIT takes 2 s, so a loaded machine's
+                // slow round trip cannot miss it), then stop.
                 let deadline = ContinuousClock.now + .seconds(10)
                 while try await ops.status().lockHolder?.requestID != "late" {
                     try #require(ContinuousClock.now < deadline, "the request never reached the device")

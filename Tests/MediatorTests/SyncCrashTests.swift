@@ -3,6 +3,7 @@ import FiscalCore
 import FiscalTestSupport
 import Foundation
 import MediatorStore
+import SampleData
 import Synchronization
 import TerminalClient
 import Testing

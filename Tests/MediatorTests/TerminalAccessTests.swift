@@ -117,7 +117,6 @@ struct TerminalAccessTests {
             try await lane.send(TerminalRequest(type: .login, terminalID: "REG-003", cashierID: "CASH-01"))
         }
         #expect(forOther?.code == .terminalMismatch)
-        #expect(await refusal { try await lane.send(TerminalRequest(type: .login)) }?.code == .messageInvalid)
         _ = try await lane.login(cashierID: "CASH-01")
         let sealed = try await lane.fiscalize(requestID: "1", invoice: invoice("REG-002", sale: 1))
         #expect(try mediator.store.sealedInvoice(sealed.invoiceSeq.rawValue)?.cashierID == "CASH-01")
@@ -153,7 +152,6 @@ struct TerminalAccessTests {
         }
         #expect(bad?.code == .messageInvalid)
         #expect(Set(bad?.violations.map(\.path) ?? []) == ["$.health.ip_address", "$.health.latency_ms"])
-        #expect(await refusal { try await lane.send(TerminalRequest(type: .heartbeat)) }?.code == .messageInvalid)
 
         let good = try await lane.heartbeat(
             TerminalHealth(printerAvailable: false, drawerAvailable: true, workPeriodOpen: true, ipAddress: "10.0.0.4"),
@@ -211,7 +209,7 @@ struct RoamingTests {
         #expect(waited >= .milliseconds(250) && waited < .seconds(3))
 
         let back = try mediator.connect("MOB-002")
-        #expect(try await back.result(requestID: "table-9").state == "aborted")
+        #expect(try await back.result(requestID: "table-9").state == .aborted)
         let stale = await #expect(throws: FiscalError.self) {
             try await back.commit(requestID: "table-9", nonce: oldNonce)
         }

@@ -112,7 +112,7 @@ struct UploadLineMachineTests {
             Issue.record("503 was not backed off")
             return
         }
-        #expect(second.raiseAlert && second.alert == .failing && second.attempt == 2)
+        #expect(second.raiseAlert && second.alert == .syncFailing && second.attempt == 2)
         // Another 4xx refuses a batch: item by item, then the single item is quarantined.
         var batch = Machine(configuration: .init(batchSize: 5))
         _ = batch.lineRead(Self.line(0, [1, 2]), now: .zero)

@@ -1,6 +1,7 @@
 import FiscalTestSupport
 import Foundation
 import Mediator
+import SampleData
 import Testing
 
 /// A seeded simulation of the upload line as a value: ``SyncUploader/StateMachine`` driven

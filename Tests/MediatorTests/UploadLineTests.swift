@@ -75,7 +75,7 @@ struct UploadLineTests {
             }
         }
         let uploader = try sync.uploader(store, cloud.url)
-        try await sync.drive(uploader) { await uploader.alerts().contains { $0.kind == .gap } }
+        try await sync.drive(uploader) { await uploader.alerts().contains { $0.kind == .syncGap } }
         var gaps = uploader.gaps.makeAsyncIterator()
         #expect(await gaps.next() == InvoiceSeq(2))
         for _ in 0..<10 { _ = await uploader.step() }
@@ -83,7 +83,7 @@ struct UploadLineTests {
         #expect(try cloud.seqs() == [1])
         #expect(try store.outboxSummary().quarantined.isEmpty)
         #expect(await uploader.status().state == "gap")
-        let alert = try #require(await uploader.alerts().first { $0.kind == .gap })
+        let alert = try #require(await uploader.alerts().first { $0.kind == .syncGap })
         #expect(alert.message.contains("invoice 2 is missing"))
 
         // Recovery stores 2 (as the device actor does from the journal): the line goes on by itself.
@@ -119,7 +119,7 @@ struct UploadLineTests {
         }
         try await sync.drive(uploader) {
             _ = try checkInvariants()
-            return await uploader.alerts().contains { $0.kind == .gap }
+            return await uploader.alerts().contains { $0.kind == .syncGap }
         }
         for _ in 0..<10 { _ = await uploader.step() }
         _ = try checkInvariants()

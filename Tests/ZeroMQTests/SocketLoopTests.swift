@@ -7,9 +7,9 @@ struct SocketLoopTests {
 
     func router() throws -> SocketLoop {
         try SocketLoop(context: context, kind: .router, name: "test-router") { socket in
-            try socket.setLinger(0)
-            try socket.set(ZMQRouterOption.mandatory, Int32(1))
-            try socket.set(ZMQRouterOption.handover, Int32(1))
+            try socket.set(.linger(.zero))
+            try socket.set(.routerMandatory(true))
+            try socket.set(.routerHandover(true))
             try socket.bind("tcp://127.0.0.1:*")
             return [socket.lastEndpoint]
         }
@@ -17,8 +17,8 @@ struct SocketLoopTests {
 
     func dealer(_ id: String, to endpoint: String) throws -> SocketLoop {
         try SocketLoop(context: context, kind: .dealer, name: "test-dealer-\(id)") { socket in
-            try socket.setLinger(0)
-            try socket.setRoutingID(Array(id.utf8))
+            try socket.set(.linger(.zero))
+            try socket.set(.routingID(Array(id.utf8)))
             try socket.connect(endpoint)
             return []
         }
@@ -34,7 +34,7 @@ struct SocketLoopTests {
         var serverInbound = server.inbound.makeAsyncIterator()
         let received = try #require(await serverInbound.next())
         #expect(received.frames == [Array("REG-001".utf8), Array("hello".utf8), Array("world".utf8)])
-        #expect(received.sourceDescriptor >= 0)
+        #expect(received.connection.number >= 1)
         server.send([Array("REG-001".utf8), Array("reply".utf8)])
         var clientInbound = client.inbound.makeAsyncIterator()
         #expect(await clientInbound.next()?.frames == [Array("reply".utf8)])
@@ -42,7 +42,7 @@ struct SocketLoopTests {
         server.stop()
     }
 
-    @Test("the monitor reports the connection's accept and its disconnect with the same descriptor")
+    @Test("the monitor reports the connection's accept and its disconnect under the message's connection")
     func connectionEvents() async throws {
         let server = try router()
         let client = try dealer("MOB-001", to: server.endpoints[0])
@@ -50,9 +50,28 @@ struct SocketLoopTests {
         var inbound = server.inbound.makeAsyncIterator()
         let message = try #require(await inbound.next())
         var events = server.events.makeAsyncIterator()
-        #expect(await events.next() == .accepted(descriptor: message.sourceDescriptor))
+        #expect(await events.next() == .accepted(message.connection))
         client.stop()
-        #expect(await events.next() == .disconnected(descriptor: message.sourceDescriptor))
+        #expect(await events.next() == .disconnected(message.connection))
+        server.stop()
+    }
+
+    @Test("connections one after the other get new numbers, even on a reused descriptor")
+    func connectionNumbersAreNeverReused() async throws {
+        let server = try router()
+        var inbound = server.inbound.makeAsyncIterator()
+        var events = server.events.makeAsyncIterator()
+        var seen: [SocketLoop.Connection] = []
+        for _ in 0..<3 {
+            let client = try dealer("REG-009", to: server.endpoints[0])
+            client.send([Array("ping".utf8)])
+            let message = try #require(await inbound.next())
+            #expect(await events.next() == .accepted(message.connection))
+            seen.append(message.connection)
+            client.stop()
+            #expect(await events.next() == .disconnected(message.connection))
+        }
+        #expect(seen == seen.sorted() && Set(seen).count == 3)
         server.stop()
     }
 

@@ -44,11 +44,11 @@ extension DeviceCore {
         }
         if resolving { inDoubt += 1 }
         let ready: Bool = if case .running = lifecycle { true } else { false }
-        let state: String =
-            if !ready { "recovering" } else if resolving { "resolving" } else if line.failing != nil {
-                "store_failing"
-            } else if health.halt != nil { "halted" } else if health.unreachable != nil { "unavailable" } else {
-                "ready"
+        let state: DeviceState =
+            if !ready { .recovering } else if resolving { .resolving } else if line.failing != nil {
+                .storeFailing
+            } else if health.halt != nil { .halted } else if health.unreachable != nil { .unavailable } else {
+                .ready
             }
         let current = currentAlerts()
         let alerts = health.raised.keys.sorted { $0.rawValue < $1.rawValue }.map { code in

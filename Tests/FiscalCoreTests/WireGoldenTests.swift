@@ -1,0 +1,58 @@
+import FiscalCore
+import Foundation
+import Testing
+
+/// Each terminal request decodes to its typed body and encodes back to the same JSON: the
+/// wire docs/PROTOCOL.md describes, kept in Fixtures/wire/ as golden files.
+@Suite("Wire messages against golden files")
+struct WireGoldenTests {
+    static let names = [
+        "hello", "login", "logout", "heartbeat", "fiscalize", "prepare", "commit", "abort", "result", "log", "status",
+        "ping",
+    ]
+
+    static func golden(_ name: String) throws -> Data {
+        let url = try #require(Bundle.module.url(forResource: "Fixtures/wire/\(name)", withExtension: "json"))
+        return try Data(contentsOf: url)
+    }
+
+    @Test("each request type decodes to its body and re-encodes to the same JSON", arguments: names)
+    func roundTrip(name: String) throws {
+        let bytes = try Self.golden(name)
+        let request = try JSONDecoder().decode(TerminalRequest.self, from: bytes)
+        #expect(request.type.rawValue == name.uppercased())
+        switch request.body {
+        case .hello(let hello): #expect(hello.machineID == "A4:83:E7:2B:91:F0" && request.terminalID == "REG-001")
+        case .login(let login): #expect(login.cashierID == "CASH-07")
+        case .heartbeat(let heartbeat): #expect(heartbeat.health.latencyMs == 4 && heartbeat.appVersion == "pos 4.2")
+        case .fiscalize(let sale): #expect(sale.requestID == "3f7c2a90-sale-0042" && sale.invoice.items.count == 3)
+        case .prepare(let sale): #expect(sale.requestID == "table-5")
+        case .commit(let commit): #expect(commit.nonce == Nonce("4b03d412c77de0c8d4e9d0458ef84391"))
+        case .abort(let reference), .result(let reference): #expect(!reference.requestID.rawValue.isEmpty)
+        case .log(let log): #expect(log.invoiceSeq == InvoiceSeq(42))
+        case .logout, .status, .ping: break
+        }
+        let again = try JSONEncoder().encode(request)
+        let original = try JSONSerialization.jsonObject(with: bytes) as? NSDictionary
+        let encoded = try JSONSerialization.jsonObject(with: again) as? NSDictionary
+        #expect(original != nil && original == encoded, "\(String(decoding: again, as: UTF8.self))")
+    }
+
+    @Test("a field a type needs, missing or malformed, is a decoding error at its path")
+    func requiredFields() throws {
+        let cases = [
+            (#"{"v":1,"type":"FISCALIZE","msg_id":"a","invoice":{}}"#, "$.request_id"),
+            (#"{"v":1,"type":"COMMIT","msg_id":"a","request_id":"r"}"#, "$.nonce"),
+            (#"{"v":1,"type":"RESULT","msg_id":"a","request_id":""}"#, "$.request_id"),
+            (#"{"v":1,"type":"LOGIN","msg_id":"a"}"#, "$.cashier_id"),
+            (#"{"v":1,"type":"HEARTBEAT","msg_id":"a"}"#, "$.health"),
+            (#"{"v":1,"type":"LOG","msg_id":"a"}"#, "$.invoice_seq"),
+        ]
+        for (frame, path) in cases {
+            let error = try #require(throws: DecodingError.self) {
+                try JSONDecoder().decode(TerminalRequest.self, from: Data(frame.utf8))
+            }
+            #expect(error.jsonPath == path, "\(frame)")
+        }
+    }
+}
