@@ -4,9 +4,9 @@
 SWIFT        ?= swift
 APT_PACKAGES := libzmq3-dev libsqlite3-dev libssl-dev pkg-config iproute2
 STATE_DIR    ?= var/emulator
-SWIFT_FORMAT_PATHS := Package.swift Sources Tests Plugins
+SWIFT_FORMAT_PATHS := Package.swift Sources Tests
 
-.PHONY: all deps build run emulator test lint format bench load simulate clean fuzz-build fuzz fuzz-smoke
+.PHONY: all deps build run emulator test lint format bench load simulate clean errors fuzz-build fuzz fuzz-smoke
 
 all: build
 
@@ -56,6 +56,14 @@ simulate: deps
 lint:
 	$(SWIFT) format lint --strict --recursive $(SWIFT_FORMAT_PATHS)
 	python3 scripts/check_arrows.py --selftest
+
+## After editing Sources/FiscalCore/ErrorCatalog.json: regenerates ErrorCode+Catalog.swift, then
+## docs/ERRORS.md's tables (everything after its introduction) from the rebuilt executable.
+errors: deps
+	$(SWIFT) run ErrorCatalogGenerator Sources/FiscalCore/ErrorCatalog.json Sources/FiscalCore/ErrorCode+Catalog.swift
+	$(SWIFT) build --product fiscal-mediator
+	"$$($(SWIFT) build --show-bin-path)/fiscal-mediator" errors | python3 -c 'import sys; \
+		d = open("docs/ERRORS.md").read(); open("docs/ERRORS.md", "w").write(d[:d.index("\n## ")] + sys.stdin.read())'
 
 format:
 	$(SWIFT) format --in-place --recursive $(SWIFT_FORMAT_PATHS)

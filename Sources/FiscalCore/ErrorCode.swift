@@ -2,8 +2,9 @@
 ///
 /// Codes are part of the protocol: they never change meaning and are never reused. Every code,
 /// error or alert, is written once, in ErrorCatalog.json beside this file: the static members
-/// (`.queueFull`, ...) and ``ErrorCode/catalog`` are generated from it at build time
-/// (ErrorCatalogPlugin), and docs/ERRORS.md by `fiscal-mediator errors`.
+/// (`.queueFull`, ...) and ``ErrorCode/catalog`` are generated from it into
+/// ErrorCode+Catalog.swift, and docs/ERRORS.md from them, by `make errors`; tests fail when
+/// either differs from the table.
 public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
     public var rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }

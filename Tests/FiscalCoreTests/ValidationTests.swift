@@ -1,3 +1,4 @@
+import ErrorCatalogSource
 import FiscalCore
 import FiscalTestSupport
 import Foundation
@@ -204,6 +205,30 @@ struct ErrorCatalogTests {
         #expect(codes.count > 60)
         #expect(ErrorCode.catalog.allSatisfy { !$0.summary.isEmpty })
         #expect(ErrorCode.queueFull.entry?.retryable == true && ErrorCode.syncGap.entry?.origin == .alert)
+    }
+
+    @Test("ErrorCode+Catalog.swift is ErrorCatalog.json, generated: no drift")
+    func generatedSource() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Sources/FiscalCore")
+        let json = try Data(contentsOf: folder.appendingPathComponent("ErrorCatalog.json"))
+        let committed = try String(
+            contentsOf: folder.appendingPathComponent("ErrorCode+Catalog.swift"),
+            encoding: .utf8
+        )
+        #expect(
+            committed == (try ErrorCatalogSource.swift(json)),
+            "Sources/FiscalCore/ErrorCode+Catalog.swift is not ErrorCatalog.json: run `make errors`"
+        )
+        #expect(ErrorCode.catalog.count == (try ErrorCatalogSource.entries(json)).count)
+        // The generator refuses a table it could not turn into unique, stable codes.
+        let twice = Data(
+            (#"[{"name":"a","code":"A","origin":"alert","retryable":false,"summary":"x"},"#
+                + #"{"name":"b","code":"A","origin":"alert","retryable":false,"summary":"y"}]"#).utf8
+        )
+        #expect(throws: ErrorCatalogSource.Invalid.self) { try ErrorCatalogSource.swift(twice) }
+        let lower = Data(#"[{"name":"a","code":"a_b","origin":"alert","retryable":false,"summary":"x"}]"#.utf8)
+        #expect(throws: ErrorCatalogSource.Invalid.self) { try ErrorCatalogSource.swift(lower) }
     }
 
     @Test("docs/ERRORS.md is the catalog, generated: no drift")

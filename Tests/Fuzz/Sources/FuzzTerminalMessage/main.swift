@@ -9,13 +9,16 @@ public func fuzzTerminalMessage(_ start: UnsafeRawPointer, _ count: Int) -> CInt
     let data = Data(bytes: start, count: count)
     let decoder = JSONDecoder()
     if let request = try? decoder.decode(TerminalRequest.self, from: data) {
-        _ = request.health?.violations()
-        if let invoice = request.invoice {
-            _ = InvoiceValidator().violations(in: invoice)
-            _ = invoice.payloadDigest()
-        }
-        if let seq = request.invoiceSeq {
-            precondition(InvoiceSeq.range.contains(seq.rawValue) && seq.int64Value > 0)
+        switch request.body {
+        case .heartbeat(let heartbeat):
+            _ = heartbeat.health.violations()
+        case .fiscalize(let sale), .prepare(let sale):
+            _ = InvoiceValidator().violations(in: sale.invoice)
+            _ = sale.invoice.payloadDigest()
+        case .log(let log):
+            precondition(InvoiceSeq.range.contains(log.invoiceSeq.rawValue) && log.invoiceSeq.int64Value > 0)
+        case .hello, .login, .logout, .commit, .abort, .result, .status, .ping:
+            break
         }
     }
     if let reply = try? decoder.decode(TerminalReply.self, from: data) {
