@@ -87,7 +87,7 @@ extension MediatorService {
             if replayed { reply.replayed = true }
         case .prepared(let nonce, let seq, let lease, let replayed):
             reply.nonce = nonce.rawValue
-            reply.nextInvoiceSeq = seq.rawValue
+            reply.nextInvoiceSeq = seq?.rawValue
             reply.leaseMs = Int(lease.wholeMilliseconds)
             if replayed { reply.replayed = true }
         case .state(let state, let error, let sealed):

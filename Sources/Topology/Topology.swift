@@ -19,6 +19,10 @@ public struct Topology: Sendable {
 
     public struct Device: Sendable {
         public enum Kind: String, Sendable { case emulator, serial }
+        /// Where a terminal's PREPARE holds its sale until COMMIT: `device` (the DEF prepares at
+        /// once and waits) or `mediator` (a device-free hold; the DEF's PREPARE and COMMIT run
+        /// back to back at COMMIT). docs/PROTOCOL.md, "Two kinds of hold".
+        public enum Holds: String, Sendable, CaseIterable { case device, mediator }
         public var kind: Kind
         /// `emulator`: the fiscal memory's directory. `serial`: the device path.
         public var path: String
@@ -26,6 +30,7 @@ public struct Topology: Sendable {
         public var latency: String?
         /// `emulator`: its nonce TTL.
         public var nonceTTL: Duration
+        public var holds: Holds = .mediator
     }
 
     public struct Mediator: Sendable {
@@ -149,7 +154,11 @@ public struct Topology: Sendable {
         guard nonceTTL > .zero, nonceTTL <= .seconds(86_400) else {
             throw FiscalError(.configInvalid, "device.nonce_ttl: must be above 0 and at most 1 day")
         }
-        return Device(kind: kind, path: path, latency: latency, nonceTTL: nonceTTL)
+        let holdsText = try reader.optionalString("device.holds") ?? Device.Holds.mediator.rawValue
+        guard let holds = Device.Holds(rawValue: holdsText) else {
+            throw FiscalError(.configInvalid, "device.holds: '\(holdsText)' is not valid (device or mediator)")
+        }
+        return Device(kind: kind, path: path, latency: latency, nonceTTL: nonceTTL, holds: holds)
     }
 
     private static func readMediator(_ reader: Reader) throws -> Mediator {

@@ -347,6 +347,7 @@ func mediatorConfiguration(_ topology: Topology) throws -> MediatorService.Confi
     configuration.gateway.endpoints = [topology.mediator.endpoint]
     configuration.device.lease = topology.mediator.lease
     configuration.device.roamingGrace = topology.mediator.roamingGrace
+    configuration.device.holds = DeviceConfiguration.Holds(rawValue: topology.device.holds.rawValue) ?? .mediator
     configuration.device.queueLimit = 1000
     configuration.device.perTerminalQueueLimit = 16
     // The flood guard stays well above what the topology's load sends (its RESULT polls included).

@@ -86,6 +86,16 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var roamingGrace: String?
 
+    @Option(
+        help: """
+            Where a terminal's PREPARE holds its sale until COMMIT: mediator (the device is not held \
+            while a person decides; its PREPARE and COMMIT run back to back at COMMIT) or device (the \
+            device prepares at once, and the reply says the fiscal number). A topology's device.holds \
+            sets it too.
+            """
+    )
+    var holds: String?
+
     @Option(help: "Heartbeat intervals by profile, e.g. default=60s,lane=15s,tablet=5s.")
     var heartbeat = "default=60s,lane=15s,tablet=5s"
 
@@ -174,6 +184,12 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.selfRegister = selfRegister
         }
         configuration.requireCashierLogin = cashierLogin
+        if let holds {
+            guard let kind = DeviceConfiguration.Holds(rawValue: holds) else {
+                throw ValidationError("--holds: '\(holds)' is not one of device, mediator")
+            }
+            configuration.device.holds = kind
+        }
         guard let probe = Duration.parsing(probeInterval), probe > .zero else {
             throw ValidationError("--probe-interval: '\(probeInterval)' is not a positive duration such as 3s")
         }

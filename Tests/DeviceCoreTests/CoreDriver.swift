@@ -17,8 +17,11 @@ struct CoreDriver {
     var write: StoreBatch?
     var nextTicket: UInt64 = 1
 
+    /// Holds at the device unless `configure` says otherwise: most scenarios are about what the
+    /// device does while a terminal holds it.
     init(_ configure: (inout DeviceConfiguration) -> Void = { _ in }) {
         var configuration = DeviceConfiguration()
+        configuration.holds = .device
         configure(&configuration)
         core = Core(configuration: configuration)
     }

@@ -82,5 +82,7 @@ struct DeviceCoreSimulationTests {
         "idle × disconnect", "prepared × disconnect", "idle × return",
         // The store and shutdown.
         "idle × written", "idle × writeFailed", "idle × shutdown", "preparing × shutdown",
+        // Device-free holds (odd seeds): a reservation against each message and its lease.
+        "reserved × admit", "reserved × commit", "reserved × abort", "reserved × result", "reserved × lease",
     ]
 }

@@ -20,6 +20,8 @@ struct ProtocolTableTests {
         case sealed = "`sealed`"
         case aborted = "`aborted`"
         case failed = "`failed`"
+        case reserved = "`prepared`, a device-free hold (PREPARE's reply sent)"
+        case heldCommitted = "a device-free hold after its COMMIT, waiting for the device"
     }
 
     enum Message: String, CaseIterable {
@@ -75,6 +77,18 @@ struct ProtocolTableTests {
             driver.sale(CoreDriver.record("MOB-001", "r1", digest: "!bad", mode: .twoPhase))
             driver.settle()
             return (driver, nil)
+        case .reserved, .heldCommitted:
+            driver = CoreDriver { $0.holds = .mediator }.started()
+            if state == .heldCommitted {
+                // Another sale holds the device, so the committed hold waits in the queue.
+                driver.sale(CoreDriver.record("REG-009", "other", mode: .fiscalize))
+                driver.storeWrites()
+            }
+            driver.sale(request)
+            driver.storeWrites()
+            guard case .reserved(let nonce, _) = driver.core.requests[key]?.stage else { return (driver, nil) }
+            if state == .heldCommitted { driver.commit(key, nonce) }
+            return (driver, nonce)
         }
     }
 

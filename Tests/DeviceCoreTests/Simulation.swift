@@ -100,9 +100,11 @@ struct Simulation {
         configuration.probeInterval = rng.millis(500...3000)
         configuration.unreachableProbeInterval = rng.millis(100...1000)
         configuration.slowExchange = .milliseconds(800)
+        // Both kinds of hold, by the seed's parity (no draw, so other schedules stay as they were).
+        configuration.holds = seed % 2 == 0 ? .device : .mediator
         self.configuration = configuration
         device = SimDevice(ttl: rng.millis(300...5000))
-        core = Core(configuration: configuration)
+        core = Core(configuration: configuration, nonceSeed: Array("sim \(seed) \(step)".utf8))
         for number in 1...rng.int(1...4) {
             let id = TerminalID("REG-00\(number)")
             let sales = (0..<rng.int(2...5)).map { index in
@@ -263,7 +265,7 @@ struct Simulation {
         switch reply {
         case .sealed(let entry, let replayed): "sealed \(entry.seq)\(replayed ? " (replayed)" : "")"
         case .prepared(let nonce, let seq, _, let replayed):
-            "prepared \(nonce) for \(seq)\(replayed ? " (replayed)" : "")"
+            "prepared \(nonce) for \(seq.map { "\($0)" } ?? "a device-free hold")\(replayed ? " (replayed)" : "")"
         case .state(let state, let error, let sealed):
             "state \(state.rawValue)\(error.map { " \($0.code)" } ?? "")\(sealed.map { " \($0.seq)" } ?? "")"
         case .refused(let error, _): "refused \(error.code)"
@@ -530,7 +532,7 @@ struct Simulation {
         stopping = false
         drained = false
         now = now.advanced(by: rng.millis(10...500))
-        core = Core(configuration: configuration)
+        core = Core(configuration: configuration, nonceSeed: Array("sim \(seed) \(step)".utf8))
         apply(core.start(now: now), "start")
     }
 
@@ -646,9 +648,15 @@ struct Simulation {
                 guard core.holderKey == key else { throw fail("\(key) is holding but does not hold the lock") }
             case .queued:
                 guard queued.contains(key) else { throw fail("\(key) is queued but not in the queue") }
-                guard live.waiters.contains(where: { $0.kind == .sale }) else {
+                // A device-free hold queues at its COMMIT: the COMMIT waits for it.
+                let waiting: DeviceCore.Waiter.Kind = live.committedNonce == nil ? .sale : .commit
+                guard live.waiters.contains(where: { $0.kind == waiting }) else {
                     throw fail("\(key) is queued with nobody waiting for it")
                 }
+            case .reserved(let nonce, let leaseUntil):
+                guard core.reservations[key] == leaseUntil else { throw fail("\(key) is reserved but not tracked") }
+                guard !queued.contains(key) else { throw fail("\(key) is reserved and queued at once") }
+                guard core.nonces.holder(of: nonce) == key else { throw fail("\(key)'s hold has no live nonce") }
             case .admitting:
                 guard live.waiters.contains(where: { $0.kind == .sale }) else {
                     throw fail("\(key) is admitted with nobody waiting for it")

@@ -50,6 +50,9 @@ final class MediatorHarness: Sendable {
         var configuration = MediatorService.Configuration()
         configuration.gateway.endpoints = ["tcp://127.0.0.1:*"]
         configuration.device.retryBackoff = (.milliseconds(5), .milliseconds(100))
+        // Holds at the device unless a test says otherwise: most roaming and lock tests are
+        // about what the device does while a terminal holds it (DeviceFreeHoldTests: the other).
+        configuration.device.holds = .device
         configure(&configuration)
         var logger =
             logSink.map { sink in Logger(label: "test-mediator") { EscapingLogHandler(label: $0, sink: sink) } }

@@ -35,9 +35,13 @@ struct ShutdownTests {
         let elements = try await MediatorClient.withClient(context: context, configuration: watcher) { ops in
             // The watcher is connected and answered before the sale goes out, so it cannot miss
             // the time the sale holds the device on a loaded machine.
-            _ = try await ops.status()
+            // And the device is ready: on a loaded machine the child may still be settling its
+            // start, and a sale offered then is refused DEVICE_UNAVAILABLE (never reaching it).
+            try await eventually(within: .seconds(20), "the child's device is ready") {
+                try await ops.status().device?.state == .ready
+            }
             return try await MediatorClient.withClient(context: context, configuration: configuration) { client in
-                async let sealed = client.fiscalize(requestID: "late", invoice: sale)
+                async let sealed = client.fiscalizeReliably(requestID: "late", invoice: sale, deadline: .seconds(20))
                 // Wait until the request holds the device (its COMMIT takes 2 s, so a loaded machine's
                 // slow round trip cannot miss it), then stop.
                 let deadline = ContinuousClock.now + .seconds(10)

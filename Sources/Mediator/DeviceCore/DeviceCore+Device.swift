@@ -161,7 +161,8 @@ extension DeviceCore {
             return
         }
         let commit = Commit(nonce: prepared.nonce, expectedSeq: prepared.nextInvoiceSeq)
-        switch live.mode {
+        // A device-free hold was committed by its terminal already: it goes on like a FISCALIZE.
+        switch live.committedNonce == nil ? live.mode : .fiscalize {
         case .fiscalize:
             // Straight on to COMMIT, even when stopping: the sale finishes.
             let exchange = makeExchange(.commit(prepared.nonce), now)

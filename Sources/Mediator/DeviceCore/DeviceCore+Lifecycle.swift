@@ -136,6 +136,11 @@ extension DeviceCore {
                 break
             }
         }
+        for key in reservations.keys.sorted(by: { $0.request.rawValue < $1.request.rawValue }) {
+            guard let live = requests[key], case .reserved(let nonce, _) = live.stage else { continue }
+            let error = FiscalError(.aborted, "the mediator stopped before COMMIT; PREPARE it again")
+            dropReservation(key, nonce, error, &actions)
+        }
         settle(&actions, now)
         return actions
     }
@@ -167,6 +172,7 @@ extension DeviceCore {
         if let failing = line.failing, line.inFlight == nil, !line.pending.isEmpty || needsRead {
             deadlines.append(failing.retryAt)
         }
+        if let lease = reservations.values.min() { deadlines.append(lease) }
         return deadlines.min()
     }
 
@@ -238,9 +244,27 @@ extension DeviceCore {
                 break
             }
         }
+        // Device-free holds whose lease ran out before their COMMIT (a tablet gone for good):
+        // nothing was at the device, so nobody else noticed.
+        for (key, leaseUntil) in reservations where now >= leaseUntil {
+            guard let live = requests[key], case .reserved(let nonce, _) = live.stage else {
+                reservations[key] = nil
+                continue
+            }
+            visit("reserved", "lease")
+            actions.append(.push(key.terminal, .leaseExpired(key.request)))
+            dropReservation(key, nonce, FiscalError(.nonceExpired, "the lease ran out before COMMIT"), &actions)
+        }
         // Queued PREPAREs of terminals that stayed away past the grace: nobody would COMMIT them.
+        // (A device-free hold already committed goes on like a FISCALIZE.)
         for (terminal, since) in away where now >= since.advanced(by: configuration.roamingGrace) {
-            let twoPhase = Set(requests.filter { $0.key.terminal == terminal && $0.value.mode == .twoPhase }.keys)
+            let twoPhase = Set(
+                requests.filter {
+                    $0.key.terminal == terminal && $0.value.mode == .twoPhase && $0.value.committedNonce == nil
+                        && !$0.value.isReserved
+                }
+                .keys
+            )
             guard !twoPhase.isEmpty else { continue }
             let dropped = queue.remove { owner, key in owner == terminal && twoPhase.contains(key) }
             for key in dropped {
@@ -488,6 +512,7 @@ extension DeviceCore {
         guard let live = requests[key] else { return "unknown" }
         switch live.stage {
         case .admitting: return "admitting"
+        case .reserved: return "reserved"
         case .queued: return "queued"
         case .settling: return "settling"
         case .sealing: return "sealing"

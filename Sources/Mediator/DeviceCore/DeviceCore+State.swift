@@ -120,6 +120,14 @@ extension DeviceCore {
         var stage: Stage
         /// The queue position last pushed to the terminal (QUEUED events go out on change).
         var position: Int?
+        /// A device-free hold whose COMMIT was taken with this (the mediator's) nonce: it goes
+        /// through the device like a FISCALIZE, and its COMMIT waits for the seal.
+        var committedNonce: Nonce?
+
+        var isReserved: Bool {
+            if case .reserved = stage { return true }
+            return false
+        }
     }
 
     struct Waiter: Sendable, Hashable {
@@ -139,6 +147,9 @@ extension DeviceCore {
         /// very sale (sealed before, never stored), which it takes instead of the device.
         case admitting(abort: [Ticket], claimed: JournalEntry?)
         case queued
+        /// A device-free hold: reserved at the mediator with its own nonce, waiting for COMMIT
+        /// until the lease ends; nothing is at the device.
+        case reserved(Nonce, leaseUntil: Instant)
         /// The lock holder (``Slot/holder(_:)`` has its phase).
         case holding
         /// Left unfinished by a previous run; waits its turn to be resolved at the device.

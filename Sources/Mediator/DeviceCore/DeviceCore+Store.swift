@@ -124,6 +124,8 @@ extension DeviceCore {
             } else if let (error, _) = admissionBlock(now) {
                 // Stopping, halted or unreachable since it was offered: it fails now, stored.
                 finish(key, .failed, error, &actions)
+            } else if reservesAtMediator(live.mode) {
+                reserve(key, &live, now, &actions)
             } else {
                 // Stored: it may now be granted, from the place it took when it was offered.
                 live.stage = .queued
@@ -161,6 +163,27 @@ extension DeviceCore {
                 actions.append(.reply(waiter.ticket, waiter.kind == .abort ? .state(stored.state, nil) : reply))
             }
         }
+    }
+
+    /// A device-free hold, stored: the mediator's nonce and lease go to the terminal, and
+    /// nothing goes to the device until its COMMIT.
+    private mutating func reserve(_ key: RequestKey, _ live: inout Live, _ now: Instant, _ actions: inout [Action]) {
+        let nonce = drawNonce()
+        let leaseUntil = now.advanced(by: configuration.lease)
+        nonces.issue(nonce, to: key, until: leaseUntil)
+        reservations[key] = leaseUntil
+        for waiter in live.waiters where waiter.kind == .sale {
+            actions.append(
+                .reply(
+                    waiter.ticket,
+                    .prepared(nonce, nextInvoiceSeq: nil, lease: configuration.lease, replayed: false)
+                )
+            )
+        }
+        live.waiters.removeAll { $0.kind == .sale }
+        live.stage = .reserved(nonce, leaseUntil: leaseUntil)
+        requests[key] = live
+        line.pending.append(.progress(key, .prepared, nonce: nonce, expectedSeq: nil))
     }
 
     /// Starts the next batch when none is on its way and the store is not in its pause.

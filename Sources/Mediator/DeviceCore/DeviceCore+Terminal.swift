@@ -16,7 +16,9 @@ extension DeviceCore {
             actions.append(.reply(ticket, readmission(live, key, record, now)))
         } else if let (error, retryAfter) = admissionBlock(now) {
             actions.append(.reply(ticket, .refused(error, retryAfter: retryAfter)))
-        } else if let reason = queue.refusal(for: key.terminal, headLeaving: holderKey == nil) {
+        } else if !reservesAtMediator(record.mode),
+            let reason = queue.refusal(for: key.terminal, headLeaving: holderKey == nil)
+        {
             actions.append(
                 .reply(ticket, .refused(FiscalError(.queueFull, reason), retryAfter: configuration.busyRetryAfter))
             )
@@ -29,7 +31,8 @@ extension DeviceCore {
                 stage: .admitting(abort: [], claimed: nil)
             )
             // It takes its place in the queue now; it is granted only once its write is done.
-            queue.append(key, for: key.terminal)
+            // (A device-free hold queues at its COMMIT.)
+            if !reservesAtMediator(record.mode) { queue.append(key, for: key.terminal) }
             line.pending.append(.admit(record))
         }
         settle(&actions, now)
@@ -54,6 +57,9 @@ extension DeviceCore {
                 lease: now.duration(to: held.leaseUntil),
                 replayed: true
             )
+        }
+        if case .reserved(let nonce, let leaseUntil) = live.stage, record.mode == .twoPhase {
+            return .prepared(nonce, nextInvoiceSeq: nil, lease: now.duration(to: leaseUntil), replayed: true)
         }
         if case .finishing = live.stage, let (error, retryAfter) = admissionBlock(now) {
             return .refused(error, retryAfter: retryAfter)
@@ -81,15 +87,42 @@ extension DeviceCore {
             return actions
         }
         switch live.stage {
+        case .reserved(let reserved, _):
+            // A device-free hold: once its nonce checks, it queues like a FISCALIZE; the DEF's
+            // PREPARE and COMMIT run back to back when its turn comes.
+            if let reason = queue.refusal(for: key.terminal, headLeaving: holderKey == nil) {
+                let error = FiscalError(.queueFull, reason)
+                actions.append(.reply(ticket, .refused(error, retryAfter: configuration.busyRetryAfter)))
+                break
+            }
+            do {
+                try nonces.check(nonce, for: key, now: now)
+            } catch {
+                actions.append(.reply(ticket, .refused(error, retryAfter: nil)))
+                break
+            }
+            nonces.consume(nonce)
+            reservations[key] = nil
+            live.committedNonce = reserved
+            live.waiters.append(Waiter(ticket: ticket, kind: .commit))
+            live.stage = .queued
+            requests[key] = live
+            queue.append(key, for: key.terminal)
+        case .queued where live.committedNonce != nil:
+            commitAgain(key, &live, nonce, expected: live.committedNonce, ticket, &actions)
         case .admitting, .queued, .settling:
             actions.append(.reply(ticket, .refused(notPrepared(key, "is waiting for the device"), retryAfter: nil)))
         case .holding:
             guard case .holder(var holder) = slot else { preconditionFailure("a holding request without the lock") }
             switch holder.phase {
             case .preparing, .waitingToPrepare:
-                actions.append(
-                    .reply(ticket, .refused(notPrepared(key, "is still being prepared"), retryAfter: nil))
-                )
+                if live.committedNonce != nil {
+                    commitAgain(key, &live, nonce, expected: live.committedNonce, ticket, &actions)
+                } else {
+                    actions.append(
+                        .reply(ticket, .refused(notPrepared(key, "is still being prepared"), retryAfter: nil))
+                    )
+                }
             case .prepared(let held):
                 do {
                     try nonces.check(nonce, for: key, now: now)
@@ -108,14 +141,7 @@ extension DeviceCore {
                 )
                 actions.append(.exchange(exchange))
             case .committing(let commit, _), .inDoubt(let commit, _):
-                if let expected = commit.nonce, expected != nonce {
-                    let error = FiscalError(.invalidNonce, "the nonce is not the one this request was prepared with")
-                    actions.append(.reply(ticket, .refused(error, retryAfter: nil)))
-                } else {
-                    // A COMMIT sent again: it gets the same answer as the first, when it comes.
-                    live.waiters.append(Waiter(ticket: ticket, kind: .commit))
-                    requests[key] = live
-                }
+                commitAgain(key, &live, nonce, expected: live.committedNonce ?? commit.nonce, ticket, &actions)
             }
         case .sealing:
             live.waiters.append(Waiter(ticket: ticket, kind: .commit))
@@ -152,6 +178,10 @@ extension DeviceCore {
             live.waiters.append(Waiter(ticket: ticket, kind: .abort))
             requests[key] = live
             finish(key, .aborted, aborted, &actions)
+        case .reserved(let nonce, _):
+            live.waiters.append(Waiter(ticket: ticket, kind: .abort))
+            requests[key] = live
+            dropReservation(key, nonce, aborted, &actions)
         case .holding:
             guard case .holder(var holder) = slot else { preconditionFailure("a holding request without the lock") }
             switch holder.phase {
@@ -298,6 +328,7 @@ extension DeviceCore {
     func visibleState(_ key: RequestKey, _ live: Live) -> (state: RequestRecord.State, error: FiscalError?) {
         switch live.stage {
         case .admitting, .queued: return (.queued, nil)
+        case .reserved: return (.prepared, nil)
         case .settling: return (.inDoubt, nil)
         case .sealing: return (line.failing == nil ? .committing : .inDoubt, nil)
         case .finishing(let state, let error): return (state, error)
@@ -310,6 +341,47 @@ extension DeviceCore {
             case .inDoubt: return (.inDoubt, nil)
             }
         }
+    }
+
+    /// A COMMIT sent again while the first is on its way: it gets the same answer as the first,
+    /// when it comes, if its nonce is the one the request was committed with.
+    private mutating func commitAgain(
+        _ key: RequestKey,
+        _ live: inout Live,
+        _ nonce: Nonce,
+        expected: Nonce?,
+        _ ticket: Ticket,
+        _ actions: inout [Action]
+    ) {
+        if let expected, expected != nonce {
+            let error = FiscalError(.invalidNonce, "the nonce is not the one this request was prepared with")
+            actions.append(.reply(ticket, .refused(error, retryAfter: nil)))
+        } else {
+            live.waiters.append(Waiter(ticket: ticket, kind: .commit))
+            requests[key] = live
+        }
+    }
+
+    /// Whether a sale of this mode is held at the mediator rather than at the device.
+    func reservesAtMediator(_ mode: RequestRecord.Mode) -> Bool {
+        mode == .twoPhase && configuration.holds == .mediator
+    }
+
+    /// The mediator's own nonce for a device-free hold: unguessable without the seed, never
+    /// the same twice in one run.
+    mutating func drawNonce() -> Nonce {
+        noncesDrawn += 1
+        var bytes = nonceSeed
+        withUnsafeBytes(of: noncesDrawn.bigEndian) { bytes += $0 }
+        return Nonce(Hex.encode(Array(SHA256.hash(bytes).prefix(16))))
+    }
+
+    /// Ends a device-free hold (ABORT, its lease, shutdown): its nonce dies; nothing was at
+    /// the device.
+    mutating func dropReservation(_ key: RequestKey, _ nonce: Nonce, _ error: FiscalError, _ actions: inout [Action]) {
+        nonces.revoke(nonce)
+        reservations[key] = nil
+        finish(key, .aborted, error, &actions)
     }
 
     func notPrepared(_ key: RequestKey, _ why: String) -> FiscalError {

@@ -43,13 +43,22 @@ public struct DeviceCore: Sendable {
     /// it answers DEVICE_BUSY, so the next PREPARE waits for exactly this.
     var abandonedPrepareUntil: Instant?
     var nextToken: UInt64 = 1
+    /// Device-free holds (``DeviceConfiguration/Holds/mediator``) that wait for their COMMIT,
+    /// and when each one's lease ends.
+    var reservations: [RequestKey: Instant] = [:]
+    /// The secret the mediator's own nonces are drawn from, and how many were drawn.
+    let nonceSeed: [UInt8]
+    var noncesDrawn: UInt64 = 0
     /// When the device last finished an exchange (the liveness probe runs after an idle spell).
     var lastActivity: Instant?
     /// Which (state, event) pairs this value has seen: the simulation's coverage measure.
     public internal(set) var visited: Set<String> = []
 
-    public init(configuration: Configuration = Configuration()) {
+    /// `nonceSeed` keys the mediator's own nonces (device-free holds): random by default; the
+    /// simulation gives its own, to replay a schedule exactly.
+    public init(configuration: Configuration = Configuration(), nonceSeed: [UInt8]? = nil) {
         self.configuration = configuration
+        self.nonceSeed = nonceSeed ?? Array(Nonce.random().rawValue.utf8)
         queue = FairQueue(limit: configuration.queueLimit, perTerminalLimit: configuration.perTerminalQueueLimit)
     }
 
@@ -122,8 +131,10 @@ public struct DeviceCore: Sendable {
     public enum Reply: Sendable, Hashable {
         /// Sealed: the security elements come from this entry. `replayed` when stored before.
         case sealed(JournalEntry, replayed: Bool)
-        /// A terminal-driven PREPARE holds the device: COMMIT with this nonce within `lease`.
-        case prepared(Nonce, nextInvoiceSeq: InvoiceSeq, lease: Duration, replayed: Bool)
+        /// A terminal-driven PREPARE holds the device (or, with device-free holds, a reservation
+        /// at the mediator, which promises no fiscal number: `nextInvoiceSeq` is nil): COMMIT
+        /// with this nonce within `lease`.
+        case prepared(Nonce, nextInvoiceSeq: InvoiceSeq?, lease: Duration, replayed: Bool)
         /// ABORT and RESULT: the request's state, with the error of an aborted or failed one and
         /// the journal entry of a sealed one (RESULT from the store).
         case state(RequestRecord.State, FiscalError?, sealed: JournalEntry? = nil)
@@ -166,6 +177,19 @@ public struct DeviceCore: Sendable {
 
 /// The device core's settings.
 public struct DeviceConfiguration: Sendable {
+    /// Where a terminal-driven PREPARE holds its sale until COMMIT.
+    public enum Holds: String, Sendable, CaseIterable {
+        /// At the device: the DEF's PREPARE runs at once and the device waits for the COMMIT
+        /// (the fiscal number is known at PREPARE; a vanished tablet stalls every lane).
+        case device
+        /// At the mediator: PREPARE is validated and reserved with the mediator's own nonce and
+        /// lease; at COMMIT the sale queues like a FISCALIZE and the DEF's PREPARE and COMMIT run
+        /// back to back. Nobody waits for a person at the device.
+        case mediator
+    }
+
+    /// Where terminal-driven holds live (docs/PROTOCOL.md, "Two kinds of hold").
+    public var holds: Holds = .mediator
     /// The longest a terminal-driven holder may keep the device between PREPARE and COMMIT
     /// (also capped by the device's nonce TTL).
     public var lease: Duration = .seconds(15)
