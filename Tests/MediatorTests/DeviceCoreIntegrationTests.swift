@@ -211,6 +211,15 @@ struct DeviceCoreIntegrationTests {
         let later = try await other.fiscalizeReliably(requestID: "x", invoice: invoice("REG-002", sale: 2))
         #expect(later.invoiceSeq == InvoiceSeq(2))
         #expect(try mediator.store.sealedInvoices().map(\.entry.seq) == [InvoiceSeq(1), InvoiceSeq(2)])
+        // The upload line (issue 13's scenario end to end): the cloud gets 1 then 2 over HTTP, no
+        // quarantine and no manual retry.
+        let cloud = try await CloudSyncTests.Cloud()
+        defer { Task { await cloud.close() } }
+        let sync = CloudSyncTests()
+        let uploader = try sync.uploader(mediator.store, cloud.url)
+        try await sync.drive(uploader) { try mediator.store.outboxSummary().pending == 0 }
+        #expect(try cloud.seqs() == [1, 2])
+        #expect(try mediator.store.outboxSummary().quarantined.isEmpty)
     }
 
     @Test("an unplugged device raises DEVICE_UNREACHABLE within the probe interval; plugged back, it clears")
