@@ -84,23 +84,41 @@ struct Handlers: Sendable {
             ]),
             "last_invoice_seq": snapshot.device.lastInvoiceSeq.map { .int(Int(clamping: $0)) } ?? .null,
             "in_doubt": .int(snapshot.inDoubt),
-            "alerts": .int(await service.monitor.alerts().count + snapshot.alerts.count),
         ]
+        // The upload line is always shown: with no cloud configured, sealed invoices still
+        // pile up in the outbox, and the backlog says how many.
+        let summary = try await service.store.readOutboxSummary()
+        let backlog = summary.pending + summary.quarantined.count
+        var syncBody: [String: JSONValue] = [
+            "backlog": .int(backlog),
+            "quarantined": .int(summary.quarantined.count),
+            "oldest_pending_at": summary.oldestPendingAt.map(JSONValue.string) ?? .null,
+            "last_uploaded_seq": summary.lastUploadedSeq.map { .int(Int(clamping: $0)) } ?? .null,
+        ]
+        var alertCodes = snapshot.alerts.map(\.code.rawValue) + (await service.monitor.alerts().map(\.kind.rawValue))
         if let sync {
-            let summary = try service.store.outboxSummary()
             let status = await sync.status()
-            body["sync"] = .object([
-                "state": .string(status.state),
-                "backlog": .int(summary.pending + summary.quarantined.count),
-                "quarantined": .int(summary.quarantined.count),
-                "oldest_pending_at": summary.oldestPendingAt.map(JSONValue.string) ?? .null,
-                "last_uploaded_seq": summary.lastUploadedSeq.map { .int(Int(clamping: $0)) } ?? .null,
-                "last_success_at": status.lastSuccessAt.map { .string(Self.iso($0)) } ?? .null,
-                "last_error": status.lastError.map(JSONValue.string) ?? .null,
-                "consecutive_failures": .int(status.consecutiveFailures),
-            ])
-            body["alerts"] = .int(await service.monitor.alerts().count + snapshot.alerts.count + sync.alerts().count)
+            let syncAlerts = await sync.alerts()
+            alertCodes += syncAlerts.map(\.kind.rawValue)
+            syncBody["state"] = .string(syncAlerts.isEmpty ? "ok" : "late")
+            syncBody["uploader"] = .string(status.state)
+            syncBody["last_success_at"] = status.lastSuccessAt.map { .string(Self.iso($0)) } ?? .null
+            syncBody["last_error"] = status.lastError.map(JSONValue.string) ?? .null
+            syncBody["consecutive_failures"] = .int(status.consecutiveFailures)
+        } else {
+            syncBody["state"] = .string("disabled")
         }
+        body["sync"] = .object(syncBody)
+        let disk = service.disk.check()
+        if let alert = disk.alert { alertCodes.append(alert.code.rawValue) }
+        let space = service.disk.space()
+        body["disk"] = .object([
+            "free_bytes": space.map { .int(Int(clamping: $0.freeBytes)) } ?? .null,
+            "low_below_bytes": service.disk.thresholdBytes.map { .int(Int(clamping: $0)) } ?? .null,
+        ])
+        body["alerts"] = .int(alertCodes.count)
+        // Which alerts, by code, so a monitor sees DEVICE_SLOW or DISK_LOW without a second call.
+        body["alert_codes"] = .array(Set(alertCodes).sorted().map(JSONValue.string))
         return json(.object(body), status: snapshot.device.state == .ready ? .ok : .serviceUnavailable)
     }
 
@@ -162,6 +180,14 @@ struct Handlers: Sendable {
                 "code": .string(alert.code.rawValue), "since": .string(Self.iso(Date() - alert.age.inSeconds)),
                 "message": .string(alert.message),
             ])
+        }
+        if let disk = service.disk.check().alert {
+            alerts.append(
+                .object([
+                    "kind": .string(disk.code.rawValue), "terminal_id": .null, "since": .string(Self.iso(disk.since)),
+                    "message": .string(disk.message),
+                ])
+            )
         }
         return json(.array(device + alerts))
     }
