@@ -19,7 +19,14 @@ public enum OpsServer {
     public struct Configuration: Sendable {
         public var host = "127.0.0.1"
         public var port = 8080
+        /// Bearer tokens; nil serves every route to anyone (the library default: tests).
+        public var auth: OpsAuth?
         public init() {}
+
+        /// Whether `host` is a loopback address (only this machine reaches it).
+        public static func isLoopback(_ host: String) -> Bool {
+            host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        }
     }
 
     /// The HTTP application, a `Service` to run beside the mediator. `onRunning` receives the
@@ -33,6 +40,7 @@ public enum OpsServer {
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router()
+        if let auth = configuration.auth { router.add(middleware: OpsAuthMiddleware(auth: auth, logger: logger)) }
         let api = Handlers(service: service, registry: registry, sync: sync)
         router.get("/health") { _, _ in try await api.health() }
         router.get("/terminals") { _, _ in try await api.terminals() }
@@ -41,6 +49,8 @@ public enum OpsServer {
         }
         router.get("/alerts") { _, _ in try await api.alerts() }
         router.get("/metrics") { _, _ in await api.metrics() }
+        // Admin routes: the CLI on this host reaches the running mediator through them.
+        router.get("/admin/device/status") { _, _ in await api.deviceStatus() }
         return Application(
             router: router,
             configuration: .init(
@@ -120,6 +130,33 @@ struct Handlers: Sendable {
         // Which alerts, by code, so a monitor sees DEVICE_SLOW or DISK_LOW without a second call.
         body["alert_codes"] = .array(Set(alertCodes).sorted().map(JSONValue.string))
         return json(.object(body), status: snapshot.device.state == .ready ? .ok : .serviceUnavailable)
+    }
+
+    /// What the mediator knows of the device now (`fiscal-mediator device status` while serve
+    /// holds the device): the device core owns every exchange, so this is its view, not a new
+    /// QRY|STATUS.
+    func deviceStatus() async -> Response {
+        let snapshot = await service.deviceActor.snapshot()
+        let info = service.deviceInfo(snapshot)
+        return json(
+            .object([
+                "source": .string("the running mediator"),
+                "device_id": info.deviceID.map(JSONValue.string) ?? .null,
+                "state": .string(info.state.rawValue),
+                "halted_code": info.haltedCode.map { .string($0.rawValue) } ?? .null,
+                "emulated": .bool(info.emulated),
+                "link": .string(info.link),
+                "last_invoice_seq": info.lastInvoiceSeq.map { .int(Int(clamping: $0)) } ?? .null,
+                "ready": .bool(snapshot.ready),
+                "queue_depth": .int(snapshot.queueDepth),
+                "in_doubt": .int(snapshot.inDoubt),
+                "alerts": .array(
+                    snapshot.alerts.map {
+                        .object(["code": .string($0.code.rawValue), "message": .string($0.message)])
+                    }
+                ),
+            ])
+        )
     }
 
     func terminals() async throws -> Response {

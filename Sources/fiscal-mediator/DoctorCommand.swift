@@ -378,17 +378,14 @@ struct DoctorCommand: AsyncParsableCommand {
         if let token = settings["sync.token_file"]?.text { files.append(("cloud token file", token, 0o077)) }
         if let config { files.append(("configuration file", config, settings["sync.token"] != nil ? 0o007 : 0o002)) }
         for (name, path, forbidden) in files {
-            var info = stat()
-            guard stat(path, &info) == 0 else {
-                add(
-                    name,
-                    .fail,
-                    "\(path): \(StartupError.reason(errno))",
-                    "create it (0600, owned by the service's user)"
-                )
+            guard
+                let permissions = (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions]
+                    as? NSNumber
+            else {
+                add(name, .fail, "\(path): cannot be read", "create it (0600, owned by the service's user)")
                 continue
             }
-            let mode = info.st_mode & 0o777
+            let mode = mode_t(permissions.uint16Value) & 0o777
             let bad = mode & forbidden != 0
             add(
                 name,

@@ -30,6 +30,11 @@ extension ServeCommand {
         }
     }
 
+    /// The ops API's admin token file (0600, made at first start), beside the store.
+    static func adminTokenPath(db: String) -> String {
+        URL(fileURLWithPath: db).deletingLastPathComponent().appendingPathComponent("ops-admin.token").path
+    }
+
     /// `--config`, else `$FISCAL_CONFIG`, else the default path when that file exists.
     static func configPath(_ config: String?, environment: [String: String]) -> String? {
         if let config { return config }

@@ -259,7 +259,12 @@ struct ServeCommand: AsyncParsableCommand {
         )
         let diskLow = value(self.diskLow, "mediator.disk_low")
         configuration.diskLowBytes = try Self.bytes(diskLow.label, diskLow.text ?? "256MB")
-        let ops = try Self.opsAddress(opsHTTP, label: opsLabel)
+        var ops = try Self.opsAddress(opsHTTP, label: opsLabel)
+        if let address = ops, !OpsServer.Configuration.isLoopback(address.host) {
+            throw StartupError(
+                "\(opsLabel): \(opsHTTP) is not a loopback address: the ops API serves other hosts only over TLS with bearer tokens, which this build does not offer yet; bind 127.0.0.1 and reach it through an SSH tunnel"
+            )
+        }
         let metricsRegistry = PrometheusCollectorRegistry()
         configuration.metrics = PrometheusMetricsFactory(registry: metricsRegistry)
         if let problem = configuration.problems().first { throw StartupError(problem) }
@@ -359,6 +364,18 @@ struct ServeCommand: AsyncParsableCommand {
             throw StartupError("\(dbLabel) \(db): \(error.message)")
         }
         defer { storeLock.release() }
+        if ops != nil {
+            // The admin routes need the admin token; the CLI on this host reads it from here.
+            let tokenPath = Self.adminTokenPath(db: db)
+            do {
+                ops?.auth = OpsAuth(
+                    tokens: [OpsAuth.Token(secret: try OpsAuth.tokenFile(at: tokenPath), scope: .admin)],
+                    requireForRead: false
+                )
+            } catch {
+                throw StartupError("\(dbLabel) \(db): \((error as? FiscalError)?.message ?? "\(error)")")
+            }
+        }
         let store: MediatorDatabase
         do { store = try MediatorDatabase(path: db) } catch {
             throw StartupError(
@@ -427,6 +444,7 @@ struct ServeCommand: AsyncParsableCommand {
         let (opsBound, opsBoundContinuation) = AsyncStream<Int>.makeStream()
         if let ops {
             let logger = logger
+            logger.info("ops API admin token", metadata: ["file": "\(Self.adminTokenPath(db: db))"])
             services.append(
                 OpsServer.application(
                     service: service,
