@@ -124,7 +124,7 @@ struct SystemdTests {
             [
                 "serve", "--db", directory.appending("mediator.sqlite").path,
                 "--device", "serial:\(directory.appending("fiscal-def").path)", "--endpoint", "tcp://127.0.0.1:*",
-                "--ops-http", "off", "--probe-interval", "100ms", "--device-timeout", "query=100ms",
+                "--ops-http", "127.0.0.1:0", "--probe-interval", "100ms", "--device-timeout", "query=100ms",
             ],
             environment: ["NOTIFY_SOCKET": directory.appending("notify.sock").path]
         )
@@ -133,5 +133,10 @@ struct SystemdTests {
         let ready = try #require(socket.messages().first { $0.hasPrefix("READY=1") })
         #expect(ready.contains("DEVICE_UNREACHABLE"))
         #expect(!child.hasExited)
+        // /health names it: 503 with DEVICE_UNREACHABLE among the alert codes.
+        let base = String(try await child.waitForLog(#"http://127\.0\.0\.1:[0-9]+"#))
+        let (status, health) = try await DiskFullTests.json(base, "/health")
+        #expect(status == 503)
+        #expect(((health as? [String: Any])?["alert_codes"] as? [String])?.contains("DEVICE_UNREACHABLE") == true)
     }
 }
