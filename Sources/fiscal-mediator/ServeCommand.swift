@@ -361,7 +361,7 @@ struct ServeCommand: AsyncParsableCommand {
         notifier.status("opening the store \(db)")
         let storeLock: ProcessLock
         do { storeLock = try ProcessLock(path: db + ".lock", guarding: "the mediator store \(db)") } catch {
-            throw StartupError("\(dbLabel) \(db): \(error.message)")
+            throw StartupError("\(dbLabel) \(db): \(error.code.rawValue): \(error.message)")
         }
         defer { storeLock.release() }
         if ops != nil {
@@ -398,7 +398,9 @@ struct ServeCommand: AsyncParsableCommand {
                 return emulatorConfiguration
             }
         } catch {
-            throw StartupError("\(deviceLabel) \(device): \((error as? FiscalError)?.message ?? "\(error)")")
+            throw StartupError(
+                "\(deviceLabel) \(device): \((error as? FiscalError).map { "\($0.code.rawValue): \($0.message)" } ?? "\(error)")"
+            )
         }
         let client = FiscalDeviceClient(link: link, configuration: deviceTimeouts)
         if let emulator { configuration.deviceBusyTime = { emulator.busyTime } }

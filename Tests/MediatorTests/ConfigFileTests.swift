@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 /// The mediator's configuration file, `config check` and `config show`, from a child process.
-@Suite("Configuration file", .timeLimit(.minutes(3)))
+@Suite("Configuration file", .serialized, .timeLimit(.minutes(3)))
 struct ConfigFileTests {
     static let root = SystemdTests.root
 

@@ -56,7 +56,7 @@ struct DiskFullTests {
         let child = try ServeProcess([
             "serve", "--db", database, "--device", "emulator:\(directory.appending("def").path)",
             "--endpoint", "tcp://127.0.0.1:*", "--ops-http", "127.0.0.1:0", "--disk-low", "1MB",
-            "--emulator-latency", "prepare=1ms,commit=1s", "--lease", "10s",
+            "--emulator-latency", "prepare=1ms,commit=3s", "--lease", "10s",
         ])
         defer { Task { await child.terminate() } }
         let base = String(try await child.waitForLog(#"http://127\.0\.0\.1:[0-9]+"#))
@@ -73,9 +73,15 @@ struct DiskFullTests {
                 }
                 // The disk fills while the device seals.
                 try Self.fill("\(mount)/ballast")
-                try await eventually("the store's refusal and the low disk are seen") {
-                    let kinds = try await Self.alertKinds(base)
-                    return kinds.contains("STORE_FAILING") && kinds.contains("DISK_LOW")
+                do {
+                    try await eventually(within: .seconds(20), "the store's refusal and the low disk are seen") {
+                        let kinds = try await Self.alertKinds(base)
+                        return kinds.contains("STORE_FAILING") && kinds.contains("DISK_LOW")
+                    }
+                } catch {
+                    let log = child.errors.withLock { $0 }
+                    Issue.record("\(error)\n\(try await Self.alertKinds(base))\n\(log.suffix(4000))")
+                    throw error
                 }
                 let (status, health) = try await Self.json(base, "/health")
                 #expect(status == 503)

@@ -10,7 +10,7 @@ import Glibc
 /// `serve`'s startup errors, each with its exact message, from a child process: what is wrong,
 /// where (flag and value), how to fix it; exit status 78 and no usage text after it; and the
 /// ports checked before the store or the device is touched.
-@Suite("Startup errors", .timeLimit(.minutes(3)))
+@Suite("Startup errors", .serialized, .timeLimit(.minutes(3)))
 struct StartupErrorTests {
     /// `serve` with a fresh store and emulator directory, plus `arguments`, run until it exits.
     static func serve(

@@ -10,7 +10,7 @@ import Glibc
 
 /// The systemd unit as shipped, and `serve`'s side of the notify protocol against a real unix
 /// datagram socket named by `NOTIFY_SOCKET`, as systemd makes one.
-@Suite("systemd", .timeLimit(.minutes(3)))
+@Suite("systemd", .serialized, .timeLimit(.minutes(3)))
 struct SystemdTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
