@@ -96,6 +96,14 @@ struct DiskFullTests {
                 }
                 #expect(refused?.code == .storeUnavailable)
                 #expect(try await DeviceCoreIntegrationTests.state(lane, "s1") == .inDoubt)
+                // doctor names it, through the running mediator.
+                let doctor = try await MaintenanceTests.doctor(
+                    ["--db", database],
+                    environment: ["FISCAL_MEDIATOR_OPS_HTTP": String(base.dropFirst("http://".count))]
+                )
+                #expect(doctor.status == 1 && doctor.path == "daemon")
+                #expect(doctor.findings["device"]?.1.hasPrefix("STORE_FAILING") == true)
+                #expect(doctor.findings["disk"]?.0 == "warn")
 
                 // Space comes back: the sealed number is stored, the terminal told, no restart.
                 try FileManager.default.removeItem(atPath: "\(mount)/ballast")
