@@ -41,6 +41,9 @@ let package = Package(
         // YAML's own node tree, to list a configuration file's keys (swift-configuration reads
         // values by key and cannot say which keys a file holds).
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // The tests' HTTPS client pins the ops API's self-signed certificate (the server side
+        // comes through HummingbirdTLS).
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // C libraries from Debian, reached only through these module maps.
@@ -144,6 +147,8 @@ let package = Package(
                 "Mediator",
                 "MediatorStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -280,6 +285,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

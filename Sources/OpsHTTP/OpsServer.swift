@@ -1,6 +1,8 @@
-import FiscalCore
+public import FiscalCore
 import Foundation
 public import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 public import Logging
 public import Mediator
 import MediatorStore
@@ -21,6 +23,8 @@ public enum OpsServer {
         public var port = 8080
         /// Bearer tokens; nil serves every route to anyone (the library default: tests).
         public var auth: OpsAuth?
+        /// HTTPS with this certificate and key (PEM); nil serves plain HTTP (loopback).
+        public var tls: SelfSignedCertificate?
         public init() {}
 
         /// Whether `host` is a loopback address (only this machine reaches it).
@@ -38,7 +42,7 @@ public enum OpsServer {
         sync: SyncUploader? = nil,
         logger: Logger,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
+    ) throws -> some ApplicationProtocol {
         let router = Router()
         if let auth = configuration.auth { router.add(middleware: OpsAuthMiddleware(auth: auth, logger: logger)) }
         let api = Handlers(service: service, registry: registry, sync: sync)
@@ -51,8 +55,19 @@ public enum OpsServer {
         router.get("/metrics") { _, _ in await api.metrics() }
         // Admin routes: the CLI on this host reaches the running mediator through them.
         router.get("/admin/device/status") { _, _ in await api.deviceStatus() }
+        var server: HTTPServerBuilder = .http1()
+        if let tls = configuration.tls {
+            let tlsConfiguration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(tls.certificatePEM.utf8)).map {
+                    .certificate($0)
+                },
+                privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(tls.privateKeyPEM.value.utf8), format: .pem))
+            )
+            server = try .tls(.http1(), tlsConfiguration: tlsConfiguration)
+        }
         return Application(
             router: router,
+            server: server,
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "fiscal-mediator"

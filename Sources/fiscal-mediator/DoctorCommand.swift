@@ -111,6 +111,15 @@ struct DoctorCommand: AsyncParsableCommand {
         checkSerialPermissions(device, add: add)
         checkStore(db, diskLow: diskLow ?? nil, quiet: quiet, add: add)
         checkSecretFiles(settings: settings, config: file, add: add)
+        let certificate = ServeCommand.certificatePath(db: db)
+        if let pem = try? String(contentsOfFile: certificate, encoding: .utf8) {
+            add(
+                "ops TLS certificate",
+                .ok,
+                "\(certificate): \(SelfSignedCertificate.fingerprint(ofPEM: pem) ?? "not a certificate")",
+                fix: "clients of the ops API pin this fingerprint"
+            )
+        }
 
         let report = Report(version: FiscalMediatorCommand.version, path: path, findings: findings)
         if json {

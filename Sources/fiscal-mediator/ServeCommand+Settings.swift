@@ -35,6 +35,47 @@ extension ServeCommand {
         URL(fileURLWithPath: db).deletingLastPathComponent().appendingPathComponent("ops-admin.token").path
     }
 
+    /// The read-scope token file, made at first start when the ops API serves other hosts.
+    static func readTokenPath(db: String) -> String {
+        URL(fileURLWithPath: db).deletingLastPathComponent().appendingPathComponent("ops-read.token").path
+    }
+
+    /// The ops API's TLS certificate (its key beside it, `.key`, 0600).
+    static func certificatePath(db: String) -> String {
+        URL(fileURLWithPath: db).deletingLastPathComponent().appendingPathComponent("ops-tls.crt").path
+    }
+
+    /// The ops API's certificate and key: read, or made at first start (self-signed, P-256,
+    /// ten years; the key written 0600 before the certificate, so a crash between leaves no
+    /// certificate without its key).
+    static func opsCertificate(db: String) throws -> SelfSignedCertificate {
+        let certificatePath = certificatePath(db: db)
+        let keyPath = certificatePath.replacingOccurrences(of: ".crt", with: ".key")
+        if FileManager.default.fileExists(atPath: certificatePath) {
+            return SelfSignedCertificate(
+                certificatePEM: try String(contentsOfFile: certificatePath, encoding: .utf8),
+                privateKeyPEM: Secret(try String(contentsOfFile: keyPath, encoding: .utf8))
+            )
+        }
+        let made = try SelfSignedCertificate.make(commonName: "fiscal-mediator \(ProcessInfo.processInfo.hostName)")
+        try? FileManager.default.removeItem(atPath: keyPath)
+        guard
+            FileManager.default.createFile(
+                atPath: keyPath,
+                contents: Data(made.privateKeyPEM.value.utf8),
+                attributes: [.posixPermissions: 0o600]
+            )
+        else { throw FiscalError(.configInvalid, "\(keyPath): cannot write the ops API's TLS key") }
+        guard
+            FileManager.default.createFile(
+                atPath: certificatePath,
+                contents: Data(made.certificatePEM.utf8),
+                attributes: [.posixPermissions: 0o644]
+            )
+        else { throw FiscalError(.configInvalid, "\(certificatePath): cannot write the ops API's TLS certificate") }
+        return made
+    }
+
     /// `--config`, else `$FISCAL_CONFIG`, else the default path when that file exists.
     static func configPath(_ config: String?, environment: [String: String]) -> String? {
         if let config { return config }

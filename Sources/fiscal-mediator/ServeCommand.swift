@@ -260,11 +260,6 @@ struct ServeCommand: AsyncParsableCommand {
         let diskLow = value(self.diskLow, "mediator.disk_low")
         configuration.diskLowBytes = try Self.bytes(diskLow.label, diskLow.text ?? "256MB")
         var ops = try Self.opsAddress(opsHTTP, label: opsLabel)
-        if let address = ops, !OpsServer.Configuration.isLoopback(address.host) {
-            throw StartupError(
-                "\(opsLabel): \(opsHTTP) is not a loopback address: the ops API serves other hosts only over TLS with bearer tokens, which this build does not offer yet; bind 127.0.0.1 and reach it through an SSH tunnel"
-            )
-        }
         let metricsRegistry = PrometheusCollectorRegistry()
         configuration.metrics = PrometheusMetricsFactory(registry: metricsRegistry)
         if let problem = configuration.problems().first { throw StartupError(problem) }
@@ -364,14 +359,27 @@ struct ServeCommand: AsyncParsableCommand {
             throw StartupError("\(dbLabel) \(db): \(error.code.rawValue): \(error.message)")
         }
         defer { storeLock.release() }
-        if ops != nil {
+        if let address = ops {
             // The admin routes need the admin token; the CLI on this host reads it from here.
-            let tokenPath = Self.adminTokenPath(db: db)
+            // Another host reaches the API only over TLS, with a token for every route.
+            let lan = !OpsServer.Configuration.isLoopback(address.host)
             do {
-                ops?.auth = OpsAuth(
-                    tokens: [OpsAuth.Token(secret: try OpsAuth.tokenFile(at: tokenPath), scope: .admin)],
-                    requireForRead: false
-                )
+                var tokens = [
+                    OpsAuth.Token(secret: try OpsAuth.tokenFile(at: Self.adminTokenPath(db: db)), scope: .admin)
+                ]
+                if lan {
+                    tokens.append(
+                        OpsAuth.Token(secret: try OpsAuth.tokenFile(at: Self.readTokenPath(db: db)), scope: .read)
+                    )
+                    let certificate = try Self.opsCertificate(db: db)
+                    ops?.tls = certificate
+                    let fingerprint = SelfSignedCertificate.fingerprint(ofPEM: certificate.certificatePEM) ?? "?"
+                    logger.notice(
+                        "ops API over TLS: pin this certificate fingerprint in clients",
+                        metadata: ["fingerprint": "\(fingerprint)", "file": "\(Self.certificatePath(db: db))"]
+                    )
+                }
+                ops?.auth = OpsAuth(tokens: tokens, requireForRead: lan)
             } catch {
                 throw StartupError("\(dbLabel) \(db): \((error as? FiscalError)?.message ?? "\(error)")")
             }
@@ -447,15 +455,16 @@ struct ServeCommand: AsyncParsableCommand {
         if let ops {
             let logger = logger
             logger.info("ops API admin token", metadata: ["file": "\(Self.adminTokenPath(db: db))"])
+            let scheme = ops.tls == nil ? "http" : "https"
             services.append(
-                OpsServer.application(
+                try OpsServer.application(
                     service: service,
                     registry: metricsRegistry,
                     configuration: ops,
                     sync: uploader,
                     logger: logger
                 ) { port in
-                    logger.info("ops API listening", metadata: ["address": "http://\(ops.host):\(port)"])
+                    logger.info("ops API listening", metadata: ["address": "\(scheme)://\(ops.host):\(port)"])
                     opsBoundContinuation.yield(port)
                 }
             )

@@ -218,7 +218,10 @@ struct CloudSyncTests {
         #expect(try mediator.store.outboxSummary().pending == 3)
         // Plain words and the errno, not NIO's nested description.
         let lastError = try mediator.store.syncMeta()["last_error"]
-        #expect(lastError?.hasSuffix("the cloud is unreachable: connection refused (errno 111)") == true, "\(lastError ?? "")")
+        #expect(
+            lastError?.hasSuffix("the cloud is unreachable: connection refused (errno 111)") == true,
+            "\(lastError ?? "")"
+        )
     }
 
     @Test("confirmed invoices are pruned after the retention, and recovery does not take them for missing")

@@ -42,7 +42,7 @@ struct OpsAPITests {
             var configuration = OpsServer.Configuration()
             configuration.port = 0
             let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-            let app = OpsServer.application(
+            let app = try OpsServer.application(
                 service: mediator.service,
                 registry: registry,
                 configuration: configuration,

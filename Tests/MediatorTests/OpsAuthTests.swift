@@ -4,6 +4,7 @@ import FiscalTestSupport
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import Testing
 
 /// The ops API's admin routes and their token, and the CLI reaching a running mediator through
@@ -70,5 +71,69 @@ struct OpsAuthTests {
         #expect(direct.status == 0, "\(direct.errors)")
         #expect(direct.errors.hasPrefix("direct: opened \(device)"))
         #expect(direct.output.contains("device_id"))
+    }
+}
+
+/// The ops API bound to a LAN address: TLS with a certificate made at first start, its
+/// fingerprint in the log, and a token for every route.
+@Suite("Ops API over TLS", .serialized, .timeLimit(.minutes(3)))
+struct OpsTLSTests {
+    @Test(
+        "a non-loopback bind: HTTPS only, a pinned self-signed certificate, a read token for /health, admin for /admin"
+    )
+    func lan() async throws {
+        let directory = TemporaryDirectory("ops-tls")
+        defer { directory.remove() }
+        let child = try ServeProcess([
+            "serve", "--db", directory.appending("mediator.sqlite").path, "--device",
+            "emulator:\(directory.appending("def").path)", "--endpoint", "tcp://127.0.0.1:*", "--ops-http", "0.0.0.0:0",
+        ])
+        defer { Task { await child.terminate() } }
+        let listening = try await child.waitForLog(#"https://0\.0\.0\.0:[0-9]+"#)
+        let port = try #require(listening.split(separator: ":").last)
+        let pem = try String(contentsOfFile: directory.appending("ops-tls.crt").path, encoding: .utf8)
+        let fingerprint = try #require(SelfSignedCertificate.fingerprint(ofPEM: pem))
+        #expect(child.errors.withLock { $0.contains("fingerprint=\(fingerprint)") })
+        for file in ["ops-tls.key", "ops-read.token", "ops-admin.token"] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: directory.appending(file).path)
+            #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600, "\(file)")
+        }
+        let read = try String(contentsOfFile: directory.appending("ops-read.token").path, encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let admin = try String(contentsOfFile: directory.appending("ops-admin.token").path, encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+
+        // A client that trusts only this certificate (pinned; no host name in a self-signed one).
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(pem.utf8)))
+        tls.certificateVerification = .noHostnameVerification
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+        func get(_ path: String, _ token: String?) async throws -> Int {
+            var request = HTTPClientRequest(url: "https://127.0.0.1:\(port)\(path)")
+            if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+            let response = try await client.execute(request, timeout: .seconds(5))
+            _ = try await response.body.collect(upTo: 1 << 20)
+            return Int(response.status.code)
+        }
+        do {
+            #expect(try await get("/health", nil) == 401)
+            #expect(try await get("/health", read) == 200)
+            #expect(try await get("/admin/device/status", read) == 403)
+            #expect(try await get("/admin/device/status", admin) == 200)
+            // Plain HTTP to the TLS port gets no answer.
+            await #expect(throws: (any Error).self) { try await OpsAuthTests.get("http://127.0.0.1:\(port)/health") }
+        } catch {
+            try await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+        // A restart keeps the certificate (clients pinned it).
+        await child.terminate()
+        let again = try ServeProcess([
+            "serve", "--db", directory.appending("mediator.sqlite").path, "--device",
+            "emulator:\(directory.appending("def").path)", "--endpoint", "tcp://127.0.0.1:*", "--ops-http", "0.0.0.0:0",
+        ])
+        defer { Task { await again.terminate() } }
+        _ = try await again.waitForLog("fingerprint=\(fingerprint)")
     }
 }
