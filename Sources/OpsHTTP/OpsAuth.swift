@@ -104,10 +104,14 @@ final class AuthFailures: Sendable {
     }
 }
 
-/// Checks each request's bearer token against ``OpsAuth``.
+/// Checks each request's bearer token against ``OpsAuth`` for `needed`. The router attaches it
+/// to the routes it guards (every route for `read`, the `/admin` group for `admin`), so the
+/// routes it applies to are the ones the router matched: no path prefix test that `//admin`
+/// or `%61dmin` could slip past.
 struct OpsAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let auth: OpsAuth
-    let failures = AuthFailures()
+    let needed: OpsAuth.Scope
+    let failures: AuthFailures
     let logger: Logger
 
     func handle(
@@ -115,9 +119,6 @@ struct OpsAuthMiddleware<Context: RequestContext>: RouterMiddleware {
         context: Context,
         next: (Request, Context) async throws -> Response
     ) async throws -> Response {
-        let needed: OpsAuth.Scope? =
-            request.uri.path.hasPrefix("/admin") ? .admin : (auth.requireForRead ? .read : nil)
-        guard let needed else { return try await next(request, context) }
         let granted = auth.scope(of: request.headers[.authorization])
         if let granted, granted >= needed { return try await next(request, context) }
         let (allowed, suppressed) = failures.record(budget: auth.failureBudget, window: auth.failureWindow)

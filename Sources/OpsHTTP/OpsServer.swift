@@ -44,7 +44,10 @@ public enum OpsServer {
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         let router = Router()
-        if let auth = configuration.auth { router.add(middleware: OpsAuthMiddleware(auth: auth, logger: logger)) }
+        let failures = AuthFailures()
+        if let auth = configuration.auth, auth.requireForRead {
+            router.add(middleware: OpsAuthMiddleware(auth: auth, needed: .read, failures: failures, logger: logger))
+        }
         let api = Handlers(service: service, registry: registry, sync: sync)
         router.get("/health") { _, _ in try await api.health() }
         router.get("/terminals") { _, _ in try await api.terminals() }
@@ -54,7 +57,21 @@ public enum OpsServer {
         router.get("/alerts") { _, _ in try await api.alerts() }
         router.get("/metrics") { _, _ in await api.metrics() }
         // Admin routes: the CLI on this host reaches the running mediator through them.
-        router.get("/admin/device/status") { _, _ in await api.deviceStatus() }
+        let admin = router.group("admin")
+        if let auth = configuration.auth {
+            admin.add(middleware: OpsAuthMiddleware(auth: auth, needed: .admin, failures: failures, logger: logger))
+        } else {
+            // No tokens configured: the admin routes are not served at all.
+            admin.add(
+                middleware: OpsAuthMiddleware(
+                    auth: OpsAuth(tokens: [], requireForRead: true),
+                    needed: .admin,
+                    failures: failures,
+                    logger: logger
+                )
+            )
+        }
+        admin.get("device/status") { _, _ in await api.deviceStatus() }
         var server: HTTPServerBuilder = .http1()
         if let tls = configuration.tls {
             let tlsConfiguration = TLSConfiguration.makeServerConfiguration(

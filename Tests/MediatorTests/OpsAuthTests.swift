@@ -65,6 +65,12 @@ struct OpsAuthTests {
         #expect(statuses.prefix(8).allSatisfy { $0 == 401 } && statuses.last == 429)
         // A valid token still passes.
         #expect(try await Self.get(base + "/admin/device/status", token: token).status == 200)
+        // The router decides which routes are admin ones: no path spelling slips past the token.
+        for spelling in [
+            "//admin/device/status", "/admin//device/status", "/%61dmin/device/status", "/admin/device/status/",
+        ] {
+            #expect(try await Self.get(base + spelling).status != 200, "\(spelling)")
+        }
 
         await child.terminate()
         let direct = try await ServeProcess.run(["device", "status", "--device", device, "--db", database])
