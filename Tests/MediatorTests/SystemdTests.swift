@@ -54,6 +54,27 @@ struct SystemdTests {
         #expect(rules.contains(#"SYMLINK+="fiscal-def""#) && rules.contains(#"GROUP="dialout""#))
     }
 
+    @Test(
+        "systemd-analyze verify finds nothing wrong in the units (where systemd is installed)",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze"))
+    )
+    func analyzed() throws {
+        let directory = TemporaryDirectory("units")
+        defer { directory.remove() }
+        var names: [String] = []
+        for name in ["fiscal-mediator.service", "fiscal-mediator-backup.service", "fiscal-mediator-backup.timer"] {
+            // The installed binary's path is this build's, so verify can check the command too.
+            let text = try String(contentsOf: Self.root.appendingPathComponent("deploy/\(name)"), encoding: .utf8)
+                .replacingOccurrences(of: "/usr/local/bin/fiscal-mediator", with: ServeProcess.executable.path)
+            try text.write(toFile: directory.appending(name).path, atomically: true, encoding: .utf8)
+            names.append(directory.appending(name).path)
+        }
+        let output = CrashTests.shell(
+            "SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no \(names.joined(separator: " ")) 2>&1"
+        )
+        #expect(output.isEmpty, "\(output)")
+    }
+
     /// A datagram socket bound at `path`, read without blocking.
     final class NotifySocket: Sendable {
         let descriptor: Int32
