@@ -81,10 +81,12 @@ struct DoctorCommand: AsyncParsableCommand {
         let ops = ServeCommand.pick(nil, "mediator.ops_http", settings).text ?? "127.0.0.1:8080"
         let endpoints = (ServeCommand.pick(nil, "mediator.endpoint", settings).text ?? "tcp://127.0.0.1:5555")
             .split(separator: ",").map(String.init)
-        let diskLow = try? ServeCommand.bytes(
-            "disk_low",
-            ServeCommand.pick(nil, "mediator.disk_low", settings).text ?? "256MB"
-        )
+        // A bad value is the config check's finding; the disk check then has no threshold.
+        let diskLow: Int64? =
+            (try? ServeCommand.bytes(
+                "disk_low",
+                ServeCommand.pick(nil, "mediator.disk_low", settings).text ?? "256MB"
+            )).flatMap { $0 }
 
         // Is a mediator running on this store? Its lock says.
         var daemon: Int?
@@ -109,7 +111,7 @@ struct DoctorCommand: AsyncParsableCommand {
             checkPorts(endpoints: endpoints, ops: ops, add: add)
         }
         checkSerialPermissions(device, add: add)
-        checkStore(db, diskLow: diskLow ?? nil, quiet: quiet, add: add)
+        checkStore(db, diskLow: diskLow, quiet: quiet, add: add)
         checkSecretFiles(settings: settings, config: file, add: add)
         let certificate = ServeCommand.certificatePath(db: db)
         if let pem = try? String(contentsOfFile: certificate, encoding: .utf8) {
