@@ -7,7 +7,9 @@ enum PortHolder {
     static func find(port: UInt16) -> String? {
         var inodes: Set<String> = []
         for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+            // Read to the end: a /proc file reports size 0, and with many sockets it spans pages.
+            guard let data = FileHandle(forReadingAtPath: table)?.readDataToEndOfFile() else { continue }
+            let text = String(decoding: data, as: UTF8.self)
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ", omittingEmptySubsequences: true)
                 // local_address is HEXADDR:HEXPORT; st 0A is LISTEN; the inode is field 9.
