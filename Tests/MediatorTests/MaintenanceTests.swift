@@ -167,13 +167,17 @@ struct MaintenanceTests {
         #expect(broken.findings["cloud token file"]?.0 == "fail")
         #expect(broken.findings["cloud token file"]?.1 == "\(token) has mode 644")
 
-        let typo = try await Self.doctor(["--config", directory.appending("typo.yaml").path, "--db", garbage])
+        // Every doctor run names a device, so none opens the default emulator:var/emulator.
+        let absent = "serial:\(directory.appending("no-device").path)"
+        let typo = try await Self.doctor([
+            "--config", directory.appending("typo.yaml").path, "--db", garbage, "--device", absent,
+        ])
         #expect(typo.findings["config"]?.0 == "fail")
         #expect(typo.findings["config"]?.1.contains("did you mean 'mediator.lease'") == true)
 
         // A port in use (the configuration is broken, so give the port through the environment).
         let port = try await ServeProcess.run(
-            ["doctor", "--json", "--db", garbage],
+            ["doctor", "--json", "--db", garbage, "--device", absent],
             environment: [
                 "FISCAL_MEDIATOR_ENDPOINT": "tcp://127.0.0.1:\(held.port)", "FISCAL_MEDIATOR_OPS_HTTP": "off",
             ]
