@@ -41,8 +41,8 @@ let package = Package(
         // YAML's own node tree, to list a configuration file's keys (swift-configuration reads
         // values by key and cannot say which keys a file holds).
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
-        // The tests' HTTPS client pins the ops API's self-signed certificate (the server side
-        // comes through HummingbirdTLS).
+        // doctor's and the tests' HTTPS client pins the ops API's self-signed certificate (the
+        // server side comes through HummingbirdTLS).
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
@@ -254,6 +254,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],

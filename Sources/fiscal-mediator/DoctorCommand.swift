@@ -6,6 +6,9 @@ import FiscalDevice
 import Foundation
 import MediatorStore
 import NIOCore
+import NIOHTTP1
+import NIOSSL
+import OpsHTTP
 import Topology
 
 #if canImport(Glibc)
@@ -99,7 +102,7 @@ struct DoctorCommand: AsyncParsableCommand {
         let path = daemon == nil ? "files" : "daemon"
         if let daemon {
             add("mediator", .ok, "running (pid \(daemon)) on \(db): the device and live state come from its ops API")
-            await checkThroughDaemon(ops: ops, add: add)
+            await checkThroughDaemon(ops: ops, db: db, add: add)
         } else {
             add(
                 "mediator",
@@ -145,8 +148,8 @@ struct DoctorCommand: AsyncParsableCommand {
     }
 
     /// The device, the alerts and the upload line as the running mediator's `/health` shows them.
-    func checkThroughDaemon(ops: String, add: (String, Finding.Level, String, String?) -> Void) async {
-        guard ops != "off" else {
+    func checkThroughDaemon(ops: String, db: String, add: (String, Finding.Level, String, String?) -> Void) async {
+        guard ops != "off", let colon = ops.lastIndex(of: ":") else {
             add(
                 "device",
                 .warn,
@@ -155,21 +158,40 @@ struct DoctorCommand: AsyncParsableCommand {
             )
             return
         }
+        // Off loopback the API is HTTPS with serve's own certificate (pinned here) and a read
+        // token; both are beside the store.
+        let host = String(ops[..<colon])
+        let lan = !OpsServer.Configuration.isLoopback(host)
+        let reachable = (host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host) + ops[colon...]
+        let url = "\(lan ? "https" : "http")://\(reachable)/health"
         let health: [String: Any]
+        var pinned: HTTPClient?
         do {
-            let response = try await HTTPClient.shared.execute(
-                HTTPClientRequest(url: "http://\(ops)/health"),
-                timeout: .seconds(5)
-            )
+            var request = HTTPClientRequest(url: url)
+            if lan {
+                let pem = try String(contentsOfFile: ServeCommand.certificatePath(db: db), encoding: .utf8)
+                var tls = TLSConfiguration.makeClientConfiguration()
+                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(pem.utf8)))
+                tls.certificateVerification = .noHostnameVerification
+                pinned = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+                let token = try String(contentsOfFile: ServeCommand.readTokenPath(db: db), encoding: .utf8)
+                request.headers.add(
+                    name: "Authorization",
+                    value: "Bearer \(token.trimmingCharacters(in: .whitespacesAndNewlines))"
+                )
+            }
+            let response = try await (pinned ?? HTTPClient.shared).execute(request, timeout: .seconds(5))
             let body = try await response.body.collect(upTo: 1 << 20)
             guard let value = try JSONSerialization.jsonObject(with: Data(String(buffer: body).utf8)) as? [String: Any]
             else { throw FiscalError(.replyInvalid, "not a JSON object") }
+            try await pinned?.shutdown()
             health = value
         } catch {
+            try? await pinned?.shutdown()
             add(
                 "device",
                 .fail,
-                "the mediator's ops API at http://\(ops) does not answer: \(error)",
+                "the mediator's ops API at \(url) does not answer: \(error)",
                 "check mediator.ops_http and the mediator's log (journalctl -u fiscal-mediator)"
             )
             return

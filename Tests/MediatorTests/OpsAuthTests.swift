@@ -133,6 +133,17 @@ struct OpsTLSTests {
             throw error
         }
         try await client.shutdown()
+        // doctor reaches it the same way: HTTPS, the pinned certificate, the read token.
+        let doctor = try await MaintenanceTests.doctor(
+            [
+                "--db", directory.appending("mediator.sqlite").path, "--device",
+                "serial:\(directory.appending("none").path)",
+            ],
+            environment: ["FISCAL_MEDIATOR_OPS_HTTP": "0.0.0.0:\(port)"]
+        )
+        #expect(doctor.path == "daemon")
+        #expect(doctor.findings["device"]?.0 == "ok", "\(doctor.findings["device"]?.1 ?? "")")
+        #expect(doctor.findings["ops TLS certificate"]?.1.hasSuffix(fingerprint) == true)
         // A restart keeps the certificate (clients pinned it).
         await child.terminate()
         let again = try ServeProcess([
