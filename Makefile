@@ -6,7 +6,7 @@ APT_PACKAGES := libzmq3-dev libsqlite3-dev libssl-dev pkg-config iproute2
 STATE_DIR    ?= var/emulator
 SWIFT_FORMAT_PATHS := Package.swift Sources Tests
 
-.PHONY: all deps build run emulator test lint format bench load simulate clean errors fuzz-build fuzz fuzz-smoke
+.PHONY: all deps build run emulator test lint format bench load simulate clean errors fuzz-build fuzz fuzz-smoke install
 
 all: build
 
@@ -121,6 +121,29 @@ load: build
 ## The benchmark package (ordo-one/benchmark); not part of `make test`.
 bench: deps
 	cd Benchmarks && $(SWIFT) package benchmark
+
+## Installs the service (docs/OPERATIONS.md): the release binary, the systemd unit, the udev rule
+## example and OPERATIONS.md, the example configuration (never over an existing one), and the
+## fiscal-mediator system user in dialout. DESTDIR stages it elsewhere (no user is made then).
+PREFIX ?= /usr/local
+install: deps
+	$(SWIFT) build -c release --product fiscal-mediator
+	install -D -m 0755 .build/release/fiscal-mediator $(DESTDIR)$(PREFIX)/bin/fiscal-mediator
+	install -D -m 0644 deploy/fiscal-mediator.service $(DESTDIR)/etc/systemd/system/fiscal-mediator.service
+	install -D -m 0644 deploy/fiscal-mediator-backup.service $(DESTDIR)/etc/systemd/system/fiscal-mediator-backup.service
+	install -D -m 0644 deploy/fiscal-mediator-backup.timer $(DESTDIR)/etc/systemd/system/fiscal-mediator-backup.timer
+	install -D -m 0644 deploy/99-fiscal-device.rules $(DESTDIR)$(PREFIX)/share/doc/fiscal-mediator/99-fiscal-device.rules
+	install -D -m 0644 docs/OPERATIONS.md $(DESTDIR)$(PREFIX)/share/doc/fiscal-mediator/OPERATIONS.md
+	@if [ -e $(DESTDIR)/etc/fiscal-mediator/mediator.yaml ]; then \
+		echo "kept $(DESTDIR)/etc/fiscal-mediator/mediator.yaml (deploy/mediator.yaml is the example)"; \
+	else install -D -m 0640 deploy/mediator.yaml $(DESTDIR)/etc/fiscal-mediator/mediator.yaml; fi
+	@if [ -z "$(DESTDIR)" ] && ! id fiscal-mediator >/dev/null 2>&1; then \
+		useradd --system --home-dir /var/lib/fiscal-mediator --no-create-home --shell /usr/sbin/nologin \
+			--groups dialout fiscal-mediator; \
+	fi
+	@if [ -z "$(DESTDIR)" ]; then chgrp fiscal-mediator /etc/fiscal-mediator/mediator.yaml; fi
+	@echo "next: edit /etc/fiscal-mediator/mediator.yaml, fiscal-mediator config check it, then"
+	@echo "      systemctl daemon-reload && systemctl enable --now fiscal-mediator fiscal-mediator-backup.timer"
 
 clean:
 	rm -rf .build var

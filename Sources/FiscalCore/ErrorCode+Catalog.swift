@@ -65,6 +65,7 @@ extension ErrorCode {
     public static let deviceUnreachable = ErrorCode(rawValue: "DEVICE_UNREACHABLE")
     public static let deviceSlow = ErrorCode(rawValue: "DEVICE_SLOW")
     public static let storeFailing = ErrorCode(rawValue: "STORE_FAILING")
+    public static let diskLow = ErrorCode(rawValue: "DISK_LOW")
     public static let deviceHalted = ErrorCode(rawValue: "DEVICE_HALTED")
     public static let terminalOffline = ErrorCode(rawValue: "TERMINAL_OFFLINE")
     public static let printerUnavailable = ErrorCode(rawValue: "PRINTER_UNAVAILABLE")
@@ -141,6 +142,7 @@ extension ErrorCode {
         Entry(code: .deviceUnreachable, origin: .alert, retryable: true, summary: "The device does not answer (unplugged, powered off, a dead line): sales get DEVICE_UNAVAILABLE until it answers again."),
         Entry(code: .deviceSlow, origin: .alert, retryable: true, summary: "The device answers, but slower than `device.slow_exchange`; shown to the operator only."),
         Entry(code: .storeFailing, origin: .alert, retryable: true, summary: "The store refuses writes: new sales are refused (STORE_UNAVAILABLE) until it takes them; sealed invoices are kept and written then."),
+        Entry(code: .diskLow, origin: .alert, retryable: true, summary: "Free space on the store's file system is below the threshold (`serve --disk-low`); free space before the store refuses writes and sales stop with STORE_FAILING."),
         Entry(code: .deviceHalted, origin: .alert, retryable: true, summary: "The device refuses to seal (`code`: STORAGE_FULL, DEVICE_REVOKED, CLOCK_ROLLBACK_DETECTED): checkouts stop until it seals again."),
         Entry(code: .terminalOffline, origin: .alert, retryable: true, summary: "A terminal has been offline (no heartbeat, or its connection dropped) for 5 minutes; cleared by its next heartbeat or HELLO."),
         Entry(code: .printerUnavailable, origin: .alert, retryable: true, summary: "A terminal's heartbeat reports its printer unavailable; cleared when one reports it back."),

@@ -1,5 +1,6 @@
 public import FiscalCore
 public import FiscalDevice
+import Foundation
 public import Logging
 public import MediatorStore
 public import Metrics
@@ -35,6 +36,9 @@ public final class MediatorService: Service, Sendable {
         public var monitorClock = MonitorClock.system
         /// Where metrics go (Prometheus in `serve`); nowhere by default.
         public var metrics: any MetricsFactory = NOOPMetricsHandler.instance
+        /// DISK_LOW below this many free bytes on the store's file system; nil (the default
+        /// here) watches nothing. `serve --disk-low` sets it.
+        public var diskLowBytes: Int64?
         public init() {}
 
         /// What is wrong with these settings, if anything (each names its key).
@@ -54,6 +58,8 @@ public final class MediatorService: Service, Sendable {
     public let deviceActor: DeviceActor
     public let store: MediatorDatabase
     public let monitor: HeartbeatMonitor
+    /// Free space on the store's file system (DISK_LOW).
+    public let disk: DiskWatch
     let logger: Logger
     let metrics: MediatorMetrics
     let sessions: SessionRegistry
@@ -75,6 +81,10 @@ public final class MediatorService: Service, Sendable {
         self.configuration = configuration
         self.store = store
         self.logger = logger
+        disk = DiskWatch(
+            directory: URL(fileURLWithPath: store.path).deletingLastPathComponent().path,
+            thresholdBytes: configuration.diskLowBytes
+        )
         validator = InvoiceValidator(rules: configuration.rules)
         metrics = MediatorMetrics(factory: configuration.metrics)
         sessions = SessionRegistry(store: store)
@@ -145,6 +155,7 @@ public final class MediatorService: Service, Sendable {
                     do { try await Task.sleep(for: self.configuration.heartbeat.tick) } catch { return }
                     await self.monitor.evaluate()
                     await self.refreshGauges()
+                    self.watchDisk()
                 }
             }
             await cancelWhenGracefulShutdown {
@@ -155,6 +166,17 @@ public final class MediatorService: Service, Sendable {
             group.cancelAll()
         }
         logger.info("mediator stopped")
+    }
+
+    /// Raises or clears DISK_LOW, with a log line when it changes.
+    func watchDisk() {
+        switch disk.check().change {
+        case .raised(let alert):
+            logger.warning("\(alert.message)", metadata: ["alert": "\(ErrorCode.diskLow.rawValue)"])
+        case .cleared:
+            logger.notice("alert cleared", metadata: ["alert": "\(ErrorCode.diskLow.rawValue)"])
+        case .none: break
+        }
     }
 
     func connectionDropped(_ connection: SocketLoop.Connection) async {

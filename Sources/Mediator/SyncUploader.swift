@@ -390,7 +390,7 @@ public actor SyncUploader: Service {
             retryAfter = response.headers.first(name: "Retry-After").flatMap { Self.retryAfter($0, now: Date()) }
             answer = try await response.body.collect(upTo: 8 << 20)
         } catch {
-            return .unreachable("\(error)")
+            return .unreachable(Self.describe(error))
         }
         guard (200...299).contains(status) else {
             return .status(status, detail: Self.detail(answer), retryAfter: retryAfter)
@@ -513,6 +513,16 @@ public actor SyncUploader: Service {
         } catch {
             logger.error("sync cannot prune", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// A transport failure as an operator reads it: NIO's `IOError` prints its internal
+    /// reason around the system's ("connection reset (error set): Connection refused) (errno:
+    /// 111)"); the system's words and the errno say it plainly.
+    package static func describe(_ error: any Error) -> String {
+        if let error = error as? IOError {
+            return "\(String(cString: strerror(error.errnoCode)).lowercased()) (errno \(error.errnoCode))"
+        }
+        return "\(error)"
     }
 
     private static func detail(_ body: ByteBuffer) -> String {

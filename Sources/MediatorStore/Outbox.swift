@@ -171,31 +171,39 @@ extension MediatorDatabase {
 
     /// Backlog, quarantine and progress.
     public func outboxSummary() throws -> OutboxSummary {
-        try pool.read { db in
-            let counts = try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")
-                .reduce(into: [String: Int]()) { $0[$1["state"] as String] = $1["n"] as Int }
-            let oldest = try String.fetchOne(
-                db,
-                sql: "SELECT enqueued_at FROM outbox WHERE state != 'uploaded' ORDER BY invoice_seq LIMIT 1"
-            )
-            let lastUploaded = try Int64.fetchOne(
-                db,
-                sql: "SELECT MAX(invoice_seq) FROM outbox WHERE state = 'uploaded'"
-            )
-            let quarantined = try Row.fetchAll(
-                db,
-                sql: Self.itemQuery + " WHERE o.state = 'quarantined' ORDER BY o.invoice_seq"
-            ).map(Self.outboxItem)
-            let pruned = try Self.metaSeq(db, "pruned_through") ?? 0
-            return OutboxSummary(
-                pending: counts["pending"] ?? 0,
-                quarantined: quarantined,
-                uploaded: counts["uploaded"] ?? 0,
-                oldestPendingAt: oldest,
-                lastUploadedSeq: lastUploaded.flatMap(UInt64.init(exactly:)) ?? (pruned > 0 ? pruned : nil),
-                prunedThrough: pruned
-            )
-        }
+        try pool.read { db in try Self.outboxSummary(db) }
+    }
+
+    /// ``outboxSummary()`` through GRDB's asynchronous read, for request paths (`/health`)
+    /// that must not block a cooperative thread.
+    public func readOutboxSummary() async throws -> OutboxSummary {
+        try await pool.read { db in try Self.outboxSummary(db) }
+    }
+
+    private static func outboxSummary(_ db: Database) throws -> OutboxSummary {
+        let counts = try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")
+            .reduce(into: [String: Int]()) { $0[$1["state"] as String] = $1["n"] as Int }
+        let oldest = try String.fetchOne(
+            db,
+            sql: "SELECT enqueued_at FROM outbox WHERE state != 'uploaded' ORDER BY invoice_seq LIMIT 1"
+        )
+        let lastUploaded = try Int64.fetchOne(
+            db,
+            sql: "SELECT MAX(invoice_seq) FROM outbox WHERE state = 'uploaded'"
+        )
+        let quarantined = try Row.fetchAll(
+            db,
+            sql: itemQuery + " WHERE o.state = 'quarantined' ORDER BY o.invoice_seq"
+        ).map(outboxItem)
+        let pruned = try metaSeq(db, "pruned_through") ?? 0
+        return OutboxSummary(
+            pending: counts["pending"] ?? 0,
+            quarantined: quarantined,
+            uploaded: counts["uploaded"] ?? 0,
+            oldestPendingAt: oldest,
+            lastUploadedSeq: lastUploaded.flatMap(UInt64.init(exactly:)) ?? (pruned > 0 ? pruned : nil),
+            prunedThrough: pruned
+        )
     }
 
     /// The last success and error the uploader recorded.

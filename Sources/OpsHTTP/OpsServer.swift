@@ -1,6 +1,8 @@
-import FiscalCore
+public import FiscalCore
 import Foundation
 public import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 public import Logging
 public import Mediator
 import MediatorStore
@@ -19,7 +21,16 @@ public enum OpsServer {
     public struct Configuration: Sendable {
         public var host = "127.0.0.1"
         public var port = 8080
+        /// Bearer tokens; nil serves every route to anyone (the library default: tests).
+        public var auth: OpsAuth?
+        /// HTTPS with this certificate and key (PEM); nil serves plain HTTP (loopback).
+        public var tls: SelfSignedCertificate?
         public init() {}
+
+        /// Whether `host` is a loopback address (only this machine reaches it).
+        public static func isLoopback(_ host: String) -> Bool {
+            host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        }
     }
 
     /// The HTTP application, a `Service` to run beside the mediator. `onRunning` receives the
@@ -31,8 +42,12 @@ public enum OpsServer {
         sync: SyncUploader? = nil,
         logger: Logger,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
+    ) throws -> some ApplicationProtocol {
         let router = Router()
+        let failures = AuthFailures()
+        if let auth = configuration.auth, auth.requireForRead {
+            router.add(middleware: OpsAuthMiddleware(auth: auth, needed: .read, failures: failures, logger: logger))
+        }
         let api = Handlers(service: service, registry: registry, sync: sync)
         router.get("/health") { _, _ in try await api.health() }
         router.get("/terminals") { _, _ in try await api.terminals() }
@@ -41,8 +56,35 @@ public enum OpsServer {
         }
         router.get("/alerts") { _, _ in try await api.alerts() }
         router.get("/metrics") { _, _ in await api.metrics() }
+        // Admin routes: the CLI on this host reaches the running mediator through them.
+        let admin = router.group("admin")
+        if let auth = configuration.auth {
+            admin.add(middleware: OpsAuthMiddleware(auth: auth, needed: .admin, failures: failures, logger: logger))
+        } else {
+            // No tokens configured: the admin routes are not served at all.
+            admin.add(
+                middleware: OpsAuthMiddleware(
+                    auth: OpsAuth(tokens: [], requireForRead: true),
+                    needed: .admin,
+                    failures: failures,
+                    logger: logger
+                )
+            )
+        }
+        admin.get("device/status") { _, _ in await api.deviceStatus() }
+        var server: HTTPServerBuilder = .http1()
+        if let tls = configuration.tls {
+            let tlsConfiguration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(tls.certificatePEM.utf8)).map {
+                    .certificate($0)
+                },
+                privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(tls.privateKeyPEM.value.utf8), format: .pem))
+            )
+            server = try .tls(.http1(), tlsConfiguration: tlsConfiguration)
+        }
         return Application(
             router: router,
+            server: server,
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "fiscal-mediator"
@@ -84,24 +126,69 @@ struct Handlers: Sendable {
             ]),
             "last_invoice_seq": snapshot.device.lastInvoiceSeq.map { .int(Int(clamping: $0)) } ?? .null,
             "in_doubt": .int(snapshot.inDoubt),
-            "alerts": .int(await service.monitor.alerts().count + snapshot.alerts.count),
         ]
+        // The upload line is always shown: with no cloud configured, sealed invoices still
+        // pile up in the outbox, and the backlog says how many.
+        let summary = try await service.store.readOutboxSummary()
+        let backlog = summary.pending + summary.quarantined.count
+        var syncBody: [String: JSONValue] = [
+            "backlog": .int(backlog),
+            "quarantined": .int(summary.quarantined.count),
+            "oldest_pending_at": summary.oldestPendingAt.map(JSONValue.string) ?? .null,
+            "last_uploaded_seq": summary.lastUploadedSeq.map { .int(Int(clamping: $0)) } ?? .null,
+        ]
+        var alertCodes = snapshot.alerts.map(\.code.rawValue) + (await service.monitor.alerts().map(\.kind.rawValue))
         if let sync {
-            let summary = try service.store.outboxSummary()
             let status = await sync.status()
-            body["sync"] = .object([
-                "state": .string(status.state),
-                "backlog": .int(summary.pending + summary.quarantined.count),
-                "quarantined": .int(summary.quarantined.count),
-                "oldest_pending_at": summary.oldestPendingAt.map(JSONValue.string) ?? .null,
-                "last_uploaded_seq": summary.lastUploadedSeq.map { .int(Int(clamping: $0)) } ?? .null,
-                "last_success_at": status.lastSuccessAt.map { .string(Self.iso($0)) } ?? .null,
-                "last_error": status.lastError.map(JSONValue.string) ?? .null,
-                "consecutive_failures": .int(status.consecutiveFailures),
-            ])
-            body["alerts"] = .int(await service.monitor.alerts().count + snapshot.alerts.count + sync.alerts().count)
+            let syncAlerts = await sync.alerts()
+            alertCodes += syncAlerts.map(\.kind.rawValue)
+            syncBody["state"] = .string(syncAlerts.isEmpty ? "ok" : "late")
+            syncBody["uploader"] = .string(status.state)
+            syncBody["last_success_at"] = status.lastSuccessAt.map { .string(Self.iso($0)) } ?? .null
+            syncBody["last_error"] = status.lastError.map(JSONValue.string) ?? .null
+            syncBody["consecutive_failures"] = .int(status.consecutiveFailures)
+        } else {
+            syncBody["state"] = .string("disabled")
         }
+        body["sync"] = .object(syncBody)
+        let disk = service.disk.check()
+        if let alert = disk.alert { alertCodes.append(alert.code.rawValue) }
+        let space = service.disk.space()
+        body["disk"] = .object([
+            "free_bytes": space.map { .int(Int(clamping: $0.freeBytes)) } ?? .null,
+            "low_below_bytes": service.disk.thresholdBytes.map { .int(Int(clamping: $0)) } ?? .null,
+        ])
+        body["alerts"] = .int(alertCodes.count)
+        // Which alerts, by code, so a monitor sees DEVICE_SLOW or DISK_LOW without a second call.
+        body["alert_codes"] = .array(Set(alertCodes).sorted().map(JSONValue.string))
         return json(.object(body), status: snapshot.device.state == .ready ? .ok : .serviceUnavailable)
+    }
+
+    /// What the mediator knows of the device now (`fiscal-mediator device status` while serve
+    /// holds the device): the device core owns every exchange, so this is its view, not a new
+    /// QRY|STATUS.
+    func deviceStatus() async -> Response {
+        let snapshot = await service.deviceActor.snapshot()
+        let info = service.deviceInfo(snapshot)
+        return json(
+            .object([
+                "source": .string("the running mediator"),
+                "device_id": info.deviceID.map(JSONValue.string) ?? .null,
+                "state": .string(info.state.rawValue),
+                "halted_code": info.haltedCode.map { .string($0.rawValue) } ?? .null,
+                "emulated": .bool(info.emulated),
+                "link": .string(info.link),
+                "last_invoice_seq": info.lastInvoiceSeq.map { .int(Int(clamping: $0)) } ?? .null,
+                "ready": .bool(snapshot.ready),
+                "queue_depth": .int(snapshot.queueDepth),
+                "in_doubt": .int(snapshot.inDoubt),
+                "alerts": .array(
+                    snapshot.alerts.map {
+                        .object(["code": .string($0.code.rawValue), "message": .string($0.message)])
+                    }
+                ),
+            ])
+        )
     }
 
     func terminals() async throws -> Response {
@@ -162,6 +249,14 @@ struct Handlers: Sendable {
                 "code": .string(alert.code.rawValue), "since": .string(Self.iso(Date() - alert.age.inSeconds)),
                 "message": .string(alert.message),
             ])
+        }
+        if let disk = service.disk.check().alert {
+            alerts.append(
+                .object([
+                    "kind": .string(disk.code.rawValue), "terminal_id": .null, "since": .string(Self.iso(disk.since)),
+                    "message": .string(disk.message),
+                ])
+            )
         }
         return json(.array(device + alerts))
     }

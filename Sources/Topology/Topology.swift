@@ -96,6 +96,8 @@ public struct Topology: Sendable {
         guard FileManager.default.fileExists(atPath: path) else {
             throw FiscalError(.configInvalid, "\(path): no such file")
         }
+        // The mediator's keys (ConfigSchema), plus a topology's own; nothing else.
+        try ConfigSchema.checkKeys(inFile: path, known: ConfigSchema.keys.map(\.key) + ConfigSchema.topologyKeys)
         let provider: FileProvider<YAMLSnapshot>
         do {
             provider = try await FileProvider<YAMLSnapshot>(filePath: FilePath(path))

@@ -38,9 +38,47 @@ struct DeviceCommand: AsyncParsableCommand {
     }
 
     struct Status: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "QRY|STATUS")
+        static let configuration = CommandConfiguration(
+            abstract: "QRY|STATUS; while serve holds the device, what the running mediator knows of it.",
+            discussion: """
+                A device that a running mediator holds (IN_USE) is not opened: the command asks the mediator's \
+                admin route GET /admin/device/status instead, with the admin token serve keeps beside its \
+                store. stderr says which path it took.
+                """
+        )
         @OptionGroup var target: Target
-        func run() async throws { try await target.withClient { try await $0.status() } }
+        @Option(
+            help:
+                "The running mediator's ops API, http://HOST:PORT (default: mediator.ops_http from the configuration)."
+        )
+        var mediator: String?
+        @Option(help: "The mediator's store, to find its admin token beside it (default: from the configuration).")
+        var db: String?
+        @Option(help: "The configuration file (default: $FISCAL_CONFIG, else /etc/fiscal-mediator/mediator.yaml).")
+        var config: String?
+
+        func run() async throws {
+            do {
+                let endpoint = try DeviceEndpoint(parsing: target.device)
+                let (link, emulator) = try endpoint.open()
+                await link.close()  // only to learn whether a mediator holds it
+                emulator?.shutdown()
+            } catch let error as FiscalError where error.code == .inUse {
+                let settings = try await ServeCommand.settings(config: config, topology: nil)
+                let ops = ServeCommand.pick(nil, "mediator.ops_http", settings).text ?? "127.0.0.1:8080"
+                let base = mediator ?? "http://\(ops)"
+                let store = db ?? ServeCommand.pick(nil, "mediator.store", settings).text ?? "var/mediator.sqlite"
+                printError("via the running mediator at \(base) (\(error.message))")
+                print(
+                    try await AdminClient(base: base, tokenFile: ServeCommand.adminTokenPath(db: store)).get(
+                        "/admin/device/status"
+                    )
+                )
+                return
+            }
+            printError("direct: opened \(target.device) (no mediator holds it)")
+            try await target.withClient { try await $0.status() }
+        }
     }
 
     struct Initialize: AsyncParsableCommand {

@@ -42,7 +42,7 @@ struct OpsAPITests {
             var configuration = OpsServer.Configuration()
             configuration.port = 0
             let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-            let app = OpsServer.application(
+            let app = try OpsServer.application(
                 service: mediator.service,
                 registry: registry,
                 configuration: configuration,
@@ -108,6 +108,10 @@ struct OpsAPITests {
         #expect(health["lock_holder"] is NSNull)
         #expect((health["queue"] as? [String: Any])?["waiting"] as? Int == 0)
         #expect(health["alerts"] as? Int == 1)
+        #expect(health["alert_codes"] as? [String] == ["PRINTER_UNAVAILABLE"])
+        // No cloud configured: the upload line is shown as disabled, with what waits in it.
+        let sync = try #require(health["sync"] as? [String: Any])
+        #expect(sync["state"] as? String == "disabled" && sync["backlog"] as? Int == 2)
 
         let (_, terminalsValue) = try await running.json("/terminals")
         let terminals = try #require(terminalsValue as? [[String: Any]])
@@ -196,7 +200,8 @@ extension OpsAPITests {
         #expect(status == 200)
         let sync = try #require((value as? [String: Any])?["sync"] as? [String: Any])
         #expect(sync["backlog"] as? Int == 3 && sync["quarantined"] as? Int == 1)
-        #expect(sync["state"] as? String == "stopped" && sync["last_uploaded_seq"] as? Int == 1)
+        #expect(sync["state"] as? String == "late" && sync["uploader"] as? String == "stopped")
+        #expect(sync["last_uploaded_seq"] as? Int == 1)
         let (_, alerts) = try await running.json("/alerts")
         #expect((alerts as? [[String: Any]])?.map { $0["kind"] as? String } == ["SYNC_QUARANTINED"])
         let metrics = try await running.get("/metrics").body
