@@ -26,6 +26,8 @@ struct BenchMediatorCommand: AsyncParsableCommand {
     @Option(help: "fiscalize (FISCALIZE) or two-phase (PREPARE then COMMIT from the terminal).") var mode = "fiscalize"
     @Option(help: "Emulator speed, e.g. prepare=15ms,commit=15ms (in-process only).") var deviceLatency: String?
     @Option(help: "A running mediator's endpoint instead of an in-process one.") var connect: String?
+    @Option(help: "two-phase: where PREPARE holds the sale, mediator or device (in-process only).")
+    var holds = DeviceConfiguration.Holds.mediator.rawValue
 
     func run() async throws {
         guard mode == "fiscalize" || mode == "two-phase" else {
@@ -56,6 +58,10 @@ struct BenchMediatorCommand: AsyncParsableCommand {
             let client = FiscalDeviceClient(link: InProcessDeviceLink(handler: device))
             _ = try await client.initialize(deviceID: nil, resetToken: "bench-token")
             var configuration = MediatorService.Configuration()
+            guard let kind = DeviceConfiguration.Holds(rawValue: holds) else {
+                throw ValidationError("--holds: '\(holds)' is not one of device, mediator")
+            }
+            configuration.device.holds = kind
             configuration.gateway.endpoints = ["tcp://127.0.0.1:*"]
             configuration.device.queueLimit = 1000
             configuration.device.perTerminalQueueLimit = 10
