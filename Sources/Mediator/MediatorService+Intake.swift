@@ -161,14 +161,19 @@ extension MediatorService {
         switch decoded {
         case .failure(let error as DecodingError):
             let path = error.jsonPath
+            let violations = [Violation(code: .formatInvalid, path: path, message: error.fiscalDescription)]
             let fiscal =
-                path.hasPrefix("$.invoice")
-                ? FiscalError(
-                    .schemaInvalid,
-                    "the invoice is not well-formed",
-                    violations: [Violation(code: .formatInvalid, path: path, message: error.fiscalDescription)]
-                )
-                : FiscalError(.messageInvalid, error.fiscalDescription)
+                if path.hasPrefix("$.invoice") {
+                    FiscalError(.schemaInvalid, "the invoice is not well-formed", violations: violations)
+                } else if path.hasPrefix("$.sale") {
+                    FiscalError(.saleContextInvalid, "the sale context is not well-formed", violations: violations)
+                } else if type == .openPeriod, path.hasPrefix("$.opening_float") {
+                    FiscalError(.floatInvalid, "the opening float is not well-formed", violations: violations)
+                } else if type == .cashEvent, path != "$.event_id" {
+                    FiscalError(.cashEventInvalid, "the cash event is not well-formed", violations: violations)
+                } else {
+                    FiscalError(.messageInvalid, error.fiscalDescription)
+                }
             return .error(type, msgID: envelope.msgID, fiscal)
         case .failure(let error):
             return .error(type, msgID: envelope.msgID, FiscalError(.messageInvalid, "\(error)"))
@@ -226,6 +231,8 @@ extension MediatorService {
         case .abort(let reference): await abort(context, reference)
         case .result(let reference): await result(context, reference)
         case .log(let log): return try await self.log(context, log)
+        case .openPeriod(let open): return try await openPeriod(context, open)
+        case .cashEvent(let event): return try await cashEvent(context, event)
         }
         return nil
     }
@@ -272,6 +279,7 @@ extension MediatorService {
     /// Refusals an operator should see in the log: who may use the device, and as whom.
     private static let accessCodes: Set<ErrorCode> = [
         .notRegistered, .terminalInactive, .machineMismatch, .notLoggedIn, .cashierMismatch, .terminalMismatch,
+        .staffUnknown,
     ]
 
     func reply(_ reply: TerminalReply, to routingID: [UInt8]) { gateway.send(reply, to: routingID) }

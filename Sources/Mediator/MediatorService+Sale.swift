@@ -29,6 +29,16 @@ extension MediatorService {
                 )
             }
         }
+        // The terminal's day decides attribution: its open period, and the session whose
+        // cashier the invoice names (docs/SHOP_DAY.md).
+        let attribution = try await store.attribution(
+            at: terminal,
+            cashier: invoice.cashierID,
+            TerminalDay.StateMachine.Requirements(
+                period: configuration.requireWorkPeriod,
+                session: configuration.requireCashierLogin
+            )
+        )
         if let outlet = configuration.outletID, invoice.outletID != outlet {
             throw FiscalError(
                 .terminalMismatch,
@@ -36,7 +46,20 @@ extension MediatorService {
             )
         }
         do { try validator.validate(invoice) } catch { throw error.rooted(at: "$.invoice") }
-        let record = RequestRecord(invoice: invoice, terminal: terminal, requestID: sale.requestID, mode: mode)
+        if let saleContext = sale.context {
+            let violations = saleContext.violations(against: invoice, rules: configuration.rules)
+            guard violations.isEmpty else {
+                throw FiscalError(
+                    .saleContextInvalid,
+                    "the sale context does not agree with the invoice",
+                    violations: violations
+                ).rooted(at: "$.sale")
+            }
+        }
+        var record = RequestRecord(invoice: invoice, terminal: terminal, requestID: sale.requestID, mode: mode)
+        record.periodID = attribution.period
+        record.sessionID = attribution.session
+        record.saleContext = sale.context?.storedJSON()
         await deviceActor.sale(record, reply: responder(context))
     }
 

@@ -11,6 +11,8 @@ struct FiscalMediatorCommand: AsyncParsableCommand {
             ServeCommand.self,
             TerminalCommand.self,
             TerminalsCommand.self,
+            StaffCommand.self,
+            PeriodCommand.self,
             SyncCommand.self,
             CloudEmulatorCommand.self,
             DeviceEmulatorCommand.self,

@@ -78,6 +78,12 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var cashierLogin = true
 
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Require an open work period (OPEN_PERIOD) at a terminal for its sales (docs/SHOP_DAY.md)."
+    )
+    var workPeriods = true
+
     @Option(
         help: """
             How long a tablet that dropped out keeps the device lock before its sale is aborted, e.g. 5s \
@@ -174,6 +180,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.selfRegister = selfRegister
         }
         configuration.requireCashierLogin = cashierLogin
+        configuration.requireWorkPeriod = workPeriods
         guard let probe = Duration.parsing(probeInterval), probe > .zero else {
             throw ValidationError("--probe-interval: '\(probeInterval)' is not a positive duration such as 3s")
         }

@@ -49,7 +49,8 @@ struct TerminalCommand: AsyncParsableCommand {
             let invoice = try readInvoice(file)
             try await connection.withClient { client in
                 // The invoice's cashier logs in at this terminal first (HELLO opens the session).
-                _ = try await client.hello(cashierID: invoice.cashierID)
+                let hello = try await client.hello(cashierID: invoice.cashierID)
+                try await client.ensurePeriod(after: hello, openedBy: invoice.cashierID)
                 return try await client.fiscalizeReliably(requestID: requestID, invoice: invoice)
             }
         }
@@ -83,7 +84,8 @@ struct TerminalCommand: AsyncParsableCommand {
             let requestID = self.requestID
             let invoice = try readInvoice(file)
             try await connection.withClient { client in
-                _ = try await client.hello(cashierID: invoice.cashierID)
+                let hello = try await client.hello(cashierID: invoice.cashierID)
+                try await client.ensurePeriod(after: hello, openedBy: invoice.cashierID)
                 var firstPrepare = true
                 return try await MediatorClient.twoPhaseReliably(
                     requestID: requestID,

@@ -222,6 +222,22 @@ struct HostileInputTests {
             businessMode: .supermarket,
             laneNumber: 1
         )
+        reply.period = TerminalReply.PeriodInfo(
+            id: 3,
+            terminalID: "REG-001",
+            openedBy: "SUP-01",
+            openedAt: "t",
+            openingFloat: CurrencyAmounts(["CDF": Money(units: 5_000_000)]),
+            sessionID: 7,
+            cashierID: "CASH-01"
+        )
+        reply.cashEvent = TerminalReply.CashEventInfo(
+            eventID: "e1",
+            periodID: 3,
+            sessionID: 7,
+            cashierID: "CASH-01",
+            recordedAt: "t"
+        )
         // The hand-written init(from:) reads every stored property: a fully populated reply
         // survives a round trip, and a property added later fails here until it is read too.
         #expect(try JSONDecoder().decode(TerminalReply.self, from: JSONEncoder().encode(reply)) == reply)

@@ -19,7 +19,7 @@ struct ShutdownTests {
         let run = UInt16.random(in: 1000...9999)
         let lane = "REG-S\(run)"
         let ops = "ADMIN-S\(run)"
-        try CrashTests.register([lane, ops], cashier: SampleInvoices.cashier, in: database)
+        try await CrashTests.register([lane, ops], cashier: SampleInvoices.cashier, in: database)
         let child = try await CrashTests.Child(
             device: "emulator:\(directory.appending("emulator").path)",
             database: database,
