@@ -84,8 +84,11 @@ extension MediatorService {
         // A terminal the registry does not know (or that is deactivated) gets no session: PING
         // is answered, anything else refused, and a flood of made-up ids costs no memory.
         let registration: TerminalRecord?
+        let day: TerminalDay.StateMachine?
         do {
-            registration = try await store.terminalRecord(terminal)
+            // A sale's attribution needs the terminal's day: read with the registry, in one trip.
+            let isSale = request.type == .fiscalize || request.type == .prepare
+            (registration, day) = try await store.terminalRecord(terminal, withDay: isSale)
         } catch {
             reply(refusal(request, terminal, StoreFailure.fiscal(error), retryAfter: nil), to: routingID)
             return
@@ -110,6 +113,7 @@ extension MediatorService {
             request: request,
             terminal: terminal,
             registration: registration,
+            day: day,
             routingID: routingID,
             session: session,
             heard: heard,
@@ -188,6 +192,9 @@ extension MediatorService {
         var terminal: TerminalID
         /// Its registry entry when the message arrived (nil only for a HELLO that registers it).
         var registration: TerminalRecord?
+        /// For a sale: the terminal's day (open period and session) when the message arrived.
+        /// Its own messages are handled in order, so no OPEN_PERIOD or LOGIN of it can pass this one.
+        var day: TerminalDay.StateMachine?
         var routingID: [UInt8]
         var session: TerminalSession
         var heard: TerminalSession.Heard

@@ -31,14 +31,14 @@ extension MediatorService {
         }
         // The terminal's day decides attribution: its open period, and the session whose
         // cashier the invoice names (docs/SHOP_DAY.md).
-        let attribution = try await store.attribution(
-            at: terminal,
-            cashier: invoice.cashierID,
-            TerminalDay.StateMachine.Requirements(
-                period: configuration.requireWorkPeriod,
-                session: configuration.requireCashierLogin
-            )
+        var day = context.day ?? TerminalDay.StateMachine()
+        let needs = TerminalDay.StateMachine.Requirements(
+            period: configuration.requireWorkPeriod,
+            session: configuration.requireCashierLogin
         )
+        guard case .attribute(let period, let session) = try day.handle(.sell(cashier: invoice.cashierID, needs)) else {
+            preconditionFailure("a sale is attributed or refused")
+        }
         if let outlet = configuration.outletID, invoice.outletID != outlet {
             throw FiscalError(
                 .terminalMismatch,
@@ -57,8 +57,8 @@ extension MediatorService {
             }
         }
         var record = RequestRecord(invoice: invoice, terminal: terminal, requestID: sale.requestID, mode: mode)
-        record.periodID = attribution.period
-        record.sessionID = attribution.session
+        record.periodID = period
+        record.sessionID = session
         record.saleContext = sale.context?.storedJSON()
         await deviceActor.sale(record, reply: responder(context))
     }
