@@ -56,10 +56,12 @@ extension MediatorService {
                 ).rooted(at: "$.sale")
             }
         }
+        let reference = try await checkReference(invoice, key: RequestKey(terminal, sale.requestID))
         var record = RequestRecord(invoice: invoice, terminal: terminal, requestID: sale.requestID, mode: mode)
         record.periodID = period
         record.sessionID = session
         record.saleContext = sale.context?.storedJSON()
+        record.referenceSeq = reference
         await deviceActor.sale(record, reply: responder(context))
     }
 

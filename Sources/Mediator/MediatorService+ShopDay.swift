@@ -55,6 +55,49 @@ extension MediatorService {
         return reply
     }
 
+    /// For a refund or a credit note: the fiscal number it corrects, checked against what is
+    /// sealed here. The reference must be the fiscal number of a sale of this outlet sealed here,
+    /// in the same currency (REFERENCE_UNKNOWN, REFERENCE_INVALID), and this one with the earlier
+    /// ones of the same invoice (sealed or on their way) must not be more than its total
+    /// (REFUND_EXCEEDS_ORIGINAL). Nil for other invoice types.
+    func checkReference(_ invoice: Invoice, key: RequestKey) async throws(FiscalError) -> InvoiceSeq? {
+        guard invoice.invoiceType.needsReference else { return nil }
+        let kind = invoice.invoiceType.rawValue
+        guard let reference = invoice.reference, let seq = InvoiceSeq(text: reference) else {
+            throw FiscalError(
+                .referenceUnknown,
+                "a \(kind)'s reference is the fiscal number of the invoice it corrects"
+            )
+        }
+        guard let basis = try await storeRead({ try await store.refundBasis(of: seq, excluding: key) }) else {
+            throw FiscalError(.referenceUnknown, "no invoice \(seq) is sealed here")
+        }
+        let original = basis.original
+        guard basis.outletID == invoice.outletID else {
+            throw FiscalError(.referenceInvalid, "invoice \(seq) is of another outlet")
+        }
+        guard !original.invoiceType.needsReference else {
+            throw FiscalError(.referenceInvalid, "invoice \(seq) is a \(original.invoiceType.rawValue), not a sale")
+        }
+        guard original.totals.currency == invoice.totals.currency else {
+            throw FiscalError(
+                .referenceInvalid,
+                "invoice \(seq) is in \(original.totals.currency), this \(kind) in \(invoice.totals.currency)"
+            )
+        }
+        let earlier = basis.earlier.filter(\.invoiceType.needsReference)
+            .reduce(Int128(0)) { $0 + Int128($1.totals.total.units) }
+        let available = Int128(original.totals.total.units) - earlier
+        guard Int128(invoice.totals.total.units) <= available else {
+            throw FiscalError(
+                .refundExceedsOriginal,
+                "invoice \(seq) totals \(original.totals.total) \(original.totals.currency); "
+                    + "\(Money(units: Int64(clamping: max(available, 0)))) is left to refund"
+            )
+        }
+        return seq
+    }
+
     /// Refuses `id` (STAFF_UNKNOWN) when the staff registry is in use and it is not an active
     /// member; an empty registry lets anyone the terminal names work (today's behaviour).
     func checkStaff(_ id: String, as field: String) async throws(FiscalError) {

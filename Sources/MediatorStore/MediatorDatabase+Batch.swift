@@ -119,14 +119,15 @@ extension MediatorDatabase {
         try db.executeCached(
             sql: """
                 INSERT INTO request (terminal_id, request_id, payload_digest, payload, outlet_id, cashier_id, lane_number,
-                                     mode, state, attempts, created_at, updated_at, period_id, session_id, sale_context)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)
+                                     mode, state, attempts, created_at, updated_at, period_id, session_id, sale_context,
+                                     reference_seq)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 record.terminalID.rawValue, record.requestID.rawValue, record.payloadDigest, Data(record.payload),
                 record.outletID, record.cashierID, record.laneNumber, record.mode.rawValue,
                 RequestRecord.State.queued.rawValue, now, now, record.periodID?.rawValue, record.sessionID?.rawValue,
-                record.saleContext,
+                record.saleContext, record.referenceSeq?.int64Value,
             ]
         )
         return .admitted

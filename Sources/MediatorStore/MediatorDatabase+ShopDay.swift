@@ -288,6 +288,37 @@ extension MediatorDatabase {
         }
     }
 
+    /// What a refund or credit note of fiscal number `seq` is checked against: the original
+    /// invoice as sealed here (from the request ledger, which pruning keeps) with its outlet,
+    /// and the totals of the other refunds and credit notes of it that are sealed or on their
+    /// way (all but aborted and failed ones), excluding `key` itself (a retry).
+    public func refundBasis(
+        of seq: InvoiceSeq,
+        excluding key: RequestKey
+    ) async throws -> (original: Invoice, outletID: String, earlier: [Invoice])? {
+        try await pool.read { db in
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: "SELECT payload, outlet_id FROM request WHERE invoice_seq = ? AND state = 'sealed' LIMIT 1",
+                    arguments: [seq.int64Value]
+                )
+            else { return nil }
+            let payload = row["payload"] as Data
+            guard !payload.isEmpty else { return nil }  // adopted from the journal: no invoice held
+            let original = try JSONDecoder().decode(Invoice.self, from: payload)
+            let earlier = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT payload FROM request WHERE reference_seq = ? AND state NOT IN ('aborted', 'failed')
+                    AND NOT (terminal_id = ? AND request_id = ?)
+                    """,
+                arguments: [seq.int64Value, key.terminal.rawValue, key.request.rawValue]
+            ).map { try JSONDecoder().decode(Invoice.self, from: $0["payload"] as Data) }
+            return (original, row["outlet_id"], earlier)
+        }
+    }
+
     /// Records a cash event at `terminal`, attributed to its open period and session. The same
     /// `event_id` with the same content is a replay (`replayed: true`, nothing written); with
     /// other content it is IDEMPOTENCY_CONFLICT.

@@ -184,6 +184,9 @@ public final class MediatorDatabase: Sendable {
         ALTER TABLE request ADD COLUMN period_id INTEGER;
         ALTER TABLE request ADD COLUMN session_id INTEGER;
         ALTER TABLE request ADD COLUMN sale_context TEXT;
+        ALTER TABLE request ADD COLUMN reference_seq INTEGER;
+        CREATE INDEX request_reference ON request(reference_seq) WHERE reference_seq IS NOT NULL;
+        CREATE INDEX request_invoice_seq ON request(invoice_seq) WHERE invoice_seq IS NOT NULL;
         ALTER TABLE sealed_invoice ADD COLUMN period_id INTEGER;
         ALTER TABLE sealed_invoice ADD COLUMN session_id INTEGER;
         ALTER TABLE sealed_invoice ADD COLUMN sale_context TEXT;
@@ -361,7 +364,8 @@ public final class MediatorDatabase: Sendable {
             attempts: row["attempts"],
             periodID: (row["period_id"] as Int64?).map { WorkPeriodID($0) },
             sessionID: (row["session_id"] as Int64?).map { CashierSessionID($0) },
-            saleContext: row["sale_context"]
+            saleContext: row["sale_context"],
+            referenceSeq: (row["reference_seq"] as Int64?).flatMap { InvoiceSeq(rawValue: UInt64(clamping: $0)) }
         )
     }
 

@@ -39,6 +39,8 @@ public struct RequestRecord: Hashable, Sendable {
     public var sessionID: CashierSessionID?
     /// The sale's context (``SaleContext/storedJSON()``), when the terminal sent one.
     public var saleContext: String?
+    /// For a refund or a credit note: the fiscal number of the invoice it corrects.
+    public var referenceSeq: InvoiceSeq?
 
     /// The key of exactly-once.
     public var key: RequestKey { RequestKey(terminalID, requestID) }
@@ -61,7 +63,8 @@ public struct RequestRecord: Hashable, Sendable {
         attempts: Int = 1,
         periodID: WorkPeriodID? = nil,
         sessionID: CashierSessionID? = nil,
-        saleContext: String? = nil
+        saleContext: String? = nil,
+        referenceSeq: InvoiceSeq? = nil
     ) {
         self.terminalID = terminalID
         self.requestID = requestID
@@ -81,6 +84,7 @@ public struct RequestRecord: Hashable, Sendable {
         self.periodID = periodID
         self.sessionID = sessionID
         self.saleContext = saleContext
+        self.referenceSeq = referenceSeq
     }
 }
 

@@ -245,6 +245,57 @@ struct ShopDayTests {
         #expect(try await mediator.store.openPeriod(at: TerminalID("REG-002")) == nil)
     }
 
+    @Test("refunds and credit notes name a sale of this outlet sealed here, and never return more than it")
+    func refundsAndCreditNotes() async throws {
+        let mediator = try await MediatorHarness()
+        defer { Task { await mediator.close() } }
+        let lane = try await mediator.client("REG-001")
+        let sale = invoice("REG-001", sale: 1, lines: 2)
+        let sold = try await lane.fiscalize(requestID: "sale", invoice: sale).invoiceSeq
+        func correction(_ type: Invoice.InvoiceType, _ reference: String, _ items: [Invoice.Item]) -> Invoice {
+            SampleInvoices.build(type: type, reference: reference, items: items, terminal: "REG-001", lane: nil)
+        }
+        func refused(_ id: String, _ invoice: Invoice) async throws -> ErrorCode? {
+            let code = await refusal { try await lane.fiscalize(requestID: id, invoice: invoice) }?.code
+            #expect(try mediator.store.request(TerminalID("REG-001"), RequestID(id)) == nil, "\(id) was stored")
+            return code
+        }
+        // Part of the sale back, in cash: the context says what was handed back.
+        let refund = correction(.refund, "\(sold)", [sale.items[0]])
+        let back = SaleContext(tendered: [.init(method: .cash, currency: "CDF", amount: refund.totals.total)])
+        let refunded = try await lane.fiscalize(requestID: "refund-1", invoice: refund, sale: back).invoiceSeq
+        // All of it again would return more than was sold.
+        #expect(try await refused("refund-2", correction(.refund, "\(sold)", sale.items)) == .refundExceedsOriginal)
+        // The rest, cancelled by a credit note; then nothing is left.
+        _ = try await lane.fiscalize(
+            requestID: "credit-1",
+            invoice: correction(.creditNote, "\(sold)", [sale.items[1]])
+        )
+        #expect(
+            try await refused("credit-2", correction(.creditNote, "\(sold)", [sale.items[1]])) == .refundExceedsOriginal
+        )
+        // References that are no sale of this outlet sealed here.
+        #expect(try await refused("r-unknown", correction(.refund, "999", [sale.items[0]])) == .referenceUnknown)
+        #expect(try await refused("r-text", correction(.refund, "INV-1", [sale.items[0]])) == .referenceUnknown)
+        #expect(try await refused("r-refund", correction(.refund, "\(refunded)", [sale.items[0]])) == .referenceInvalid)
+        var elsewhere = invoice("REG-001", sale: 2)
+        elsewhere = SampleInvoices.build(
+            items: elsewhere.items,
+            terminal: "REG-001",
+            lane: nil,
+            outlet: "OUTLET-GOMA-02"
+        )
+        let theirs = try await lane.fiscalize(requestID: "elsewhere", invoice: elsewhere).invoiceSeq
+        #expect(
+            try await refused("r-outlet", correction(.refund, "\(theirs)", [elsewhere.items[0]])) == .referenceInvalid
+        )
+        // The corrections are sealed in the period, under the session, like sales.
+        let period = try #require(try await mediator.store.openPeriod(at: TerminalID("REG-001"))).0.id
+        let sealed = try await mediator.store.sealedInvoices(inPeriod: period)
+        #expect(sealed.map(\.entry.invoiceType) == [.sale, .refund, .creditNote, .sale])
+        #expect(Set(sealed.compactMap(\.sessionID)).count == 1)
+    }
+
     @Test("serve --no-work-periods sells without a period, as before")
     func withoutWorkPeriods() async throws {
         let mediator = try await MediatorHarness(configure: { $0.requireWorkPeriod = false })
