@@ -1,5 +1,3 @@
-import Foundation
-
 /// What happened at the till around one sale, beside its canonical invoice and never inside it:
 /// the discounts taken off its lines, what the customer handed over (in any accepted currency,
 /// at the rate used) and the change given back (docs/SHOP_DAY.md).
@@ -78,13 +76,43 @@ public struct SaleContext: Hashable, Sendable, Codable {
         discounts.first { $0.item == item }?.amount ?? .zero
     }
 
-    /// The stored form: JSON with sorted keys, so that the same context is the same bytes.
+    /// The stored form: JSON with sorted keys and canonical decimal text, so that the same
+    /// context is the same bytes. Written by hand (``CanonicalJSON``): it is on every sale's path.
     public func storedJSON() -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Encoding plain values with string keys cannot fail.
-        guard let data = try? encoder.encode(self) else { preconditionFailure("a sale context that cannot encode") }
-        return String(decoding: data, as: UTF8.self)
+        var json = CanonicalJSON()
+        json.beginObject()
+        json.key("change")
+        json.beginArray()
+        for given in change {
+            json.beginObject()
+            json.field("amount", given.amount.canonicalText)
+            json.field("currency", given.currency)
+            json.endObject()
+        }
+        json.endArray()
+        json.key("discounts")
+        json.beginArray()
+        for discount in discounts {
+            json.beginObject()
+            json.field("amount", discount.amount.canonicalText)
+            json.key("item")
+            json.integer(discount.item)
+            json.endObject()
+        }
+        json.endArray()
+        json.key("tendered")
+        json.beginArray()
+        for tender in tendered {
+            json.beginObject()
+            json.field("amount", tender.amount.canonicalText)
+            json.field("currency", tender.currency)
+            json.field("method", tender.method.rawValue)
+            json.field("rate", tender.rate?.canonicalText)
+            json.endObject()
+        }
+        json.endArray()
+        json.endObject()
+        return String(decoding: json.bytes, as: UTF8.self)
     }
 }
 
