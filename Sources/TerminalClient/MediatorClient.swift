@@ -210,10 +210,16 @@ public actor MediatorClient {
         return elements
     }
 
-    /// PREPARE: returns the nonce to COMMIT with, and the lease in milliseconds.
-    public func prepare(requestID: String, invoice: Invoice) async throws(FiscalError) -> (nonce: String, leaseMs: Int)
-    {
-        let reply = try await send(TerminalRequest(.prepare(.init(requestID: RequestID(requestID), invoice: invoice))))
+    /// PREPARE: returns the nonce to COMMIT with, and the lease in milliseconds; `sale` is the
+    /// context recorded beside the invoice.
+    public func prepare(
+        requestID: String,
+        invoice: Invoice,
+        sale: SaleContext? = nil
+    ) async throws(FiscalError) -> (nonce: String, leaseMs: Int) {
+        let reply = try await send(
+            TerminalRequest(.prepare(.init(requestID: RequestID(requestID), invoice: invoice, context: sale)))
+        )
         guard let nonce = reply.nonce else { throw FiscalError(.replyInvalid, "PREPARE reply without a nonce") }
         return (nonce, reply.leaseMs ?? 0)
     }

@@ -65,7 +65,13 @@ struct ShopDayTests {
             let client = try #require(clients[terminal])
             let sale = invoice(terminal, sale: index)
             let context = Self.usdSale(sale)
-            _ = try await client.fiscalize(requestID: "\(terminal)-s1", invoice: sale, sale: context)
+            if terminal.hasPrefix("MOB") {
+                // A tablet's two phases: the context travels with PREPARE.
+                let (nonce, _) = try await client.prepare(requestID: "\(terminal)-s1", invoice: sale, sale: context)
+                _ = try await client.commit(requestID: "\(terminal)-s1", nonce: nonce)
+            } else {
+                _ = try await client.fiscalize(requestID: "\(terminal)-s1", invoice: sale, sale: context)
+            }
             sealed.append((terminal, "\(terminal)-s1", SampleInvoices.cashier, context))
             let events = [
                 CashEvent(
