@@ -32,9 +32,10 @@ run: build
 emulator: build
 	$(SWIFT) run fiscal-mediator device-emulator --pty --state $(STATE_DIR) --init-if-needed --verbose
 
-## The crash tests (SIGKILLs of mediator children, during sales and during uploads) run on
-## their own: other suites' mediators and clients on loopback must not share ports and terminal
-## ids with them. "CrashTests" matches both suites (CrashTests, SyncCrashTests). The seeded
+## The crash tests (SIGKILLs of mediator children, during sales and during uploads, and a SIGTERM
+## during a COMMIT) run on their own: other suites' mediators and clients on loopback must not
+## share ports and terminal ids with them, and a child's timing must not depend on 50 suites
+## at once. "CrashTests" matches all three (CrashTests, SyncCrashTests, ShutdownCrashTests). The seeded
 ## simulations (device core, upload line) run last, alone: each keeps a core busy for its time
 ## budget (DEVICE_CORE_SECONDS, UPLOAD_LINE_SECONDS), which would skew timing-sensitive suites.
 DEVICE_CORE_SECONDS ?= 60

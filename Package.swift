@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "MediatorStore", targets: ["MediatorStore"]),
         .library(name: "Mediator", targets: ["Mediator"]),
         .library(name: "TerminalClient", targets: ["TerminalClient"]),
+        .library(name: "SampleData", targets: ["SampleData"]),
         // For the fuzz package (Tests/Fuzz), which reaches the topology loader from outside.
         .library(name: "Topology", targets: ["Topology"]),
     ],

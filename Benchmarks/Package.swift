@@ -28,6 +28,7 @@ let package = Package(
                 .product(name: "MediatorStore", package: root),
                 .product(name: "Mediator", package: root),
                 .product(name: "TerminalClient", package: root),
+                .product(name: "SampleData", package: root),
                 .product(name: "ZeroMQ", package: root),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -5,7 +5,7 @@
     pip install pyzmq
     python3 scripts/terminal_client.py tcp://127.0.0.1:5555 docs/examples/invoice.json
 
-It sends HELLO, FISCALIZE, the same FISCALIZE again (a retry: same fiscal number, replayed),
+It sends HELLO, OPEN_PERIOD (unless one is open), FISCALIZE, the same FISCALIZE again (a retry: same fiscal number, replayed),
 RESULT, PREPARE + COMMIT for a second sale, LOG and STATUS, and checks every answer.
 """
 import json
@@ -42,7 +42,12 @@ def main() -> int:
             print(f"{kind}: {reply['status']}", {k: v for k, v in reply.items() if k not in ("v", "type", "msg_id", "status")})
             return reply
 
-    assert request("HELLO", terminal_id=terminal, cashier_id=invoice["cashier_id"])["status"] == "OK"
+    hello = request("HELLO", terminal_id=terminal, cashier_id=invoice["cashier_id"])
+    assert hello["status"] == "OK"
+    if "period" not in hello:
+        # A sale needs the terminal's work period open (docs/SHOP_DAY.md): open it, empty float.
+        opened = request("OPEN_PERIOD", opened_by=invoice["cashier_id"], opening_float={})
+        assert opened["status"] == "OK" or opened.get("code") == "WORK_PERIOD_OPEN"
     sale = str(uuid.uuid4())
     first = request("FISCALIZE", request_id=sale, invoice=invoice)
     again = request("FISCALIZE", request_id=sale, invoice=invoice)

@@ -76,6 +76,19 @@ extension ErrorCode {
     public static let syncProtocol = ErrorCode(rawValue: "SYNC_PROTOCOL")
     public static let syncLate = ErrorCode(rawValue: "SYNC_LATE")
     public static let syncGap = ErrorCode(rawValue: "SYNC_GAP")
+    public static let staffUnknown = ErrorCode(rawValue: "STAFF_UNKNOWN")
+    public static let workPeriodClosed = ErrorCode(rawValue: "WORK_PERIOD_CLOSED")
+    public static let workPeriodOpen = ErrorCode(rawValue: "WORK_PERIOD_OPEN")
+    public static let floatInvalid = ErrorCode(rawValue: "FLOAT_INVALID")
+    public static let cashEventInvalid = ErrorCode(rawValue: "CASH_EVENT_INVALID")
+    public static let saleContextInvalid = ErrorCode(rawValue: "SALE_CONTEXT_INVALID")
+    public static let discountExceedsLine = ErrorCode(rawValue: "DISCOUNT_EXCEEDS_LINE")
+    public static let tenderInsufficient = ErrorCode(rawValue: "TENDER_INSUFFICIENT")
+    public static let changeExceedsTender = ErrorCode(rawValue: "CHANGE_EXCEEDS_TENDER")
+    public static let rateInvalid = ErrorCode(rawValue: "RATE_INVALID")
+    public static let referenceUnknown = ErrorCode(rawValue: "REFERENCE_UNKNOWN")
+    public static let referenceInvalid = ErrorCode(rawValue: "REFERENCE_INVALID")
+    public static let refundExceedsOriginal = ErrorCode(rawValue: "REFUND_EXCEEDS_ORIGINAL")
 
     /// Every code, with where it comes from and what it means.
     public static let catalog: [Entry] = [
@@ -153,5 +166,18 @@ extension ErrorCode {
         Entry(code: .syncProtocol, origin: .alert, retryable: true, summary: "The cloud answered something that is not an answer to what was sent; cleared by the next acknowledged upload."),
         Entry(code: .syncLate, origin: .alert, retryable: true, summary: "The oldest invoice not uploaded has waited more than a day; cleared when the backlog catches up."),
         Entry(code: .syncGap, origin: .alert, retryable: true, summary: "The next number to upload (the last confirmed + 1) is missing from the store; the line sends nothing after it and recovery stores it from the device journal."),
+        Entry(code: .staffUnknown, origin: .mediator, retryable: false, summary: "The staff registry is in use and the id is not in it, or is deactivated; an admin adds it with `fiscal-mediator staff add`."),
+        Entry(code: .workPeriodClosed, origin: .mediator, retryable: false, summary: "The terminal has no open work period (or the period named is closed); send OPEN_PERIOD first."),
+        Entry(code: .workPeriodOpen, origin: .mediator, retryable: false, summary: "The terminal already has an open work period; one is open per terminal at a time."),
+        Entry(code: .floatInvalid, origin: .mediator, retryable: false, summary: "The opening float is malformed: a currency not accepted, or a negative amount; `violations` names each."),
+        Entry(code: .cashEventInvalid, origin: .mediator, retryable: false, summary: "The cash event is malformed: a negative or missing amount, a currency not accepted, an unknown kind; `violations` names each."),
+        Entry(code: .saleContextInvalid, origin: .mediator, retryable: false, summary: "The sale's context (discounts, tender, change) does not agree with its invoice; `violations` names each rule broken."),
+        Entry(code: .discountExceedsLine, origin: .validation, retryable: false, summary: "A line's discount is negative, names no line of the invoice, or is more than the line was before it."),
+        Entry(code: .tenderInsufficient, origin: .validation, retryable: false, summary: "What was tendered, converted at its rates, does not cover the invoice's total plus the change given."),
+        Entry(code: .changeExceedsTender, origin: .validation, retryable: false, summary: "The change given back is more than was tendered in excess of the total."),
+        Entry(code: .rateInvalid, origin: .validation, retryable: false, summary: "A tender in another currency than the invoice's has no rate, or a rate that is not positive; a tender in the invoice's currency has a rate other than 1."),
+        Entry(code: .referenceUnknown, origin: .mediator, retryable: false, summary: "A refund or credit note's `reference` is not the fiscal number of an invoice sealed here."),
+        Entry(code: .referenceInvalid, origin: .mediator, retryable: false, summary: "A refund or credit note's `reference` is an invoice of another outlet, another currency, or not a sale."),
+        Entry(code: .refundExceedsOriginal, origin: .mediator, retryable: false, summary: "The refund or credit note, with the earlier ones of the same invoice, is more than that invoice's total."),
     ]
 }

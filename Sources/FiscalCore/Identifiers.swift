@@ -120,3 +120,22 @@ public struct RequestID: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public init(stringLiteral value: String) { rawValue = value }
     public var description: String { rawValue }
 }
+
+/// A work period's number in the mediator's store (one terminal's shift, docs/SHOP_DAY.md).
+public struct WorkPeriodID: RawRepresentable, Hashable, Sendable, Codable, Comparable, CustomStringConvertible {
+    public var rawValue: Int64
+    public init(rawValue: Int64) { self.rawValue = rawValue }
+    public init(_ rawValue: Int64) { self.rawValue = rawValue }
+    public var description: String { "\(rawValue)" }
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// A cashier session's number in the mediator's store (one cashier at one terminal, LOGIN to
+/// LOGOUT or handover).
+public struct CashierSessionID: RawRepresentable, Hashable, Sendable, Codable, Comparable, CustomStringConvertible {
+    public var rawValue: Int64
+    public init(rawValue: Int64) { self.rawValue = rawValue }
+    public init(_ rawValue: Int64) { self.rawValue = rawValue }
+    public var description: String { "\(rawValue)" }
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+}

@@ -20,6 +20,8 @@ public enum TerminalProtocol {
         case login = "LOGIN"
         case logout = "LOGOUT"
         case heartbeat = "HEARTBEAT"
+        case openPeriod = "OPEN_PERIOD"
+        case cashEvent = "CASH_EVENT"
         case event = "EVENT"
     }
 
@@ -65,6 +67,28 @@ public struct TerminalRequest: Codable, Sendable {
         case log(Log)
         case status
         case ping
+        case openPeriod(OpenPeriod)
+        case cashEvent(CashEvent)
+    }
+
+    /// OPEN_PERIOD: opens the terminal's work period with a float per currency.
+    public struct OpenPeriod: Codable, Sendable, Hashable {
+        public var openingFloat: CurrencyAmounts
+        /// The staff id who opens it (checked against the staff registry when it is in use).
+        public var openedBy: String
+        public init(openingFloat: CurrencyAmounts, openedBy: String) {
+            self.openingFloat = openingFloat
+            self.openedBy = openedBy
+        }
+        enum CodingKeys: String, CodingKey {
+            case openingFloat = "opening_float"
+            case openedBy = "opened_by"
+        }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            openingFloat = try c.decode(CurrencyAmounts.self, forKey: .openingFloat)
+            openedBy = try c.decodeText(forKey: .openedBy, length: StaffIDRule.length)
+        }
     }
 
     /// HELLO: who is at the terminal and on which machine.
@@ -109,22 +133,27 @@ public struct TerminalRequest: Codable, Sendable {
         }
     }
 
-    /// FISCALIZE and PREPARE: the sale's request id and its invoice.
+    /// FISCALIZE and PREPARE: the sale's request id, its invoice, and optionally its context
+    /// (discounts, tender, change) beside the invoice, never inside it.
     public struct Sale: Codable, Sendable {
         public var requestID: RequestID
         public var invoice: Invoice
-        public init(requestID: RequestID, invoice: Invoice) {
+        public var context: SaleContext?
+        public init(requestID: RequestID, invoice: Invoice, context: SaleContext? = nil) {
             self.requestID = requestID
             self.invoice = invoice
+            self.context = context
         }
         enum CodingKeys: String, CodingKey {
             case requestID = "request_id"
             case invoice
+            case context = "sale"
         }
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             requestID = try c.decodeRequestID(forKey: .requestID)
             invoice = try c.decode(Invoice.self, forKey: .invoice)
+            context = try c.decodeIfPresent(SaleContext.self, forKey: .context)
         }
     }
 
@@ -187,6 +216,8 @@ public struct TerminalRequest: Codable, Sendable {
         case .log: .log
         case .status: .status
         case .ping: .ping
+        case .openPeriod: .openPeriod
+        case .cashEvent: .cashEvent
         }
     }
 
@@ -196,7 +227,7 @@ public struct TerminalRequest: Codable, Sendable {
         case .fiscalize(let sale), .prepare(let sale): sale.requestID
         case .commit(let commit): commit.requestID
         case .abort(let reference), .result(let reference): reference.requestID
-        case .hello, .login, .logout, .heartbeat, .log, .status, .ping: nil
+        case .hello, .login, .logout, .heartbeat, .log, .status, .ping, .openPeriod, .cashEvent: nil
         }
     }
 
@@ -226,6 +257,8 @@ public struct TerminalRequest: Codable, Sendable {
         case .log: body = .log(try Log(from: decoder))
         case .status: body = .status
         case .ping: body = .ping
+        case .openPeriod: body = .openPeriod(try OpenPeriod(from: decoder))
+        case .cashEvent: body = .cashEvent(try CashEvent(from: decoder))
         case .event:
             throw DecodingError.dataCorruptedError(
                 forKey: .type,
@@ -249,6 +282,8 @@ public struct TerminalRequest: Codable, Sendable {
         case .commit(let commit): try commit.encode(to: encoder)
         case .abort(let reference), .result(let reference): try reference.encode(to: encoder)
         case .log(let log): try log.encode(to: encoder)
+        case .openPeriod(let open): try open.encode(to: encoder)
+        case .cashEvent(let event): try event.encode(to: encoder)
         case .logout, .status, .ping: break
         }
     }
@@ -291,6 +326,7 @@ extension TerminalRequest {
             case .log: .log(Log(invoiceSeq: need(invoiceSeq, "invoice_seq")))
             case .status: .status
             case .ping: .ping
+            case .openPeriod, .cashEvent: preconditionFailure("\(type.rawValue) is made from its body")
             case .event: preconditionFailure("EVENT is sent by the mediator only")
             }
         self.init(body, msgID: msgID, terminalID: terminalID)
@@ -460,6 +496,10 @@ public struct TerminalReply: Codable, Sendable, Hashable {
     public var heartbeatMs: Int?
     /// HELLO: the terminal as the registry knows it.
     public var terminal: TerminalInfo?
+    /// OPEN_PERIOD, HELLO: the terminal's open work period.
+    public var period: PeriodInfo?
+    /// CASH_EVENT: the event as recorded.
+    public var cashEvent: CashEventInfo?
 
     public init(type: TerminalProtocol.MessageType, msgID: String? = nil, status: String? = "OK") {
         self.type = type
@@ -513,7 +553,8 @@ public struct TerminalReply: Codable, Sendable, Hashable {
         case inDoubt = "in_doubt"
         case cashierID = "cashier_id"
         case heartbeatMs = "heartbeat_ms"
-        case terminal
+        case terminal, period
+        case cashEvent = "cash_event"
     }
 
     /// Decodes a reply or an event, holding every integer to its range (``WireRange``), so
@@ -546,6 +587,87 @@ public struct TerminalReply: Codable, Sendable, Hashable {
         cashierID = try c.decodeIfPresent(String.self, forKey: .cashierID)
         heartbeatMs = try c.decodeIfPresent(Int.self, forKey: .heartbeatMs, in: WireRange.milliseconds)
         terminal = try c.decodeIfPresent(TerminalInfo.self, forKey: .terminal)
+        period = try c.decodeIfPresent(PeriodInfo.self, forKey: .period)
+        cashEvent = try c.decodeIfPresent(CashEventInfo.self, forKey: .cashEvent)
+    }
+
+    /// A work period as OPEN_PERIOD and HELLO return it.
+    public struct PeriodInfo: Codable, Sendable, Hashable {
+        public var id: Int64
+        public var terminalID: String
+        public var openedBy: String
+        public var openedAt: String
+        public var openingFloat: CurrencyAmounts
+        /// The cashier session open in it now, if any.
+        public var sessionID: Int64?
+        public var cashierID: String?
+        public init(
+            id: Int64,
+            terminalID: String,
+            openedBy: String,
+            openedAt: String,
+            openingFloat: CurrencyAmounts,
+            sessionID: Int64?,
+            cashierID: String?
+        ) {
+            self.id = id
+            self.terminalID = terminalID
+            self.openedBy = openedBy
+            self.openedAt = openedAt
+            self.openingFloat = openingFloat
+            self.sessionID = sessionID
+            self.cashierID = cashierID
+        }
+        enum CodingKeys: String, CodingKey {
+            case id
+            case terminalID = "terminal_id"
+            case openedBy = "opened_by"
+            case openedAt = "opened_at"
+            case openingFloat = "opening_float"
+            case sessionID = "session_id"
+            case cashierID = "cashier_id"
+        }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            id = try c.decode(Int64.self, forKey: .id, in: 1...Int64.max)
+            terminalID = try c.decode(String.self, forKey: .terminalID)
+            openedBy = try c.decode(String.self, forKey: .openedBy)
+            openedAt = try c.decode(String.self, forKey: .openedAt)
+            openingFloat = try c.decode(CurrencyAmounts.self, forKey: .openingFloat)
+            sessionID = try c.decodeIfPresent(Int64.self, forKey: .sessionID, in: 1...Int64.max)
+            cashierID = try c.decodeIfPresent(String.self, forKey: .cashierID)
+        }
+    }
+
+    /// A cash event as CASH_EVENT returns it: where it was attributed.
+    public struct CashEventInfo: Codable, Sendable, Hashable {
+        public var eventID: String
+        public var periodID: Int64
+        public var sessionID: Int64
+        public var cashierID: String
+        public var recordedAt: String
+        public init(eventID: String, periodID: Int64, sessionID: Int64, cashierID: String, recordedAt: String) {
+            self.eventID = eventID
+            self.periodID = periodID
+            self.sessionID = sessionID
+            self.cashierID = cashierID
+            self.recordedAt = recordedAt
+        }
+        enum CodingKeys: String, CodingKey {
+            case eventID = "event_id"
+            case periodID = "period_id"
+            case sessionID = "session_id"
+            case cashierID = "cashier_id"
+            case recordedAt = "recorded_at"
+        }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            eventID = try c.decode(String.self, forKey: .eventID)
+            periodID = try c.decode(Int64.self, forKey: .periodID, in: 1...Int64.max)
+            sessionID = try c.decode(Int64.self, forKey: .sessionID, in: 1...Int64.max)
+            cashierID = try c.decode(String.self, forKey: .cashierID)
+            recordedAt = try c.decode(String.self, forKey: .recordedAt)
+        }
     }
 
     /// A terminal's registry entry, as HELLO returns it.

@@ -136,7 +136,13 @@ public final class LoadRunner: Sendable {
         guard let client = try? MediatorClient(context: context, configuration: configuration) else { return nil }
         Task { await client.run() }
         for _ in 0..<50 {
-            if (try? await client.hello()) != nil { return client }
+            if let hello = try? await client.hello() {
+                // A load run opens each terminal's work period, as a POS does at the start of a shift.
+                if (try? await client.ensurePeriod(after: hello, openedBy: terminal.cashier)) == nil {
+                    count(error: "OPEN_PERIOD_FAILED")
+                }
+                return client
+            }
             try? await Task.sleep(for: .milliseconds(100))
         }
         count(error: "HELLO_FAILED")

@@ -84,8 +84,11 @@ extension MediatorService {
         // A terminal the registry does not know (or that is deactivated) gets no session: PING
         // is answered, anything else refused, and a flood of made-up ids costs no memory.
         let registration: TerminalRecord?
+        let day: TerminalDay.StateMachine?
         do {
-            registration = try await store.terminalRecord(terminal)
+            // A sale's attribution needs the terminal's day: read with the registry, in one trip.
+            let isSale = request.type == .fiscalize || request.type == .prepare
+            (registration, day) = try await store.terminalRecord(terminal, withDay: isSale)
         } catch {
             reply(refusal(request, terminal, StoreFailure.fiscal(error), retryAfter: nil), to: routingID)
             return
@@ -110,6 +113,7 @@ extension MediatorService {
             request: request,
             terminal: terminal,
             registration: registration,
+            day: day,
             routingID: routingID,
             session: session,
             heard: heard,
@@ -161,14 +165,19 @@ extension MediatorService {
         switch decoded {
         case .failure(let error as DecodingError):
             let path = error.jsonPath
+            let violations = [Violation(code: .formatInvalid, path: path, message: error.fiscalDescription)]
             let fiscal =
-                path.hasPrefix("$.invoice")
-                ? FiscalError(
-                    .schemaInvalid,
-                    "the invoice is not well-formed",
-                    violations: [Violation(code: .formatInvalid, path: path, message: error.fiscalDescription)]
-                )
-                : FiscalError(.messageInvalid, error.fiscalDescription)
+                if path.hasPrefix("$.invoice") {
+                    FiscalError(.schemaInvalid, "the invoice is not well-formed", violations: violations)
+                } else if path.hasPrefix("$.sale") {
+                    FiscalError(.saleContextInvalid, "the sale context is not well-formed", violations: violations)
+                } else if type == .openPeriod, path.hasPrefix("$.opening_float") {
+                    FiscalError(.floatInvalid, "the opening float is not well-formed", violations: violations)
+                } else if type == .cashEvent, path != "$.event_id" {
+                    FiscalError(.cashEventInvalid, "the cash event is not well-formed", violations: violations)
+                } else {
+                    FiscalError(.messageInvalid, error.fiscalDescription)
+                }
             return .error(type, msgID: envelope.msgID, fiscal)
         case .failure(let error):
             return .error(type, msgID: envelope.msgID, FiscalError(.messageInvalid, "\(error)"))
@@ -183,6 +192,9 @@ extension MediatorService {
         var terminal: TerminalID
         /// Its registry entry when the message arrived (nil only for a HELLO that registers it).
         var registration: TerminalRecord?
+        /// For a sale: the terminal's day (open period and session) when the message arrived.
+        /// Its own messages are handled in order, so no OPEN_PERIOD or LOGIN of it can pass this one.
+        var day: TerminalDay.StateMachine?
         var routingID: [UInt8]
         var session: TerminalSession
         var heard: TerminalSession.Heard
@@ -226,6 +238,8 @@ extension MediatorService {
         case .abort(let reference): await abort(context, reference)
         case .result(let reference): await result(context, reference)
         case .log(let log): return try await self.log(context, log)
+        case .openPeriod(let open): return try await openPeriod(context, open)
+        case .cashEvent(let event): return try await cashEvent(context, event)
         }
         return nil
     }
@@ -272,6 +286,7 @@ extension MediatorService {
     /// Refusals an operator should see in the log: who may use the device, and as whom.
     private static let accessCodes: Set<ErrorCode> = [
         .notRegistered, .terminalInactive, .machineMismatch, .notLoggedIn, .cashierMismatch, .terminalMismatch,
+        .staffUnknown,
     ]
 
     func reply(_ reply: TerminalReply, to routingID: [UInt8]) { gateway.send(reply, to: routingID) }

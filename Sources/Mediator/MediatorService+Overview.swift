@@ -20,6 +20,8 @@ extension MediatorService {
         public var connected: Bool
         public var cashier: String?
         public var holdsDevice: Bool
+        /// The terminal's open work period, if any.
+        public var periodID: WorkPeriodID?
     }
 
     /// Every registered terminal, by code, with its liveness, cashier and whether it holds the
@@ -37,7 +39,8 @@ extension MediatorService {
                     liveness: liveness[terminal.code],
                     connected: connected.contains(terminal.code) && (liveness[terminal.code]?.connected ?? true),
                     cashier: try await store.openSession(at: terminal.code)?.cashierID,
-                    holdsDevice: holder == terminal.code.rawValue
+                    holdsDevice: holder == terminal.code.rawValue,
+                    periodID: try await store.openPeriod(at: terminal.code)?.0.id
                 )
             )
         }

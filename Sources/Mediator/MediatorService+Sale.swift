@@ -29,6 +29,16 @@ extension MediatorService {
                 )
             }
         }
+        // The terminal's day decides attribution: its open period, and the session whose
+        // cashier the invoice names (docs/SHOP_DAY.md).
+        var day = context.day ?? TerminalDay.StateMachine()
+        let needs = TerminalDay.StateMachine.Requirements(
+            period: configuration.requireWorkPeriod,
+            session: configuration.requireCashierLogin
+        )
+        guard case .attribute(let period, let session) = try day.handle(.sell(cashier: invoice.cashierID, needs)) else {
+            preconditionFailure("a sale is attributed or refused")
+        }
         if let outlet = configuration.outletID, invoice.outletID != outlet {
             throw FiscalError(
                 .terminalMismatch,
@@ -36,7 +46,22 @@ extension MediatorService {
             )
         }
         do { try validator.validate(invoice) } catch { throw error.rooted(at: "$.invoice") }
-        let record = RequestRecord(invoice: invoice, terminal: terminal, requestID: sale.requestID, mode: mode)
+        if let saleContext = sale.context {
+            let violations = saleContext.violations(against: invoice, rules: configuration.rules)
+            guard violations.isEmpty else {
+                throw FiscalError(
+                    .saleContextInvalid,
+                    "the sale context does not agree with the invoice",
+                    violations: violations
+                ).rooted(at: "$.sale")
+            }
+        }
+        let reference = try await checkReference(invoice, key: RequestKey(terminal, sale.requestID))
+        var record = RequestRecord(invoice: invoice, terminal: terminal, requestID: sale.requestID, mode: mode)
+        record.periodID = period
+        record.sessionID = session
+        record.saleContext = sale.context?.storedJSON()
+        record.referenceSeq = reference
         await deviceActor.sale(record, reply: responder(context))
     }
 

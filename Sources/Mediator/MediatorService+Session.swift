@@ -50,7 +50,8 @@ extension MediatorService {
             guard named.count <= 64 else {
                 throw FiscalError(.messageInvalid, "cashier_id is longer than 64 characters")
             }
-            _ = try store.logIn(named, at: terminal)
+            try await checkStaff(named, as: "cashier_id")
+            _ = try await store.beginSession(named, at: terminal)
             cashier = named
         }
         await context.session.loggedIn(cashier)
@@ -67,6 +68,7 @@ extension MediatorService {
         reply.leaseMs = Int(configuration.device.lease.wholeMilliseconds)
         reply.cashierID = cashier
         reply.heartbeatMs = Int(configuration.heartbeat.interval(registration.heartbeatProfile).wholeMilliseconds)
+        reply.period = try await periodInfo(terminal)
         reply.terminal = TerminalReply.TerminalInfo(
             code: registration.code.rawValue,
             name: registration.name,
@@ -82,7 +84,8 @@ extension MediatorService {
         guard (1...64).contains(cashier.count) else {
             throw FiscalError(.messageInvalid, "LOGIN needs a cashier_id of 1 to 64 characters")
         }
-        let (_, closed) = try store.logIn(cashier, at: context.terminal)
+        try await checkStaff(cashier, as: "cashier_id")
+        let (_, closed) = try await store.beginSession(cashier, at: context.terminal)
         await context.session.loggedIn(cashier)
         if let closed {
             logger.info(
@@ -96,7 +99,7 @@ extension MediatorService {
     }
 
     func logout(_ context: Context) async throws(FiscalError) -> TerminalReply {
-        _ = try store.logOut(at: context.terminal)
+        _ = try await store.endSession(at: context.terminal)
         await context.session.loggedIn(nil)
         return context.blankReply
     }

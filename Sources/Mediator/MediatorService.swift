@@ -32,6 +32,9 @@ public final class MediatorService: Service, Sendable {
         public var selfRegister = false
         /// Whether a sale needs a cashier logged in at its terminal, whose id it must carry.
         public var requireCashierLogin = true
+        /// Whether a sale needs an open work period at its terminal (`WORK_PERIOD_CLOSED`
+        /// otherwise); `serve --no-work-periods` turns it off. Cash events always need one.
+        public var requireWorkPeriod = true
         public var heartbeat = HeartbeatMonitor.Configuration()
         public var monitorClock = MonitorClock.system
         /// Where metrics go (Prometheus in `serve`); nowhere by default.

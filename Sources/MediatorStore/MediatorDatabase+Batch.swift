@@ -102,19 +102,32 @@ extension MediatorDatabase {
             existing.errorMessage = nil
             existing.attempts += 1
             try update(db, existing)
+            // A retry is attributed where the terminal is now (its period and session).
+            try db.executeCached(
+                sql: """
+                    UPDATE request SET period_id = ?, session_id = ?, sale_context = COALESCE(?, sale_context)
+                    WHERE terminal_id = ? AND request_id = ?
+                    """,
+                arguments: [
+                    record.periodID?.rawValue, record.sessionID?.rawValue, record.saleContext,
+                    record.terminalID.rawValue, record.requestID.rawValue,
+                ]
+            )
             return .admitted
         }
         let now = now()
         try db.executeCached(
             sql: """
                 INSERT INTO request (terminal_id, request_id, payload_digest, payload, outlet_id, cashier_id, lane_number,
-                                     mode, state, attempts, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+                                     mode, state, attempts, created_at, updated_at, period_id, session_id, sale_context,
+                                     reference_seq)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 record.terminalID.rawValue, record.requestID.rawValue, record.payloadDigest, Data(record.payload),
                 record.outletID, record.cashierID, record.laneNumber, record.mode.rawValue,
-                RequestRecord.State.queued.rawValue, now, now,
+                RequestRecord.State.queued.rawValue, now, now, record.periodID?.rawValue, record.sessionID?.rawValue,
+                record.saleContext, record.referenceSeq?.int64Value,
             ]
         )
         return .admitted
@@ -173,13 +186,14 @@ extension MediatorDatabase {
             try db.executeCached(
                 sql: """
                     INSERT INTO sealed_invoice (invoice_seq, device_id, terminal_id, request_id, outlet_id, cashier_id,
-                                                lane_number, payload_digest, entry, sealed_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                                lane_number, payload_digest, entry, sealed_at, period_id, session_id,
+                                                sale_context)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     seq, sealed.entry.deviceID.rawValue, sealed.terminalID.rawValue, sealed.requestID.rawValue,
                     sealed.outletID, sealed.cashierID, sealed.laneNumber, sealed.entry.payloadDigest, entryJSON,
-                    sealed.sealedAt,
+                    sealed.sealedAt, sealed.periodID?.rawValue, sealed.sessionID?.rawValue, sealed.saleContext,
                 ]
             )
             try db.executeCached(

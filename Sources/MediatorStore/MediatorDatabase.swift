@@ -130,8 +130,68 @@ public final class MediatorDatabase: Sendable {
                     """
             )
         }
+        migrator.registerMigration("v5-shop-day") { db in
+            try db.execute(sql: shopDaySchema)
+        }
         return migrator
     }
+
+    /// The shop's day (docs/SHOP_DAY.md): staff, work periods per terminal (one open at a time,
+    /// by a unique partial index), cashier sessions inside them, append-only cash events, and
+    /// each request's (so each sealed invoice's) period, session and sale context.
+    static let shopDaySchema = """
+        CREATE TABLE staff (
+            id TEXT PRIMARY KEY,
+            display_name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            active INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL,
+            modified_at TEXT NOT NULL
+        );
+        CREATE TABLE work_period (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            terminal_id TEXT NOT NULL REFERENCES terminal(code),
+            opened_by TEXT NOT NULL,
+            opened_at TEXT NOT NULL,
+            opening_float TEXT NOT NULL,
+            closed_by TEXT,
+            closed_at TEXT
+        );
+        CREATE UNIQUE INDEX work_period_open ON work_period(terminal_id) WHERE closed_at IS NULL;
+        CREATE INDEX work_period_terminal ON work_period(terminal_id, id);
+        ALTER TABLE cashier_session ADD COLUMN period_id INTEGER REFERENCES work_period(id);
+        CREATE INDEX cashier_session_period ON cashier_session(period_id);
+        CREATE TABLE cash_event (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            terminal_id TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            period_id INTEGER NOT NULL REFERENCES work_period(id),
+            session_id INTEGER NOT NULL REFERENCES cashier_session(id),
+            cashier_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            amount TEXT,
+            currency TEXT,
+            reason TEXT,
+            digest TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            UNIQUE (terminal_id, event_id)
+        );
+        CREATE INDEX cash_event_period ON cash_event(period_id, id);
+        CREATE TRIGGER cash_event_no_update BEFORE UPDATE ON cash_event
+            BEGIN SELECT RAISE(ABORT, 'cash events are append-only'); END;
+        CREATE TRIGGER cash_event_no_delete BEFORE DELETE ON cash_event
+            BEGIN SELECT RAISE(ABORT, 'cash events are append-only'); END;
+        ALTER TABLE request ADD COLUMN period_id INTEGER;
+        ALTER TABLE request ADD COLUMN session_id INTEGER;
+        ALTER TABLE request ADD COLUMN sale_context TEXT;
+        ALTER TABLE request ADD COLUMN reference_seq INTEGER;
+        CREATE INDEX request_reference ON request(reference_seq) WHERE reference_seq IS NOT NULL;
+        CREATE INDEX request_invoice_seq ON request(invoice_seq) WHERE invoice_seq IS NOT NULL;
+        ALTER TABLE sealed_invoice ADD COLUMN period_id INTEGER;
+        ALTER TABLE sealed_invoice ADD COLUMN session_id INTEGER;
+        ALTER TABLE sealed_invoice ADD COLUMN sale_context TEXT;
+        CREATE INDEX sealed_invoice_period ON sealed_invoice(period_id, invoice_seq);
+        """
 
     // MARK: Requests
 
@@ -301,7 +361,11 @@ public final class MediatorDatabase: Sendable {
             invoiceSeq: (row["invoice_seq"] as Int64?).flatMap { InvoiceSeq(rawValue: UInt64(clamping: $0))?.rawValue },
             errorCode: row["error_code"],
             errorMessage: row["error_message"],
-            attempts: row["attempts"]
+            attempts: row["attempts"],
+            periodID: (row["period_id"] as Int64?).map { WorkPeriodID($0) },
+            sessionID: (row["session_id"] as Int64?).map { CashierSessionID($0) },
+            saleContext: row["sale_context"],
+            referenceSeq: (row["reference_seq"] as Int64?).flatMap { InvoiceSeq(rawValue: UInt64(clamping: $0)) }
         )
     }
 
@@ -313,7 +377,10 @@ public final class MediatorDatabase: Sendable {
             outletID: row["outlet_id"],
             cashierID: row["cashier_id"],
             laneNumber: row["lane_number"],
-            sealedAt: row["sealed_at"]
+            sealedAt: row["sealed_at"],
+            periodID: (row["period_id"] as Int64?).map { WorkPeriodID($0) },
+            sessionID: (row["session_id"] as Int64?).map { CashierSessionID($0) },
+            saleContext: row["sale_context"]
         )
     }
 }

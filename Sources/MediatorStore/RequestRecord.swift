@@ -33,6 +33,14 @@ public struct RequestRecord: Hashable, Sendable {
     public var errorCode: String?
     public var errorMessage: String?
     public var attempts: Int
+    /// The work period the sale was attributed to at intake (docs/SHOP_DAY.md).
+    public var periodID: WorkPeriodID?
+    /// The cashier session the sale was attributed to at intake.
+    public var sessionID: CashierSessionID?
+    /// The sale's context (``SaleContext/storedJSON()``), when the terminal sent one.
+    public var saleContext: String?
+    /// For a refund or a credit note: the fiscal number of the invoice it corrects.
+    public var referenceSeq: InvoiceSeq?
 
     /// The key of exactly-once.
     public var key: RequestKey { RequestKey(terminalID, requestID) }
@@ -52,7 +60,11 @@ public struct RequestRecord: Hashable, Sendable {
         invoiceSeq: UInt64? = nil,
         errorCode: String? = nil,
         errorMessage: String? = nil,
-        attempts: Int = 1
+        attempts: Int = 1,
+        periodID: WorkPeriodID? = nil,
+        sessionID: CashierSessionID? = nil,
+        saleContext: String? = nil,
+        referenceSeq: InvoiceSeq? = nil
     ) {
         self.terminalID = terminalID
         self.requestID = requestID
@@ -69,6 +81,10 @@ public struct RequestRecord: Hashable, Sendable {
         self.errorCode = errorCode
         self.errorMessage = errorMessage
         self.attempts = attempts
+        self.periodID = periodID
+        self.sessionID = sessionID
+        self.saleContext = saleContext
+        self.referenceSeq = referenceSeq
     }
 }
 
@@ -82,6 +98,12 @@ public struct SealedInvoice: Hashable, Sendable {
     public var cashierID: String
     public var laneNumber: Int?
     public var sealedAt: String
+    /// The work period and cashier session its request was attributed to (nil for an invoice
+    /// sealed outside any, or adopted from the journal without a request).
+    public var periodID: WorkPeriodID?
+    public var sessionID: CashierSessionID?
+    /// The sale's context as the terminal sent it (``SaleContext/storedJSON()``).
+    public var saleContext: String?
 
     public init(
         entry: JournalEntry,
@@ -90,7 +112,10 @@ public struct SealedInvoice: Hashable, Sendable {
         outletID: String,
         cashierID: String,
         laneNumber: Int?,
-        sealedAt: String
+        sealedAt: String,
+        periodID: WorkPeriodID? = nil,
+        sessionID: CashierSessionID? = nil,
+        saleContext: String? = nil
     ) {
         self.entry = entry
         self.terminalID = terminalID
@@ -99,6 +124,9 @@ public struct SealedInvoice: Hashable, Sendable {
         self.cashierID = cashierID
         self.laneNumber = laneNumber
         self.sealedAt = sealedAt
+        self.periodID = periodID
+        self.sessionID = sessionID
+        self.saleContext = saleContext
     }
 
     public var securityElements: SecurityElements { entry.securityElements }
@@ -132,7 +160,10 @@ extension SealedInvoice {
             outletID: request.outletID,
             cashierID: request.cashierID,
             laneNumber: request.laneNumber,
-            sealedAt: sealedAt
+            sealedAt: sealedAt,
+            periodID: request.periodID,
+            sessionID: request.sessionID,
+            saleContext: request.saleContext
         )
     }
 }

@@ -62,9 +62,13 @@ public struct CashierSession: Sendable, Hashable, Codable {
     public var openedAt: String
     public var closedAt: String?
     public var closeReason: String?
+    /// The work period it lives in; nil for one opened while no period was open (it moves into
+    /// the next period opened at its terminal).
+    public var periodID: Int64?
 
     init(row: Row) {
         id = row["id"]
+        periodID = row["period_id"]
         terminalID = row["terminal_id"]
         cashierID = row["cashier_id"]
         openedAt = row["opened_at"]
@@ -79,6 +83,7 @@ public struct CashierSession: Sendable, Hashable, Codable {
         case openedAt = "opened_at"
         case closedAt = "closed_at"
         case closeReason = "close_reason"
+        case periodID = "period_id"
     }
 }
 
@@ -223,19 +228,57 @@ extension MediatorDatabase {
         at terminal: TerminalID
     ) throws(FiscalError) -> (open: CashierSession, closed: CashierSession?) {
         try storeError {
-            try pool.write { db in
-                let current = try Self.openSession(db, terminal)
-                if let current, current.cashierID == cashier { return (current, nil) }
-                var closed: CashierSession?
-                if let current {
-                    closed = try Self.close(db, current, reason: "superseded by \(cashier)")
-                }
-                try db.execute(
-                    sql: "INSERT INTO cashier_session (terminal_id, cashier_id, opened_at) VALUES (?, ?, ?)",
-                    arguments: [terminal.rawValue, cashier, Self.now()]
-                )
-                try Self.insertEvent(db, terminal, "login", cashier)
-                return (try Self.written(Self.openSession(db, terminal), "the session at \(terminal)"), closed)
+            try pool.write { db in try Self.logIn(db, cashier, at: terminal) }
+        }
+    }
+
+    /// ``logIn(_:at:)`` through GRDB's asynchronous API, for the request path.
+    public func beginSession(
+        _ cashier: String,
+        at terminal: TerminalID
+    ) async throws(FiscalError) -> (open: CashierSession, closed: CashierSession?) {
+        try await shopDayError {
+            try await pool.write { db in try Self.logIn(db, cashier, at: terminal) }
+        }
+    }
+
+    /// The session opens inside the terminal's open period, if there is one; when another
+    /// cashier was logged in there, theirs closes first (a handover, in the same period).
+    private static func logIn(
+        _ db: Database,
+        _ cashier: String,
+        at terminal: TerminalID
+    ) throws -> (open: CashierSession, closed: CashierSession?) {
+        var day = try dayState(db, terminal)
+        switch try day.handle(.logIn(cashier: cashier)) {
+        case .openSession(_, let period, let closing):
+            var closed: CashierSession?
+            if let closing, let current = try openSession(db, terminal), current.id == closing.rawValue {
+                closed = try close(db, current, reason: "superseded by \(cashier)")
+            }
+            try db.execute(
+                sql: "INSERT INTO cashier_session (terminal_id, cashier_id, opened_at, period_id) VALUES (?, ?, ?, ?)",
+                arguments: [terminal.rawValue, cashier, now(), period?.rawValue]
+            )
+            try insertEvent(db, terminal, "login", cashier)
+            return (try written(openSession(db, terminal), "the session at \(terminal)"), closed)
+        default:
+            return (try written(openSession(db, terminal), "the session at \(terminal)"), nil)
+        }
+    }
+
+    /// ``logOut(at:reason:)`` through GRDB's asynchronous API, for the request path.
+    public func endSession(
+        at terminal: TerminalID,
+        reason: String = "logout"
+    ) async throws(FiscalError)
+        -> CashierSession?
+    {
+        try await shopDayError {
+            try await pool.write { db in
+                guard let current = try Self.openSession(db, terminal) else { return nil }
+                try Self.insertEvent(db, terminal, "logout", "\(current.cashierID) (\(reason))")
+                return try Self.close(db, current, reason: reason)
             }
         }
     }
@@ -320,7 +363,7 @@ extension MediatorDatabase {
 
     /// A row this transaction has just written, read back; its absence means the store is not
     /// the one this code wrote (a trigger or a concurrent schema change), reported, not trapped.
-    private static func written<T>(_ row: T?, _ what: String) throws -> T {
+    static func written<T>(_ row: T?, _ what: String) throws -> T {
         guard let row else { throw FiscalError(.deviceUnavailable, "the store lost \(what) it had just written") }
         return row
     }
@@ -374,7 +417,7 @@ extension MediatorDatabase {
         return closed
     }
 
-    private static func insertEvent(
+    static func insertEvent(
         _ db: Database,
         _ terminal: TerminalID,
         _ kind: String,

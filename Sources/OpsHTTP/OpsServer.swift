@@ -17,6 +17,7 @@ public import Prometheus
 /// - `GET /terminals`, `GET /terminals/{code}`: the status table (spec §4.8.3).
 /// - `GET /alerts`: open alerts (terminals offline, printers, drawers, the device).
 /// - `GET /metrics`: Prometheus text format.
+/// - `GET /staff`, `GET /periods`, `GET /periods/{id}`: the shop's day (docs/SHOP_DAY.md).
 public enum OpsServer {
     public struct Configuration: Sendable {
         public var host = "127.0.0.1"
@@ -56,6 +57,11 @@ public enum OpsServer {
         }
         router.get("/alerts") { _, _ in try await api.alerts() }
         router.get("/metrics") { _, _ in await api.metrics() }
+        router.get("/staff") { _, _ in try await api.staff() }
+        router.get("/periods") { request, _ in
+            try await api.periods(terminal: request.uri.queryParameters.get("terminal"))
+        }
+        router.get("/periods/{id}") { _, context in try await api.period(context.parameters.require("id")) }
         // Admin routes: the CLI on this host reaches the running mediator through them.
         let admin = router.group("admin")
         if let auth = configuration.auth {
@@ -219,6 +225,7 @@ struct Handlers: Sendable {
             fields["events"] = .array(
                 events.map { .object(["at": .string($0.at), "kind": .string($0.kind), "detail": .string($0.detail)]) }
             )
+            fields["work_period"] = try await openPeriodJSON(found.registration.code)
             body = .object(fields)
         }
         return json(body)
@@ -298,10 +305,11 @@ struct Handlers: Sendable {
             "latency_ms": health?.latencyMs.map { .int($0) } ?? .null,
             "app_version": liveness?.appVersion.map(JSONValue.string) ?? .null,
             "holds_device": .bool(overview.holdsDevice),
+            "work_period_id": overview.periodID.map { .int(Int(clamping: $0.rawValue)) } ?? .null,
         ])
     }
 
-    private func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+    func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
         Response(
             status: status,
             headers: [.contentType: "application/json"],

@@ -170,10 +170,39 @@ public actor MediatorClient {
         return try await send(TerminalRequest(.heartbeat(heartbeat)))
     }
 
-    /// FISCALIZE: the mediator prepares and commits back to back.
-    public func fiscalize(requestID: String, invoice: Invoice) async throws(FiscalError) -> SecurityElements {
+    /// OPEN_PERIOD: opens this terminal's work period with a float per currency.
+    public func openPeriod(
+        openedBy: String,
+        openingFloat: CurrencyAmounts = CurrencyAmounts()
+    ) async throws(FiscalError) -> TerminalReply {
+        try await send(TerminalRequest(.openPeriod(.init(openingFloat: openingFloat, openedBy: openedBy))))
+    }
+
+    /// Opens this terminal's work period unless `hello` (HELLO's reply) shows one open: what a
+    /// POS does at start-up when it does not manage shifts itself.
+    public func ensurePeriod(after hello: TerminalReply, openedBy: String) async throws(FiscalError) {
+        guard hello.period == nil else { return }
+        do throws(FiscalError) {
+            _ = try await openPeriod(openedBy: openedBy)
+        } catch  where error.code == .workPeriodOpen {
+            // Opened meanwhile (another run of this terminal): the one open is used.
+        }
+    }
+
+    /// CASH_EVENT: a payout, pay-in, drawer open, no-sale or line void at this terminal.
+    public func cashEvent(_ event: CashEvent) async throws(FiscalError) -> TerminalReply {
+        try await send(TerminalRequest(.cashEvent(event)))
+    }
+
+    /// FISCALIZE: the mediator prepares and commits back to back; `sale` is the context recorded
+    /// beside the invoice (discounts, tender, change).
+    public func fiscalize(
+        requestID: String,
+        invoice: Invoice,
+        sale: SaleContext? = nil
+    ) async throws(FiscalError) -> SecurityElements {
         let reply = try await send(
-            TerminalRequest(.fiscalize(.init(requestID: RequestID(requestID), invoice: invoice)))
+            TerminalRequest(.fiscalize(.init(requestID: RequestID(requestID), invoice: invoice, context: sale)))
         )
         guard let elements = reply.securityElements else {
             throw FiscalError(.replyInvalid, "FISCALIZE reply without security elements")
@@ -181,10 +210,16 @@ public actor MediatorClient {
         return elements
     }
 
-    /// PREPARE: returns the nonce to COMMIT with, and the lease in milliseconds.
-    public func prepare(requestID: String, invoice: Invoice) async throws(FiscalError) -> (nonce: String, leaseMs: Int)
-    {
-        let reply = try await send(TerminalRequest(.prepare(.init(requestID: RequestID(requestID), invoice: invoice))))
+    /// PREPARE: returns the nonce to COMMIT with, and the lease in milliseconds; `sale` is the
+    /// context recorded beside the invoice.
+    public func prepare(
+        requestID: String,
+        invoice: Invoice,
+        sale: SaleContext? = nil
+    ) async throws(FiscalError) -> (nonce: String, leaseMs: Int) {
+        let reply = try await send(
+            TerminalRequest(.prepare(.init(requestID: RequestID(requestID), invoice: invoice, context: sale)))
+        )
         guard let nonce = reply.nonce else { throw FiscalError(.replyInvalid, "PREPARE reply without a nonce") }
         return (nonce, reply.leaseMs ?? 0)
     }

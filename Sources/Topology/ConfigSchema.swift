@@ -56,6 +56,7 @@ public enum ConfigSchema {
         ),
         Key(key: "mediator.self_register", flag: "--self-register", defaultValue: "false", secret: false),
         Key(key: "mediator.cashier_login", flag: "--cashier-login", defaultValue: "true", secret: false),
+        Key(key: "mediator.work_periods", flag: "--work-periods", defaultValue: "true", secret: false),
         Key(key: "mediator.disk_low", flag: "--disk-low", defaultValue: "256MB", secret: false),
         Key(key: "mediator.rules", flag: "--rules", defaultValue: nil, secret: false),
         Key(key: "log.level", flag: "--log-level", defaultValue: "info", secret: false),

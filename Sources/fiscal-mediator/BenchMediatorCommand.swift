@@ -95,7 +95,8 @@ struct BenchMediatorCommand: AsyncParsableCommand {
             configuration.cashierID = SampleInvoices.cashier
             let client = try MediatorClient(context: context, configuration: configuration)
             Task { await client.run() }
-            _ = try await client.hello()
+            let hello = try await client.hello()
+            try await client.ensurePeriod(after: hello, openedBy: SampleInvoices.cashier)
             clients.append(client)
         }
         let runID = UUID().uuidString.prefix(8)

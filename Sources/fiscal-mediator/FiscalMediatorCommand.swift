@@ -21,6 +21,8 @@ struct FiscalMediatorCommand: AsyncParsableCommand {
             RestoreCommand.self,
             TerminalCommand.self,
             TerminalsCommand.self,
+            StaffCommand.self,
+            PeriodCommand.self,
             SyncCommand.self,
             CloudEmulatorCommand.self,
             DeviceEmulatorCommand.self,

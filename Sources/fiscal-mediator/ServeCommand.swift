@@ -84,6 +84,12 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var cashierLogin: Bool?
 
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Require an open work period (OPEN_PERIOD) at a terminal for its sales (docs/SHOP_DAY.md)."
+    )
+    var workPeriods: Bool?
+
     @Option(
         help: """
             How long a tablet that dropped out keeps the device lock before its sale is aborted, e.g. 5s \
@@ -261,6 +267,7 @@ struct ServeCommand: AsyncParsableCommand {
             try StartupChecks.endpoint(endpointLabel, endpoint)
         }
         configuration.requireCashierLogin = try Self.flag(cashierLogin, "mediator.cashier_login", settings) ?? true
+        configuration.requireWorkPeriod = try Self.flag(workPeriods, "mediator.work_periods", settings) ?? true
         let holdsValue = value(self.holds, "device.holds")
         if let text = holdsValue.text {
             configuration.device.holds = try StartupChecks.oneOf(

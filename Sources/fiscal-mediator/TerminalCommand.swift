@@ -8,7 +8,9 @@ struct TerminalCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "terminal",
         abstract: "Act as a POS terminal against a running mediator.",
-        subcommands: [Fiscalize.self, PrepareCommit.self, Status.self, Result.self]
+        subcommands: [
+            Fiscalize.self, PrepareCommit.self, Status.self, Result.self, OpenPeriod.self, CashEventCommand.self,
+        ]
     )
 
     struct Connection: ParsableArguments {
@@ -49,7 +51,8 @@ struct TerminalCommand: AsyncParsableCommand {
             let invoice = try readInvoice(file)
             try await connection.withClient { client in
                 // The invoice's cashier logs in at this terminal first (HELLO opens the session).
-                _ = try await client.hello(cashierID: invoice.cashierID)
+                let hello = try await client.hello(cashierID: invoice.cashierID)
+                try await client.ensurePeriod(after: hello, openedBy: invoice.cashierID)
                 return try await client.fiscalizeReliably(requestID: requestID, invoice: invoice)
             }
         }
@@ -83,7 +86,8 @@ struct TerminalCommand: AsyncParsableCommand {
             let requestID = self.requestID
             let invoice = try readInvoice(file)
             try await connection.withClient { client in
-                _ = try await client.hello(cashierID: invoice.cashierID)
+                let hello = try await client.hello(cashierID: invoice.cashierID)
+                try await client.ensurePeriod(after: hello, openedBy: invoice.cashierID)
                 var firstPrepare = true
                 return try await MediatorClient.twoPhaseReliably(
                     requestID: requestID,
@@ -110,6 +114,58 @@ struct TerminalCommand: AsyncParsableCommand {
         )
         @OptionGroup var connection: Connection
         func run() async throws { try await connection.withClient { try await $0.status() } }
+    }
+
+    struct OpenPeriod: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "open-period",
+            abstract: "OPEN_PERIOD: open this terminal's work period with a float per currency (docs/SHOP_DAY.md)."
+        )
+        @OptionGroup var connection: Connection
+        @Option(help: "The staff id who opens it.") var openedBy: String
+        @Option(help: "An opening float as CUR=AMOUNT, e.g. CDF=50000 (repeatable).") var float: [String] = []
+        func run() async throws {
+            var amounts: [String: Money] = [:]
+            for entry in float {
+                let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2, let amount = Money(decimalText: parts[1]) else {
+                    throw ValidationError("--float: '\(entry)' is not CUR=AMOUNT such as CDF=50000.00")
+                }
+                amounts[parts[0]] = amount
+            }
+            let openedBy = self.openedBy
+            let opening = CurrencyAmounts(amounts)
+            try await connection.withClient { client in
+                _ = try await client.hello()
+                return try await client.openPeriod(openedBy: openedBy, openingFloat: opening)
+            }
+        }
+    }
+
+    struct CashEventCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "cash-event",
+            abstract: "CASH_EVENT: payout, pay_in, drawer_open, no_sale or line_void at this terminal."
+        )
+        @OptionGroup var connection: Connection
+        @Argument(help: "payout, pay_in, drawer_open, no_sale or line_void.") var kind: String
+        @Option(help: "The event's id (keep it to retry safely); default: a new UUID.") var eventID = UUID().uuidString
+        @Option(help: "The amount, e.g. 15000.00.") var amount: String?
+        @Option(help: "The amount's currency, e.g. CDF.") var currency: String?
+        @Option(help: "Why.") var reason: String?
+        func run() async throws {
+            guard let kind = CashEvent.Kind(rawValue: kind) else {
+                throw ValidationError("'\(self.kind)' is not payout, pay_in, drawer_open, no_sale or line_void")
+            }
+            let amount = try self.amount.map { text in
+                guard let money = Money(decimalText: text) else {
+                    throw ValidationError("--amount: '\(text)' is not an amount such as 15000.00")
+                }
+                return money
+            }
+            let event = CashEvent(eventID: eventID, kind: kind, amount: amount, currency: currency, reason: reason)
+            try await connection.withClient { try await $0.cashEvent(event) }
+        }
     }
 
     struct Result: AsyncParsableCommand {

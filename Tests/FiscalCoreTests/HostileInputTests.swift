@@ -111,7 +111,22 @@ struct HostileInputTests {
 
     /// A valid request of every type, with every field its type reads.
     static func requests() throws -> [(TerminalProtocol.MessageType, HostileJSON)] {
-        let invoice = try HostileJSON(encoding: SampleInvoices.sale(lines: 2))
+        let sale = SampleInvoices.sale(lines: 2)
+        let invoice = try HostileJSON(encoding: sale)
+        let context = try HostileJSON(
+            encoding: SaleContext(
+                discounts: [.init(item: 0, amount: Money(units: 100))],
+                tendered: [
+                    .init(
+                        method: .cash,
+                        currency: "USD",
+                        amount: Money(units: 2000),
+                        rate: ExchangeRate(units: 2_850_000_000)
+                    )
+                ],
+                change: [.init(currency: "CDF", amount: Money(units: 5_700_000 - sale.totals.total.units))]
+            )
+        )
         let health = try HostileJSON(
             encoding: TerminalHealth(
                 printerAvailable: true,
@@ -124,7 +139,8 @@ struct HostileInputTests {
         return try TerminalProtocol.MessageType.allCases.map { type in
             // Every field any type reads, flat as on the wire; the decoder takes what its type needs.
             let fields = WireFields(type: type.rawValue)
-            let tree = try HostileJSON(encoding: fields).setting("invoice", invoice).setting("health", health)
+            var tree = try HostileJSON(encoding: fields).setting("invoice", invoice).setting("health", health)
+            if type == .prepare { tree = tree.setting("sale", context) }
             return (type, tree)
         }
     }
@@ -139,7 +155,9 @@ struct HostileInputTests {
             let deep: HostileJSON.Step? =
                 switch type {
                 case .fiscalize: .key("invoice")
+                case .prepare: .key("sale")
                 case .heartbeat: .key("health")
+                case .openPeriod: .key("opening_float")
                 default: nil
                 }
             for variant in request.hostileVariants(where: { $0.count == 1 || $0.first == deep }) {
@@ -152,6 +170,12 @@ struct HostileInputTests {
                     case .fiscalize(let sale), .prepare(let sale):
                         _ = InvoiceValidator().violations(in: sale.invoice)
                         _ = sale.invoice.payloadDigest()
+                        _ = sale.context?.violations(against: sale.invoice, rules: .default)
+                        _ = sale.context?.storedJSON()
+                    case .openPeriod(let open):
+                        _ = open.openingFloat.violations(currencies: ["CDF", "USD"], at: JSONPath.root)
+                        _ = open.openingFloat.storedJSON()
+                    case .cashEvent(let event): _ = event.violations(currencies: ["CDF", "USD"])
                     case .log(let log): _ = log.invoiceSeq.int64Value
                     default: break
                     }
@@ -221,6 +245,22 @@ struct HostileInputTests {
             kind: .register,
             businessMode: .supermarket,
             laneNumber: 1
+        )
+        reply.period = TerminalReply.PeriodInfo(
+            id: 3,
+            terminalID: "REG-001",
+            openedBy: "SUP-01",
+            openedAt: "t",
+            openingFloat: CurrencyAmounts(["CDF": Money(units: 5_000_000)]),
+            sessionID: 7,
+            cashierID: "CASH-01"
+        )
+        reply.cashEvent = TerminalReply.CashEventInfo(
+            eventID: "e1",
+            periodID: 3,
+            sessionID: 7,
+            cashierID: "CASH-01",
+            recordedAt: "t"
         )
         // The hand-written init(from:) reads every stored property: a fully populated reply
         // survives a round trip, and a property added later fails here until it is read too.
@@ -318,9 +358,20 @@ struct WireFields: Encodable {
     var requestID = "sale-1"
     var nonce = "4b03d412c77de0c8d4e9d0458ef84391"
     var invoiceSeq = 42
+    // OPEN_PERIOD and CASH_EVENT.
+    var openingFloat = ["CDF": "50000.00", "USD": "20.00"]
+    var openedBy = "SUP-01"
+    var eventID = "ev-1"
+    var kind = "payout"
+    var amount = "1500.00"
+    var currency = "CDF"
+    var reason = "bread"
 
     enum CodingKeys: String, CodingKey {
-        case v, type, nonce
+        case v, type, nonce, kind, amount, currency, reason
+        case openingFloat = "opening_float"
+        case openedBy = "opened_by"
+        case eventID = "event_id"
         case msgID = "msg_id"
         case terminalID = "terminal_id"
         case cashierID = "cashier_id"

@@ -8,7 +8,7 @@ import Testing
 struct WireGoldenTests {
     static let names = [
         "hello", "login", "logout", "heartbeat", "fiscalize", "prepare", "commit", "abort", "result", "log", "status",
-        "ping",
+        "ping", "open_period", "cash_event", "fiscalize.sale",
     ]
 
     static func golden(_ name: String) throws -> Data {
@@ -20,16 +20,24 @@ struct WireGoldenTests {
     func roundTrip(name: String) throws {
         let bytes = try Self.golden(name)
         let request = try JSONDecoder().decode(TerminalRequest.self, from: bytes)
-        #expect(request.type.rawValue == name.uppercased())
+        #expect(request.type.rawValue == name.prefix { $0 != "." }.uppercased())
         switch request.body {
         case .hello(let hello): #expect(hello.machineID == "A4:83:E7:2B:91:F0" && request.terminalID == "REG-001")
         case .login(let login): #expect(login.cashierID == "CASH-07")
         case .heartbeat(let heartbeat): #expect(heartbeat.health.latencyMs == 4 && heartbeat.appVersion == "pos 4.2")
-        case .fiscalize(let sale): #expect(sale.requestID == "3f7c2a90-sale-0042" && sale.invoice.items.count == 3)
+        case .fiscalize(let sale):
+            #expect(sale.requestID.rawValue.hasPrefix("3f7c2a90-sale-") && sale.invoice.items.count == 3)
+            if let context = sale.context {
+                #expect(context.tendered.first?.rate == ExchangeRate(decimalText: "2850"))
+                #expect(context.violations(against: sale.invoice, rules: .default).isEmpty)
+            }
         case .prepare(let sale): #expect(sale.requestID == "table-5")
         case .commit(let commit): #expect(commit.nonce == Nonce("4b03d412c77de0c8d4e9d0458ef84391"))
         case .abort(let reference), .result(let reference): #expect(!reference.requestID.rawValue.isEmpty)
         case .log(let log): #expect(log.invoiceSeq == InvoiceSeq(42))
+        case .openPeriod(let open):
+            #expect(open.openedBy == "SUP-01" && open.openingFloat["USD"] == Money(units: 2000))
+        case .cashEvent(let event): #expect(event.knownKind == .payout && event.amount == Money(units: 1_500_000))
         case .logout, .status, .ping: break
         }
         let again = try JSONEncoder().encode(request)
@@ -47,6 +55,16 @@ struct WireGoldenTests {
             (#"{"v":1,"type":"LOGIN","msg_id":"a"}"#, "$.cashier_id"),
             (#"{"v":1,"type":"HEARTBEAT","msg_id":"a"}"#, "$.health"),
             (#"{"v":1,"type":"LOG","msg_id":"a"}"#, "$.invoice_seq"),
+            (#"{"v":1,"type":"OPEN_PERIOD","msg_id":"a","opening_float":{}}"#, "$.opened_by"),
+            (
+                #"{"v":1,"type":"OPEN_PERIOD","msg_id":"a","opened_by":"x","opening_float":{"CDF":1e40}}"#,
+                "$.opening_float.CDF"
+            ),
+            (#"{"v":1,"type":"CASH_EVENT","msg_id":"a","kind":"payout"}"#, "$.event_id"),
+            (
+                #"{"v":1,"type":"CASH_EVENT","msg_id":"a","event_id":"e","kind":"payout","amount":99999999999999999999}"#,
+                "$.amount"
+            ),
         ]
         for (frame, path) in cases {
             let error = try #require(throws: DecodingError.self) {

@@ -30,7 +30,7 @@ struct BadInputTests {
     func malformed() async throws {
         let mediator = try await MediatorHarness()
         defer { Task { await mediator.close() } }
-        try mediator.register("REG-001")
+        try await mediator.register("REG-001")
         let raw = try rawTerminal(mediator, id: "REG-001")
         defer { raw.stop() }
         let json: (String) -> [[UInt8]] = { [Array($0.utf8)] }

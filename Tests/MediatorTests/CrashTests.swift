@@ -22,10 +22,11 @@ struct CrashTests {
 
     /// Registers `terminals` in the store at `path` with `cashier` logged in at each, as an admin
     /// and the cashiers would have before the mediator starts.
-    static func register(_ terminals: [String], cashier: String, in path: String) throws {
+    static func register(_ terminals: [String], cashier: String, in path: String) async throws {
         let store = try MediatorDatabase(path: path)
         for terminal in terminals {
             _ = try store.addTerminal(TerminalRecord(code: TerminalID(terminal)))
+            _ = try await store.openPeriod(at: TerminalID(terminal), openedBy: cashier, openingFloat: CurrencyAmounts())
             _ = try store.logIn(cashier, at: TerminalID(terminal))
         }
     }
@@ -127,7 +128,7 @@ struct CrashTests {
         // Ids no other test uses, so no other test's client can ever claim them.
         let run = UInt16.random(in: 1000...9999)
         let terminals = ["REG-\(run)A", "REG-\(run)B", "MOB-\(run)C"]
-        try Self.register(terminals + ["ADMIN-D\(run)"], cashier: SampleInvoices.cashier, in: database)
+        try await Self.register(terminals + ["ADMIN-D\(run)"], cashier: SampleInvoices.cashier, in: database)
         var generator = SeededRandom(seed: 20_261_121)
         var acknowledged: [String: SecurityElements] = [:]
         var sales: [(terminal: String, requestID: String, invoice: Invoice)] = []

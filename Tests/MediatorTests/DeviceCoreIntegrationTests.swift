@@ -241,6 +241,7 @@ struct DeviceCoreIntegrationTests {
         _ = try await setup.initialize(deviceID: DeviceID("DEF-UNPLUG"), resetToken: EmulatorHarness.resetToken)
         let store = try MediatorDatabase(path: directory.appending("mediator.sqlite").path)
         _ = try store.addTerminal(TerminalRecord(code: TerminalID("REG-001")))
+        _ = try await store.openPeriod(at: TerminalID("REG-001"), openedBy: "ADMIN", openingFloat: CurrencyAmounts())
         _ = try store.logIn(SampleInvoices.cashier, at: TerminalID("REG-001"))
         var configuration = MediatorService.Configuration()
         configuration.gateway.endpoints = ["tcp://127.0.0.1:*"]

@@ -51,7 +51,7 @@ struct DiskFullTests {
         #expect(CrashTests.shell("mount -t tmpfs -o size=3m fiscal-test-tmpfs \(mount) && echo ok") == "ok\n")
         defer { _ = CrashTests.shell("umount \(mount)") }
         let database = "\(mount)/mediator.sqlite"
-        try CrashTests.register(["REG-001", "REG-002"], cashier: SampleInvoices.cashier, in: database)
+        try await CrashTests.register(["REG-001", "REG-002"], cashier: SampleInvoices.cashier, in: database)
 
         let child = try ServeProcess([
             "serve", "--db", database, "--device", "emulator:\(directory.appending("def").path)",

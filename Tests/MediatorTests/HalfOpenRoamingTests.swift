@@ -31,7 +31,7 @@ struct HalfOpenRoamingTests {
             }
         )
         defer { Task { await mediator.close() } }
-        try mediator.register("MOB-001")
+        try await mediator.register("MOB-001")
         let lane = try await mediator.client("REG-001")
 
         // The tablet: `terminal prepare-commit` inside the namespace, holding the device 8 s.

@@ -131,7 +131,7 @@ struct LoadRunnerTests {
             }
         )
         defer { Task { await mediator.close() } }
-        for terminal in topology.terminals { try mediator.register(terminal.code.rawValue, cashier: nil) }
+        for terminal in topology.terminals { try await mediator.register(terminal.code.rawValue, cashier: nil) }
         let runner = LoadRunner(
             topology: topology,
             endpoint: mediator.endpoint,

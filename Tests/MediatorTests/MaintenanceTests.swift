@@ -48,7 +48,7 @@ struct MaintenanceTests {
         defer { directory.remove() }
         let database = directory.appending("mediator.sqlite").path
         let device = "emulator:\(directory.appending("def").path)"
-        try CrashTests.register(["REG-001", "REG-002"], cashier: SampleInvoices.cashier, in: database)
+        try await CrashTests.register(["REG-001", "REG-002"], cashier: SampleInvoices.cashier, in: database)
         let config = try Self.configuration(in: directory)
         let child = try ServeProcess(["serve", "--config", config, "--db", database, "--device", device])
         defer { Task { await child.terminate() } }

@@ -70,23 +70,31 @@ final class MediatorHarness: Sendable {
         running = Task { try await group.run() }
         // Ready once recovery is done and the gateway answers.
         await service.deviceActor.waitUntilReady()
-        let probe = try connect("PROBE", register: false)
+        let probe = try await connect("PROBE", register: false)
         _ = try await probe.send(TerminalRequest(type: .ping))
         probe.close()
     }
 
     var endpoint: String { service.gateway.endpoints[0] }
 
-    /// A terminal client, ready to sell: registered (unless `register` is false) and logged in
-    /// as `cashier` with HELLO (unless `cashier` is nil).
+    /// A terminal client, ready to sell: registered (unless `register` is false) with its work
+    /// period open (unless `openPeriod` is false), and logged in as `cashier` with HELLO
+    /// (unless `cashier` is nil).
     func client(
         _ terminal: String,
         timeout: Duration = .seconds(10),
         register: Bool = true,
+        openPeriod: Bool = true,
         cashier: String? = SampleInvoices.cashier,
         machineID: String? = nil
     ) async throws -> MediatorClient {
-        let client = try connect(terminal, timeout: timeout, register: register, machineID: machineID)
+        let client = try await connect(
+            terminal,
+            timeout: timeout,
+            register: register,
+            openPeriod: openPeriod,
+            machineID: machineID
+        )
         if let cashier {
             let hello = TerminalRequest(type: .hello, terminalID: terminal, cashierID: cashier, machineID: machineID)
             _ = try await client.send(hello, timeout: .seconds(10))
@@ -94,22 +102,34 @@ final class MediatorHarness: Sendable {
         return client
     }
 
-    /// Registers `terminal` and logs `cashier` in there, straight in the store.
-    func register(_ terminal: String, cashier: String? = SampleInvoices.cashier) throws {
+    /// Registers `terminal`, opens its work period (unless `openPeriod` is false) and logs
+    /// `cashier` in there, straight in the store.
+    func register(_ terminal: String, openPeriod: Bool = true, cashier: String? = SampleInvoices.cashier) async throws {
         _ = try store.addTerminal(TerminalRecord(code: TerminalID(terminal)))
-        if let cashier { _ = try store.logIn(cashier, at: TerminalID(terminal)) }
+        if openPeriod { try await self.openPeriod(terminal) }
+        if let cashier { _ = try await store.beginSession(cashier, at: TerminalID(terminal)) }
     }
 
-    /// A terminal client that has sent nothing yet.
+    /// Opens `terminal`'s work period straight in the store (by `openedBy`, with no float),
+    /// unless one is open: what a POS does at the start of its shift.
+    func openPeriod(_ terminal: String, openedBy: String = "HARNESS") async throws {
+        guard try await store.openPeriod(at: TerminalID(terminal)) == nil else { return }
+        _ = try await store.openPeriod(at: TerminalID(terminal), openedBy: openedBy, openingFloat: CurrencyAmounts())
+    }
+
+    /// A terminal client that has sent nothing yet; a terminal registered here also gets its
+    /// work period opened (unless `openPeriod` is false).
     func connect(
         _ terminal: String,
         timeout: Duration = .seconds(10),
         register: Bool = true,
+        openPeriod: Bool = true,
         machineID: String? = nil
-    ) throws -> MediatorClient {
+    ) async throws -> MediatorClient {
         if register, try store.terminal(TerminalID(terminal)) == nil {
             _ = try? store.addTerminal(TerminalRecord(code: TerminalID(terminal)))
         }
+        if register, openPeriod { try await self.openPeriod(terminal) }
         var configuration = MediatorClient.Configuration(endpoint: endpoint, terminalID: TerminalID(terminal))
         configuration.requestTimeout = timeout
         configuration.machineID = machineID
@@ -180,7 +200,7 @@ func invoice(_ terminal: String, sale: Int, lines: Int = 2) -> Invoice {
 }
 
 /// The error code `body` is refused with, or nil if it succeeds.
-func refusal(_ body: () async throws -> TerminalReply) async -> FiscalError? {
+func refusal<T>(_ body: () async throws -> T) async -> FiscalError? {
     do {
         _ = try await body()
         return nil

@@ -9,7 +9,7 @@ import ZeroMQ
 
 /// `serve` stopped with SIGTERM while the device works on a COMMIT.
 @Suite("Graceful shutdown", .timeLimit(.minutes(1)))
-struct ShutdownTests {
+struct ShutdownCrashTests {
     @Test("SIGTERM during a COMMIT: the exchange finishes, the terminal is answered, the process exits 0")
     func sigtermMidExchange() async throws {
         let directory = TemporaryDirectory("shutdown")
@@ -19,7 +19,7 @@ struct ShutdownTests {
         let run = UInt16.random(in: 1000...9999)
         let lane = "REG-S\(run)"
         let ops = "ADMIN-S\(run)"
-        try CrashTests.register([lane, ops], cashier: SampleInvoices.cashier, in: database)
+        try await CrashTests.register([lane, ops], cashier: SampleInvoices.cashier, in: database)
         let child = try await CrashTests.Child(
             device: "emulator:\(directory.appending("emulator").path)",
             database: database,

@@ -22,7 +22,7 @@ struct SyncCrashTests {
         let device = "emulator:\(directory.appending("emulator").path)"
         let tokenFile = directory.appending("token").path
         try "sync-crash-token\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
-        try CrashTests.register(["REG-001"], cashier: SampleInvoices.cashier, in: database)
+        try await CrashTests.register(["REG-001"], cashier: SampleInvoices.cashier, in: database)
         let cloud = try await CloudSyncTests.Cloud(token: "sync-crash-token")
         defer { Task { await cloud.close() } }
         // Slow enough that a batch is often in flight when the kill comes.

@@ -362,7 +362,8 @@ struct Tamper: Sendable {
                        json_set(entry, '$.seq', 16), sealed_at FROM sealed_invoice WHERE invoice_seq = 15;
                 INSERT INTO outbox (invoice_seq, enqueued_at) SELECT 16, enqueued_at FROM outbox WHERE invoice_seq = 15;
                 INSERT INTO request SELECT terminal_id, 's16', payload_digest, payload, outlet_id, cashier_id, lane_number,
-                       mode, state, expected_seq, nonce, 16, error_code, error_message, attempts, created_at, updated_at
+                       mode, state, expected_seq, nonce, 16, error_code, error_message, attempts, created_at, updated_at,
+                       period_id, session_id, sale_context, reference_seq
                 FROM request WHERE request_id = 's15';
                 """
             )

@@ -15,7 +15,7 @@ struct TerminalAccessTests {
     func registryGate() async throws {
         let mediator = try await MediatorHarness()
         defer { Task { await mediator.close() } }
-        let stranger = try mediator.connect("REG-077", register: false)
+        let stranger = try await mediator.connect("REG-077", register: false)
         #expect(try await stranger.send(TerminalRequest(type: .ping)).isOK)
         let hello = await refusal {
             try await stranger.send(TerminalRequest(type: .hello, terminalID: "REG-077", cashierID: "CASH-01"))
@@ -62,7 +62,7 @@ struct TerminalAccessTests {
         first.close()
 
         // A second machine configured with the same code.
-        let impostor = try mediator.connect("REG-005", machineID: "00:11:22:33:44:55")
+        let impostor = try await mediator.connect("REG-005", machineID: "00:11:22:33:44:55")
         let hello = await refusal { try await impostor.hello(cashierID: "CASH-01") }
         #expect(hello?.code == .machineMismatch)
         let sale = await #expect(throws: FiscalError.self) {
@@ -86,13 +86,13 @@ struct TerminalAccessTests {
     func selfRegistration() async throws {
         let mediator = try await MediatorHarness(configure: { $0.selfRegister = true })
         defer { Task { await mediator.close() } }
-        let tablet = try mediator.connect("MOB-003", register: false, machineID: "tablet-3")
+        let tablet = try await mediator.connect("MOB-003", register: false, machineID: "tablet-3")
         let hello = try await tablet.hello(cashierID: "CASH-07")
         #expect(hello.isOK && hello.terminal?.kind == .mobile && hello.cashierID == "CASH-07")
         #expect(hello.heartbeatMs == 5000)
         let registered = try #require(try mediator.store.terminal(TerminalID("MOB-003")))
         #expect(registered.machineID == "tablet-3" && registered.businessMode == .restaurant)
-        let odd = try mediator.connect("tablet-9", register: false)
+        let odd = try await mediator.connect("tablet-9", register: false)
         #expect(
             await refusal { try await odd.send(TerminalRequest(type: .hello, terminalID: "tablet-9")) }?.code
                 == .notRegistered
@@ -179,7 +179,7 @@ struct RoamingTests {
         async let laneSale = lane.fiscalize(requestID: "lane-1", invoice: invoice("REG-001", sale: 1))
         try await Task.sleep(for: .milliseconds(300))
         // Back under the same identity on a new connection, well within the grace.
-        let back = try mediator.connect("MOB-001")
+        let back = try await mediator.connect("MOB-001")
         let sealed = try await back.commit(requestID: "table-3", nonce: nonce)
         #expect(sealed.invoiceSeq == InvoiceSeq(1))
         #expect(try await laneSale.invoiceSeq == InvoiceSeq(2))
@@ -208,7 +208,7 @@ struct RoamingTests {
         let waited = ContinuousClock.now - started
         #expect(waited >= .milliseconds(250) && waited < .seconds(3))
 
-        let back = try mediator.connect("MOB-002")
+        let back = try await mediator.connect("MOB-002")
         #expect(try await back.result(requestID: "table-9").state == .aborted)
         let stale = await #expect(throws: FiscalError.self) {
             try await back.commit(requestID: "table-9", nonce: oldNonce)

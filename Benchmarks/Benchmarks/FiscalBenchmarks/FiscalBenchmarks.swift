@@ -7,6 +7,7 @@ import Foundation
 import Logging
 import Mediator
 import MediatorStore
+import SampleData
 import TerminalClient
 import ZeroMQ
 
@@ -87,6 +88,20 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.stopMeasurement()
     }
 
+    // The shop's day's cost per sale (issue 18: under 5 % of the sealing transaction): the same
+    // intake read and sealing transaction, without and with the day read, the attribution and
+    // the sale context. The difference between the two is what the shop's day adds.
+    for shopDay in [false, true] {
+        Benchmark(
+            shopDay
+                ? "intake read + sealing transaction, with the shop's day (day read, period, session, context)"
+                : "intake read + sealing transaction, before the shop's day (registry read, admit, seal)",
+            configuration: .init(metrics: [.wallClock, .throughput], maxDuration: .seconds(5))
+        ) { benchmark in
+            try await sealWithIntakeRead(benchmark, shopDay: shopDay)
+        }
+    }
+
     Benchmark(
         "full path: FISCALIZE over loopback ZeroMQ, one terminal",
         configuration: .init(metrics: [.wallClock, .throughput], maxDuration: .seconds(5))
@@ -120,7 +135,8 @@ let benchmarks: @Sendable () -> Void = {
         clientConfiguration.cashierID = SampleInvoices.cashier
         let sales = (0..<benchmark.scaledIterations.count).map { SampleInvoices.sale(lines: 3, seed: $0) }
         try await MediatorClient.withClient(context: context, configuration: clientConfiguration) { client in
-            _ = try await client.hello()
+            let hello = try await client.hello()
+            try await client.ensurePeriod(after: hello, openedBy: SampleInvoices.cashier)
             benchmark.startMeasurement()
             for (index, sale) in sales.enumerated() {
                 blackHole(try await client.fiscalize(requestID: "bench-\(index)", invoice: sale))
@@ -128,4 +144,58 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.stopMeasurement()
         }
     }
+}
+
+/// Admits and seals real journal entries, each after the intake's read of its terminal: the
+/// registry entry alone, or (`shopDay`) with the terminal's day, attributed by the state
+/// machine and stored with its period, session and a two-currency sale context.
+private func sealWithIntakeRead(_ benchmark: Benchmark, shopDay: Bool) async throws {
+    let directory = TemporaryDirectory("bench-store-day")
+    defer { directory.remove() }
+    let store = try MediatorDatabase(path: directory.appending("mediator.sqlite").path)
+    let terminal = TerminalID("REG-001")
+    _ = try store.addTerminal(TerminalRecord(code: terminal))
+    _ = try await store.openPeriod(at: terminal, openedBy: "SUP-01", openingFloat: CurrencyAmounts())
+    _ = try store.logIn(SampleInvoices.cashier, at: terminal)
+    let emulator = try FiscalDeviceEmulator(configuration: .init(stateDirectory: directory.appending("emulator")))
+    defer { emulator.shutdown() }
+    let client = FiscalDeviceClient(link: InProcessDeviceLink(handler: emulator))
+    _ = try await client.initialize(deviceID: nil, resetToken: "bench-token")
+    var sealed: [(RequestRecord, JournalEntry, SaleContext)] = []
+    for index in 0..<benchmark.scaledIterations.count {
+        let sale = SampleInvoices.sale(lines: 3, seed: index)
+        let record = RequestRecord(invoice: sale, terminal: terminal, requestID: "r\(index)", mode: .fiscalize)
+        let context = SaleContext(
+            discounts: [.init(item: 0, amount: Money(units: 100))],
+            tendered: [
+                .init(
+                    method: .cash,
+                    currency: "USD",
+                    amount: Money(units: 2000),
+                    rate: ExchangeRate(units: 2_850_000_000)
+                )
+            ],
+            change: [.init(currency: "CDF", amount: Money(units: 5_700_000 - sale.totals.total.units))]
+        )
+        sealed.append((record, try await client.commit(try await client.prepare(sale).nonce).entry, context))
+    }
+    benchmark.startMeasurement()
+    for (record, entry, context) in sealed {
+        let (_, day) = try await store.terminalRecord(terminal, withDay: shopDay)
+        var attributed = record
+        if shopDay {
+            var machine = day ?? TerminalDay.StateMachine()
+            guard
+                case .attribute(let period, let session) = try machine.handle(
+                    .sell(cashier: record.cashierID, .init(period: true, session: true))
+                )
+            else { fatalError("the bench terminal has a period and a session") }
+            attributed.periodID = period
+            attributed.sessionID = session
+            attributed.saleContext = context.storedJSON()
+        }
+        _ = try store.admit(attributed)
+        try store.seal(SealedInvoice(entry: entry, for: attributed, sealedAt: entry.deviceTimestamp), for: attributed)
+    }
+    benchmark.stopMeasurement()
 }

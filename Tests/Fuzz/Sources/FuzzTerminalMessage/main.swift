@@ -15,9 +15,12 @@ public func fuzzTerminalMessage(_ start: UnsafeRawPointer, _ count: Int) -> CInt
         case .fiscalize(let sale), .prepare(let sale):
             _ = InvoiceValidator().violations(in: sale.invoice)
             _ = sale.invoice.payloadDigest()
+            _ = sale.context?.violations(against: sale.invoice, rules: .default)
+        case .cashEvent(let event):
+            _ = event.violations(currencies: FiscalRules.default.currencies)
         case .log(let log):
             precondition(InvoiceSeq.range.contains(log.invoiceSeq.rawValue) && log.invoiceSeq.int64Value > 0)
-        case .hello, .login, .logout, .commit, .abort, .result, .status, .ping:
+        case .hello, .login, .logout, .commit, .abort, .result, .status, .ping, .openPeriod:
             break
         }
     }
