@@ -85,6 +85,8 @@ struct Handlers: Sendable {
             "last_invoice_seq": snapshot.device.lastInvoiceSeq.map { .int(Int(clamping: $0)) } ?? .null,
             "in_doubt": .int(snapshot.inDoubt),
             "alerts": .int(await service.monitor.alerts().count + snapshot.alerts.count),
+            // Issue 16: `serve --insecure-plaintext` (no CURVE; anyone on the LAN can be any terminal).
+            "insecure": .bool(service.gateway.insecure),
         ]
         if let sync {
             let summary = try service.store.outboxSummary()

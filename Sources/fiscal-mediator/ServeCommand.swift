@@ -22,11 +22,30 @@ struct ServeCommand: AsyncParsableCommand {
             With no options it runs on embedded defaults: an emulated device whose fiscal memory is in
             var/emulator (initialized on first start), the store in var/mediator.sqlite, and terminals on
             tcp://127.0.0.1:5555. Stops gracefully on SIGTERM or SIGINT.
+
+            Terminals speak CURVE (docs/PROTOCOL.md, version 2): only a terminal whose key was paired \
+            (`fiscal-mediator terminals pair CODE`) gets anything through; its identity is its key. The \
+            server key pair is made at first start in curve-server.key beside the store (0600). Terminals \
+            pair on --pairing-endpoint (default tcp://127.0.0.1:5556).
             """
     )
 
     @Option(name: .customLong("endpoint"), help: "A ZeroMQ endpoint to bind; repeatable.")
     var endpoints: [String] = []
+
+    @Option(name: .customLong("pairing-endpoint"), help: "Where terminals pair (CURVE); repeatable; 'off' for none.")
+    var pairingEndpoints: [String] = []
+
+    @Option(help: "The server's CURVE key pair file (default: curve-server.key beside the store).")
+    var serverKeyFile: String?
+
+    @Flag(
+        help: """
+            No CURVE: terminals are who their routing id says (protocol version 1), for clients that \
+            cannot do CURVE yet. Anyone on the LAN can then act as any terminal. Warned at every start.
+            """
+    )
+    var insecurePlaintext = false
 
     @Option(
         help: """
@@ -174,6 +193,23 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.selfRegister = selfRegister
         }
         configuration.requireCashierLogin = cashierLogin
+        if pairingEndpoints == ["off"] {
+            configuration.gateway.pairingEndpoints = []
+        } else {
+            configuration.gateway.pairingEndpoints =
+                pairingEndpoints.isEmpty ? ["tcp://127.0.0.1:5556"] : pairingEndpoints
+        }
+        let serverKeyPath = serverKeyFile ?? ServerKeys.defaultPath(store: db)
+        if insecurePlaintext {
+            configuration.gateway.security = .insecurePlaintext
+        } else {
+            let (keys, created) = try ServerKeys.loadOrCreate(file: serverKeyPath)
+            configuration.gateway.security = .curve(keys)
+            logger.info(
+                created ? "made the server key pair" : "server key",
+                metadata: ["key.public": "\(keys.publicKey)", "key.file": "\(serverKeyPath)"]
+            )
+        }
         guard let probe = Duration.parsing(probeInterval), probe > .zero else {
             throw ValidationError("--probe-interval: '\(probeInterval)' is not a positive duration such as 3s")
         }
@@ -227,6 +263,11 @@ struct ServeCommand: AsyncParsableCommand {
         let store = try MediatorDatabase(path: db)
         if let plan {
             try registerTerminals(plan, in: store)
+            if !insecurePlaintext {
+                // A load run is one command: the topology's terminals get keys in the state
+                // directory, pinned here; `load --connect` reads them from there.
+                _ = try pairTopologyTerminals(plan, store: store, directory: terminalKeyDirectory(store: db))
+            }
             logger.info("topology", metadata: ["name": "\(plan.name)", "terminals": "\(plan.terminals.count)"])
         }
         let service = try MediatorService(

@@ -233,6 +233,8 @@ struct DeviceCoreIntegrationTests {
         let store = try MediatorDatabase(path: directory.appending("mediator.sqlite").path)
         _ = try store.addTerminal(TerminalRecord(code: TerminalID("REG-001")))
         _ = try store.logIn(SampleInvoices.cashier, at: TerminalID("REG-001"))
+        let keys = try TerminalKeys.generate()
+        try store.pinKey(keys.publicKey, to: TerminalID("REG-001"))
         var configuration = MediatorService.Configuration()
         configuration.gateway.endpoints = ["tcp://127.0.0.1:*"]
         configuration.device.probeInterval = .milliseconds(300)
@@ -253,6 +255,7 @@ struct DeviceCoreIntegrationTests {
             terminalID: TerminalID("REG-001")
         )
         terminal.requestTimeout = .seconds(5)
+        terminal.curve = CurveSettings(keys: keys, serverKey: try #require(service.gateway.serverKey?.publicKey))
         let client = try MediatorClient(context: context, configuration: terminal)
         Task { await client.run() }
         defer { client.close() }
