@@ -109,6 +109,7 @@ public actor MediatorClient {
                 var first = true
                 for await event in loop.events {
                     guard case .handshakeSucceeded = event else { continue }
+                    self.handshook()
                     if first {
                         first = false
                         continue
@@ -157,11 +158,21 @@ public actor MediatorClient {
             loop.send([Array(json)])
         }
         guard let reply else {
+            if configuration.curve != nil, handshakes == 0 {
+                throw FiscalError(
+                    .mediatorTimeout,
+                    "no reply to \(request.type.rawValue) within \(limit): no CURVE handshake completed (is this key paired, not revoked, and the server key right?)"
+                )
+            }
             throw FiscalError(.mediatorTimeout, "no reply to \(request.type.rawValue) within \(limit)")
         }
         if let error = reply.fiscalError { throw error }
         return reply
     }
+
+    /// Whether a CURVE handshake ever completed (else a timeout says why it may be).
+    private var handshakes = 0
+    private func handshook() { handshakes += 1 }
 
     private func expire(_ id: String) {
         pending.removeValue(forKey: id)?.continuation.resume(returning: nil)
