@@ -118,13 +118,14 @@ struct TerminalsCommand: ParsableCommand {
                 }
                 return
             }
-            let header = ["CODE", "NAME", "TYPE", "LANE", "ACTIVE", "MACHINE", "CASHIER"]
+            let header = ["CODE", "NAME", "TYPE", "LANE", "ACTIVE", "MACHINE", "KEY", "CASHIER"]
             var rows = [header]
             for terminal in terminals {
                 rows.append([
                     terminal.code.rawValue, terminal.name, terminal.kind.rawValue,
                     terminal.laneNumber.map(String.init) ?? "-",
                     terminal.active ? "yes" : "no", terminal.machineID ?? "(unbound)",
+                    terminal.curveKey.map { String($0.prefix(8)) + "…" } ?? "(unpaired)",
                     try database.currentSession(at: terminal.code)?.cashierID ?? "-",
                 ])
             }
@@ -145,6 +146,7 @@ struct TerminalsCommand: ParsableCommand {
                 "machine_id": terminal.machineID as Any? ?? NSNull(), "active": terminal.active,
                 "heartbeat_profile": terminal.heartbeatProfile, "created_at": terminal.createdAt,
                 "modified_at": terminal.modifiedAt, "cashier_id": cashier?.cashierID as Any? ?? NSNull(),
+                "curve_key": terminal.curveKey as Any? ?? NSNull(),
             ]
             let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data()
             return String(decoding: data, as: UTF8.self)
