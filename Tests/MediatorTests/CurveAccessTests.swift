@@ -173,7 +173,7 @@ struct CurveAccessTests {
         #expect(seen.allSatisfy { $0.securityElements == nil })
     }
 
-    @Test("a roaming reconnect with the same key gets the reply to a request sent before the drop")
+    @Test("a roaming reconnect with the same key gets the reply to a request sent before the drop, sealed while away")
     func roamingReconnect() async throws {
         let mediator = try await MediatorHarness(configureEmulator: {
             $0.latency = EmulatorLatency(prepare: .milliseconds(300), commit: .milliseconds(300))
@@ -190,6 +190,10 @@ struct CurveAccessTests {
             await mediator.service.deviceActor.snapshot().holder?.terminalID == "MOB-001"
         }
         before.stop()  // out of range: its connection closes
+        // The sale is sealed while the tablet has no connection: its reply is kept for it.
+        try await eventually("the sale sealed while the tablet is away") {
+            try mediator.store.request(TerminalID("MOB-001"), "table-1")?.state == .sealed
+        }
         let after = try raw(mediator, keys: keys)
         defer { after.stop() }
         after.send(json(#"{"v":1,"type":"PING","msg_id":"back"}"#))
