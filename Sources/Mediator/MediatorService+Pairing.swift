@@ -75,7 +75,7 @@ extension MediatorService {
             return PairingReply(msgID: request.msgID, error: FiscalError(.pairingRefused, "no CURVE key"))
         }
         do {
-            let terminal = try store.redeemPairingCode(request.code, key: key)
+            let terminal = try await store.redeemPairingCode(request.code, key: key)
             logger.notice(
                 "terminal paired",
                 metadata: [

@@ -100,30 +100,42 @@ extension MediatorDatabase {
     /// Redeems a pairing code: pins `key` (the one the CURVE handshake proved) to the code's
     /// terminal and marks the code used, in one transaction. An unknown, used or expired code
     /// gets one answer, PAIRING_REFUSED, so a guesser learns nothing from it.
-    public func redeemPairingCode(_ text: String, key: String, now: Date = Date()) throws(FiscalError) -> TerminalRecord
-    {
+    ///
+    /// Asynchronous (GRDB's writer queue): the pairing endpoint's reader never blocks a thread
+    /// of the cooperative pool on SQLite.
+    public func redeemPairingCode(
+        _ text: String,
+        key: String,
+        now: Date = Date()
+    ) async throws(FiscalError) -> TerminalRecord {
         let raw = String(text.uppercased().filter { $0 != "-" && $0 != " " })
         guard raw.count == 8, raw.allSatisfy(Self.pairingAlphabet.contains) else {
             throw FiscalError(.pairingRefused, "the pairing code is unknown, used or expired")
         }
-        return try storeError {
-            try pool.write { db in
-                let row = try Row.fetchOne(
-                    db,
-                    sql: "SELECT terminal_id, expires_at, used_at FROM pairing_code WHERE code_digest = ?",
-                    arguments: [Self.digest(raw)]
-                )
-                guard let row, (row["used_at"] as String?) == nil,
-                    (row["expires_at"] as Double) > now.timeIntervalSince1970
-                else { throw FiscalError(.pairingRefused, "the pairing code is unknown, used or expired") }
-                let code = TerminalID(row["terminal_id"] as String)
-                try db.execute(
-                    sql: "UPDATE pairing_code SET used_at = ? WHERE code_digest = ?",
-                    arguments: [Self.now(), Self.digest(raw)]
-                )
-                return try Self.pin(db, key, to: code, how: "paired with a one-time code")
-            }
+        do {
+            return try await pool.write { db in try Self.redeem(db, raw, key: key, now: now) }
+        } catch let error as FiscalError {
+            throw error
+        } catch {
+            throw FiscalError(.deviceUnavailable, "the store failed: \(error)")
         }
+    }
+
+    private static func redeem(_ db: Database, _ raw: String, key: String, now: Date) throws -> TerminalRecord {
+        let row = try Row.fetchOne(
+            db,
+            sql: "SELECT terminal_id, expires_at, used_at FROM pairing_code WHERE code_digest = ?",
+            arguments: [digest(raw)]
+        )
+        guard let row, (row["used_at"] as String?) == nil,
+            (row["expires_at"] as Double) > now.timeIntervalSince1970
+        else { throw FiscalError(.pairingRefused, "the pairing code is unknown, used or expired") }
+        let code = TerminalID(row["terminal_id"] as String)
+        try db.execute(
+            sql: "UPDATE pairing_code SET used_at = ? WHERE code_digest = ?",
+            arguments: [Self.now(), digest(raw)]
+        )
+        return try pin(db, key, to: code, how: "paired with a one-time code")
     }
 
     private static func pin(_ db: Database, _ key: String, to code: TerminalID, how: String) throws -> TerminalRecord {
