@@ -2,7 +2,7 @@
 # the build needs (only those missing), then build.
 
 SWIFT        ?= swift
-APT_PACKAGES := libzmq3-dev libsqlite3-dev libssl-dev pkg-config iproute2
+APT_PACKAGES := libzmq3-dev libsqlite3-dev libssl-dev libqrencode-dev pkg-config iproute2
 STATE_DIR    ?= var/emulator
 SWIFT_FORMAT_PATHS := Package.swift Sources Tests
 

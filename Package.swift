@@ -56,6 +56,17 @@ let package = Package(
             name: "COpenSSL",
             providers: [.apt(["libssl-dev"])]
         ),
+        .systemLibrary(
+            name: "CQREncode",
+            providers: [.apt(["libqrencode-dev"])]
+        ),
+
+        // A QR code drawn as text (the pairing printout); the only importer of CQREncode.
+        .target(
+            name: "QRText",
+            dependencies: ["CQREncode"],
+            swiftSettings: swiftSettings
+        ),
 
         // A small, safe Swift face over libzmq; the only importer of CZeroMQ.
         .target(
@@ -248,6 +259,7 @@ let package = Package(
                 "TerminalClient",
                 "Topology",
                 "LogFormat",
+                "QRText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),

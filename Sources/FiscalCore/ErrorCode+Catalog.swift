@@ -34,6 +34,8 @@ extension ErrorCode {
     public static let shuttingDown = ErrorCode(rawValue: "SHUTTING_DOWN")
     public static let notRegistered = ErrorCode(rawValue: "NOT_REGISTERED")
     public static let terminalInactive = ErrorCode(rawValue: "TERMINAL_INACTIVE")
+    public static let keyNotPaired = ErrorCode(rawValue: "KEY_NOT_PAIRED")
+    public static let pairingRefused = ErrorCode(rawValue: "PAIRING_REFUSED")
     public static let machineMismatch = ErrorCode(rawValue: "MACHINE_MISMATCH")
     public static let notLoggedIn = ErrorCode(rawValue: "NOT_LOGGED_IN")
     public static let cashierMismatch = ErrorCode(rawValue: "CASHIER_MISMATCH")
@@ -124,6 +126,8 @@ extension ErrorCode {
         Entry(code: .shuttingDown, origin: .mediator, retryable: true, summary: "The mediator is stopping; the request was not taken (or, if it was waiting, is `failed`): send it again with the same request id once it is back."),
         Entry(code: .notRegistered, origin: .mediator, retryable: false, summary: "The terminal id is not in the outlet's registry; an admin adds it (`fiscal-mediator terminals add`)."),
         Entry(code: .terminalInactive, origin: .mediator, retryable: false, summary: "The terminal is registered but deactivated; an admin reactivates it."),
+        Entry(code: .keyNotPaired, origin: .mediator, retryable: false, summary: "The connection's CURVE key is no longer pinned to any terminal (revoked or rotated since it connected); pair again (`fiscal-mediator terminals pair`)."),
+        Entry(code: .pairingRefused, origin: .mediator, retryable: false, summary: "The pairing code is unknown, already used or expired (one answer for all three), or the key is pinned to another terminal; ask the technician for a new code."),
         Entry(code: .machineMismatch, origin: .mediator, retryable: false, summary: "HELLO came from another machine than the one this terminal id is bound to; an admin rebinds it."),
         Entry(code: .notLoggedIn, origin: .mediator, retryable: false, summary: "No cashier is logged in at this terminal; send LOGIN first."),
         Entry(code: .cashierMismatch, origin: .mediator, retryable: false, summary: "The invoice's cashier_id is not the cashier logged in at this terminal."),

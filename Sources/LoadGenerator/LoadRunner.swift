@@ -1,4 +1,4 @@
-import FiscalCore
+public import FiscalCore
 import Foundation
 public import SampleData
 import Synchronization
@@ -40,6 +40,9 @@ public final class LoadRunner: Sendable {
     let duration: Duration
     let seed: UInt64
     let context: ClientContext
+    /// Each terminal's CURVE settings (its paired key and the server key); a terminal without
+    /// one connects in plaintext (a mediator run with `--insecure-plaintext`).
+    let curve: [TerminalID: CurveSettings]
     let runID = String(UUID().uuidString.prefix(8))
     private let stats = Mutex(Stats())
 
@@ -60,8 +63,10 @@ public final class LoadRunner: Sendable {
         endpoint: String,
         duration: Duration? = nil,
         seed: UInt64 = 2026,
-        context: ClientContext
+        context: ClientContext,
+        curve: [TerminalID: CurveSettings] = [:]
     ) {
+        self.curve = curve
         self.topology = topology
         self.endpoint = endpoint
         self.duration = duration ?? topology.load.duration
@@ -133,6 +138,7 @@ public final class LoadRunner: Sendable {
         configuration.machineID = "load-\(terminal.code)"
         configuration.appVersion = "fiscal-mediator load"
         configuration.requestTimeout = .seconds(15)
+        configuration.curve = curve[terminal.code]
         guard let client = try? MediatorClient(context: context, configuration: configuration) else { return nil }
         Task { await client.run() }
         for _ in 0..<50 {

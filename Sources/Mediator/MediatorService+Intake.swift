@@ -16,8 +16,12 @@ extension MediatorService {
     func readMessages() async {
         await withDiscardingTaskGroup { group in
             let rate = (configuration.gateway.rateLimit, configuration.gateway.rateBurst)
+            let byKey = !gateway.insecure
             for await message in gateway.loop.inbound {
-                switch lanes.enqueue(message, rate: rate) {
+                // A lane per terminal key (CURVE: a reconnection keeps its lane and its order), or
+                // per routing id (plaintext).
+                let lane = byKey ? Array((message.userID ?? "").utf8) : message.frames.first ?? []
+                switch lanes.enqueue(message, lane: lane, rate: rate) {
                 case .queued:
                     break
                 case .opened(let lane):
@@ -53,27 +57,63 @@ extension MediatorService {
             return
         }
         let payload = message.frames[1]
-        guard let name = String(validating: routingID, as: UTF8.self), !name.isEmpty, routingID.first != 0 else {
-            // A peer without a routing id of its own (libzmq made one up): PING is answered, so
-            // a client can check the line; anything else is told to set one.
-            let envelope = try? JSONDecoder().decode(Envelope.self, from: Data(payload))
-            let type = envelope?.type.flatMap(TerminalProtocol.MessageType.init(rawValue:)) ?? .ping
-            if envelope?.v == TerminalProtocol.version, type == .ping, envelope?.type == "PING" {
-                reply(TerminalReply(type: .ping, msgID: envelope?.msgID), to: routingID)
+        let started = ContinuousClock.now
+        let terminal: TerminalID
+        var registration: TerminalRecord?
+        if gateway.insecure {
+            guard let name = String(validating: routingID, as: UTF8.self), !name.isEmpty, routingID.first != 0 else {
+                // A peer without a routing id of its own (libzmq made one up): PING is answered, so
+                // a client can check the line; anything else is told to set one.
+                let envelope = try? JSONDecoder().decode(Envelope.self, from: Data(payload))
+                let type = envelope?.type.flatMap(TerminalProtocol.MessageType.init(rawValue:)) ?? .ping
+                if envelope?.v == TerminalProtocol.version, type == .ping, envelope?.type == "PING" {
+                    reply(TerminalReply(type: .ping, msgID: envelope?.msgID), to: routingID)
+                    return
+                }
+                reply(
+                    .error(
+                        type == .event ? .ping : type,
+                        msgID: envelope?.msgID,
+                        FiscalError(.messageInvalid, "set ZMQ_ROUTING_ID to the terminal's id before connecting")
+                    ),
+                    to: routingID
+                )
                 return
             }
-            reply(
-                .error(
-                    type == .event ? .ping : type,
-                    msgID: envelope?.msgID,
-                    FiscalError(.messageInvalid, "set ZMQ_ROUTING_ID to the terminal's id before connecting")
-                ),
-                to: routingID
-            )
-            return
+            terminal = TerminalID(name)
+        } else {
+            // CURVE: the terminal is whoever the registry pins this connection's key to now. The
+            // ZAP handler admitted the key at connect; it may have been revoked or rotated since.
+            let record: TerminalRecord?
+            do {
+                if let key = message.userID {
+                    record = try await store.terminalRecord(forKey: key)
+                } else {
+                    record = nil
+                }
+            } catch {
+                refuseAnonymous(payload, StoreFailure.fiscal(error), to: routingID)
+                return
+            }
+            guard let record else {
+                logger.notice(
+                    "refused a key no longer paired",
+                    metadata: ["key": "\(message.userID?.prefix(8) ?? "-")"]
+                )
+                refuseAnonymous(
+                    payload,
+                    FiscalError(
+                        .keyNotPaired,
+                        "this key is not paired to any terminal (revoked or rotated); pair again"
+                    ),
+                    to: routingID
+                )
+                return
+            }
+            terminal = record.code
+            registration = record
+            gateway.learned(terminal, on: message.connection, peer: routingID)
         }
-        let started = ContinuousClock.now
-        let terminal = TerminalID(name)
         // One decode for a good message; the envelope alone is read only to explain a bad one.
         let decoded = Result { try JSONDecoder().decode(TerminalRequest.self, from: Data(payload)) }
         guard case .success(let request) = decoded, request.v == TerminalProtocol.version, request.type != .event
@@ -83,17 +123,22 @@ extension MediatorService {
         }
         // A terminal the registry does not know (or that is deactivated) gets no session: PING
         // is answered, anything else refused, and a flood of made-up ids costs no memory.
-        let registration: TerminalRecord?
-        let day: TerminalDay.StateMachine?
-        do {
-            // A sale's attribution needs the terminal's day: read with the registry, in one trip.
-            let isSale = request.type == .fiscalize || request.type == .prepare
-            (registration, day) = try await store.terminalRecord(terminal, withDay: isSale)
-        } catch {
-            reply(refusal(request, terminal, StoreFailure.fiscal(error), retryAfter: nil), to: routingID)
-            return
+        var day: TerminalDay.StateMachine?
+        // A sale's attribution needs the terminal's day: read with the registry, in one trip
+        // (under CURVE the registry was read by key already; a sale reads it again with its day).
+        let isSale = request.type == .fiscalize || request.type == .prepare
+        if gateway.insecure || isSale {
+            do {
+                let (record, found) = try await store.terminalRecord(terminal, withDay: isSale)
+                if gateway.insecure { registration = record }
+                day = found
+            } catch {
+                reply(refusal(request, terminal, StoreFailure.fiscal(error), retryAfter: nil), to: routingID)
+                return
+            }
         }
-        let admitted = registration?.active == true || (request.type == .hello && configuration.selfRegister)
+        let admitted =
+            registration?.active == true || (request.type == .hello && configuration.selfRegister && gateway.insecure)
         guard admitted else {
             if request.type == .ping {
                 reply(TerminalReply(type: .ping, msgID: request.msgID), to: routingID)
@@ -124,6 +169,14 @@ extension MediatorService {
         } catch {
             finish(context, refusal(request, terminal, error, retryAfter: nil))
         }
+    }
+
+    /// Refuses a message from a connection that speaks for no terminal (CURVE: its key was
+    /// unpinned since it connected), on that connection only.
+    private func refuseAnonymous(_ payload: [UInt8], _ error: FiscalError, to routingID: [UInt8]) {
+        let envelope = try? JSONDecoder().decode(Envelope.self, from: Data(payload))
+        let type = envelope?.type.flatMap(TerminalProtocol.MessageType.init(rawValue:)) ?? .ping
+        reply(.error(type == .event ? .ping : type, msgID: envelope?.msgID, error), to: routingID)
     }
 
     /// Refuses a message before it reaches its lane (a flood): its envelope is read for the
@@ -217,7 +270,7 @@ extension MediatorService {
         if let named = request.terminalID, named != terminal.rawValue {
             throw FiscalError(
                 .terminalMismatch,
-                "the message names terminal '\(named)' but the routing id is '\(terminal)'"
+                "the message names terminal '\(named)' but the sender is '\(terminal)'"
             )
         }
         switch request.body {
@@ -246,7 +299,7 @@ extension MediatorService {
 
     /// Sends the reply to a message, and counts it.
     func finish(_ context: Context, _ answer: TerminalReply) {
-        reply(answer, to: context.routingID)
+        gateway.send(answer, to: context.terminal)
         metrics.request(
             context.type.rawValue,
             outcome: answer.code?.rawValue ?? "OK",
@@ -289,7 +342,8 @@ extension MediatorService {
         .staffUnknown,
     ]
 
-    func reply(_ reply: TerminalReply, to routingID: [UInt8]) { gateway.send(reply, to: routingID) }
+    /// Sends `reply` to the connection with this routing id (not to a terminal's newest one).
+    func reply(_ reply: TerminalReply, to routingID: [UInt8]) { gateway.send(reply, toPeer: routingID) }
 
     /// The registry entry of a terminal allowed to work: registered and active.
     func registered(_ terminal: TerminalID) async throws(FiscalError) -> TerminalRecord {
@@ -314,7 +368,7 @@ extension MediatorService {
     }
 }
 
-/// One lane per routing id: its messages are handled one after the other, in arrival order,
+/// One lane per terminal key (CURVE) or routing id (plaintext): its messages are handled one after the other, in arrival order,
 /// and each lane takes at most its rate (a token bucket), so a flood from one peer neither
 /// grows memory nor slows the others.
 ///
@@ -339,8 +393,11 @@ final class TerminalLanes: Sendable {
         case limited(Duration)
     }
 
-    func enqueue(_ message: SocketLoop.Message, rate: (perSecond: Double, burst: Int)) -> Enqueued {
-        let routingID = message.frames.first ?? []
+    func enqueue(
+        _ message: SocketLoop.Message,
+        lane routingID: [UInt8],
+        rate: (perSecond: Double, burst: Int)
+    ) -> Enqueued {
         let now = ContinuousClock.now
         return lanes.withLock { lanes in
             let key = lanes[routingID] != nil || lanes.count < Self.limit ? routingID : []

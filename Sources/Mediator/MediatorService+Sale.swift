@@ -78,12 +78,19 @@ extension MediatorService {
         await deviceActor.result(RequestKey(context.terminal, reference.requestID), reply: responder(context))
     }
 
-    /// LOG: a sealed invoice for a reprint or an audit.
+    /// LOG: a sealed invoice for a reprint or an audit. A terminal sees only its own; an ADMIN
+    /// terminal (the back office) sees every one. Another terminal's answers NOT_FOUND, exactly
+    /// as a number never sealed does, so a curious terminal learns nothing of it.
     func log(_ context: Context, _ log: TerminalRequest.Log) async throws(FiscalError) -> TerminalReply {
         let seq = log.invoiceSeq
         let found: SealedInvoice?
         do { found = try await store.sealedInvoiceRecord(seq) } catch { throw StoreFailure.fiscal(error) }
-        guard let sealed = found else { throw FiscalError(.notFound, "no sealed invoice \(seq) here") }
+        let mayRead = { (sealed: SealedInvoice) in
+            sealed.terminalID == context.terminal || context.registration?.kind == .admin
+        }
+        guard let sealed = found, mayRead(sealed) else {
+            throw FiscalError(.notFound, "no sealed invoice \(seq) here")
+        }
         var reply = context.blankReply
         reply.sealed = TerminalReply.SealedRecord(
             securityElements: sealed.securityElements,

@@ -62,7 +62,9 @@ extension MediatorService {
         reply.mediator = TerminalReply.MediatorInfo(
             name: configuration.name,
             version: configuration.version,
-            outletID: configuration.outletID ?? ""
+            outletID: configuration.outletID ?? "",
+            // 2: CURVE, identity from the key; 1: `--insecure-plaintext` (docs/PROTOCOL.md).
+            protocolVersion: gateway.insecure ? 1 : 2
         )
         reply.device = deviceInfo(snapshot)
         reply.leaseMs = Int(configuration.device.lease.wholeMilliseconds)

@@ -5,6 +5,7 @@ public import Logging
 public import MediatorStore
 public import Metrics
 public import ServiceLifecycle
+import Synchronization
 public import ZeroMQ
 
 /// The mediator: terminals in through the gateway, the device through the device actor, state
@@ -109,9 +110,9 @@ public final class MediatorService: Service, Sendable {
             metrics: configuration.metrics
         ) { terminal, event in
             if let terminal {
-                gateway.send(event, to: Array(terminal.rawValue.utf8))
+                gateway.send(event, to: terminal)
             } else {
-                for terminal in sessions.connectedTerminals() { gateway.send(event, to: Array(terminal.rawValue.utf8)) }
+                for terminal in sessions.connectedTerminals() { gateway.send(event, to: terminal) }
             }
         }
     }
@@ -127,6 +128,12 @@ public final class MediatorService: Service, Sendable {
     }
 
     public func run() async throws {
+        if gateway.insecure {
+            logger.warning(
+                "terminals connect WITHOUT CURVE: identity is the routing id a peer chooses (--insecure-plaintext)",
+                metadata: ["listening": "\(gateway.endpoints.joined(separator: ","))"]
+            )
+        }
         logger.info(
             "mediator starting; sales wait for recovery",
             metadata: [
@@ -145,12 +152,24 @@ public final class MediatorService: Service, Sendable {
                         "endpoints": "\(self.gateway.endpoints.joined(separator: ","))",
                         "device.id": "\(snapshot.device.deviceID ?? "?")",
                         "device.emulated": "\(snapshot.device.emulated)",
+                        "security": "\(self.gateway.insecure ? "INSECURE plaintext" : "curve")",
+                        "pairing": "\(self.gateway.pairingEndpoints.joined(separator: ","))",
                     ]
                 )
             }
+            if let zap = gateway.zap {
+                group.addTask { await zap.run { await self.admit($0) } }
+            }
+            if gateway.pairing != nil {
+                group.addTask { await self.readPairing() }
+            }
             group.addTask {
                 for await event in self.gateway.loop.events {
-                    if case .disconnected(let connection) = event { await self.connectionDropped(connection) }
+                    switch event {
+                    case .disconnected(let connection): await self.connectionDropped(connection)
+                    case .handshakeSucceeded: self.gateway.counters.handshakesValue.add(1, ordering: .relaxed)
+                    case .accepted, .connected: break
+                    }
                 }
             }
             group.addTask {
@@ -183,6 +202,7 @@ public final class MediatorService: Service, Sendable {
     }
 
     func connectionDropped(_ connection: SocketLoop.Connection) async {
+        gateway.dropped(connection)
         for session in sessions.all() where await session.dropped(connection) {
             logger.info("terminal disconnected", metadata: ["terminal.id": "\(session.terminal)"])
             sessions.markDisconnected(session.terminal)

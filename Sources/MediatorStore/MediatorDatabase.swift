@@ -133,6 +133,23 @@ public final class MediatorDatabase: Sendable {
         migrator.registerMigration("v5-shop-day") { db in
             try db.execute(sql: shopDaySchema)
         }
+        // Issue 16: the CURVE key pinned to each terminal, and one-time pairing codes (stored as
+        // SHA-256 digests: a copy of the store does not hand out a usable code).
+        migrator.registerMigration("v6-terminal-keys") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE terminal ADD COLUMN curve_key TEXT;
+                    CREATE UNIQUE INDEX terminal_curve_key ON terminal(curve_key) WHERE curve_key IS NOT NULL;
+                    CREATE TABLE pairing_code (
+                        code_digest TEXT PRIMARY KEY,
+                        terminal_id TEXT NOT NULL REFERENCES terminal(code),
+                        expires_at REAL NOT NULL,
+                        used_at TEXT,
+                        created_at TEXT NOT NULL
+                    );
+                    """
+            )
+        }
         return migrator
     }
 

@@ -14,6 +14,9 @@ public struct TerminalRecord: Sendable, Hashable {
     public var active: Bool
     /// Which heartbeat interval applies (`lane`, `tablet`, `default`, or one configured).
     public var heartbeatProfile: String
+    /// The CURVE public key (Z85) pinned to this terminal by pairing; `nil` when unpaired or
+    /// revoked. Only a connection that proved this key speaks as this terminal.
+    public var curveKey: String?
     public var createdAt: String
     public var modifiedAt: String
 
@@ -36,6 +39,7 @@ public struct TerminalRecord: Sendable, Hashable {
         self.machineID = machineID
         self.active = true
         self.heartbeatProfile = heartbeatProfile ?? kind.defaultHeartbeatProfile
+        self.curveKey = nil
         self.createdAt = ""
         self.modifiedAt = ""
     }
@@ -49,6 +53,7 @@ public struct TerminalRecord: Sendable, Hashable {
         machineID = row["machine_id"]
         active = row["active"]
         heartbeatProfile = row["heartbeat_profile"]
+        curveKey = row["curve_key"]
         createdAt = row["created_at"]
         modifiedAt = row["modified_at"]
     }
@@ -368,7 +373,7 @@ extension MediatorDatabase {
         return row
     }
 
-    private func storeError<T>(_ body: () throws -> T) throws(FiscalError) -> T {
+    func storeError<T>(_ body: () throws -> T) throws(FiscalError) -> T {
         do { return try body() } catch let error as FiscalError { throw error } catch {
             throw FiscalError(.deviceUnavailable, "the store failed: \(error)")
         }

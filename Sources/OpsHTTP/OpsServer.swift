@@ -132,6 +132,8 @@ struct Handlers: Sendable {
             ]),
             "last_invoice_seq": snapshot.device.lastInvoiceSeq.map { .int(Int(clamping: $0)) } ?? .null,
             "in_doubt": .int(snapshot.inDoubt),
+            // Issue 16: `serve --insecure-plaintext` (no CURVE; anyone on the LAN can be any terminal).
+            "insecure": .bool(service.gateway.insecure),
         ]
         // The upload line is always shown: with no cloud configured, sealed invoices still
         // pile up in the outbox, and the backlog says how many.

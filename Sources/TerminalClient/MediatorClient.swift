@@ -4,7 +4,9 @@ public import ZeroMQ
 
 /// The client a POS terminal links to talk to the mediator (docs/PROTOCOL.md).
 ///
-/// A DEALER socket whose routing id is the terminal id, with `ZMQ_IMMEDIATE` (nothing is
+/// A DEALER socket, a CURVE client with the terminal's key pair (protocol version 2: the
+/// mediator knows the terminal by its key; no routing id is set) or, against a mediator run with
+/// `--insecure-plaintext`, with the terminal id as routing id. `ZMQ_IMMEDIATE` (nothing is
 /// queued for a mediator that is not connected, so a request either leaves or times out),
 /// reconnection with backoff, and ZMTP heartbeats. Replies are matched to requests by
 /// `msg_id`; events arrive on ``events``.
@@ -30,6 +32,9 @@ public actor MediatorClient {
         public var reconnectInterval: Duration = .milliseconds(100)
         public var reconnectIntervalMax: Duration = .seconds(2)
         public var heartbeatInterval: Duration = .seconds(1)
+        /// The terminal's key pair and the mediator's public key (from pairing, out of band);
+        /// `nil` only against `serve --insecure-plaintext`.
+        public var curve: CurveSettings?
 
         public init(endpoint: String, terminalID: TerminalID) {
             self.endpoint = endpoint
@@ -56,12 +61,17 @@ public actor MediatorClient {
         )
         let endpoint = configuration.endpoint
         let routingID = Array(configuration.terminalID.rawValue.utf8)
+        let curve = configuration.curve
         let reconnect = configuration.reconnectInterval
         let reconnectMax = configuration.reconnectIntervalMax
         let heartbeat = configuration.heartbeatInterval
         loop = try SocketLoop(context: context, kind: .dealer, name: "terminal \(configuration.terminalID)") { socket in
             try socket.set(.linger(.zero))
-            try socket.set(.routingID(routingID))
+            if let curve {
+                try socket.set(.curveClient(serverKey: curve.serverKey, client: curve.keys.pair))
+            } else {
+                try socket.set(.routingID(routingID))
+            }
             try socket.set(.immediate(true))
             try socket.set(.reconnectInterval(reconnect))
             try socket.set(.reconnectIntervalMax(reconnectMax))
@@ -89,6 +99,26 @@ public actor MediatorClient {
 
     /// Reads replies and events until ``close()``.
     public func run() async {
+        // CURVE: the mediator learns a connection is this terminal's from its first message, so
+        // each new connection after the first (a reconnection) announces itself with a PING: the
+        // replies parked for the terminal while it was away come on it at once.
+        let announcer: Task<Void, Never>? =
+            configuration.curve == nil
+            ? nil
+            : Task { [loop, configuration] in
+                var first = true
+                for await event in loop.events {
+                    guard case .handshakeSucceeded = event else { continue }
+                    self.handshook()
+                    if first {
+                        first = false
+                        continue
+                    }
+                    let ping = TerminalRequest(.ping, msgID: "\(configuration.terminalID)-announce")
+                    if let json = try? JSONEncoder().encode(ping) { loop.send([Array(json)]) }
+                }
+            }
+        defer { announcer?.cancel() }
         let decoder = JSONDecoder()
         for await message in loop.inbound {
             guard let payload = message.frames.last,
@@ -128,11 +158,21 @@ public actor MediatorClient {
             loop.send([Array(json)])
         }
         guard let reply else {
+            if configuration.curve != nil, handshakes == 0 {
+                throw FiscalError(
+                    .mediatorTimeout,
+                    "no reply to \(request.type.rawValue) within \(limit): no CURVE handshake completed (is this key paired, not revoked, and the server key right?)"
+                )
+            }
             throw FiscalError(.mediatorTimeout, "no reply to \(request.type.rawValue) within \(limit)")
         }
         if let error = reply.fiscalError { throw error }
         return reply
     }
+
+    /// Whether a CURVE handshake ever completed (else a timeout says why it may be).
+    private var handshakes = 0
+    private func handshook() { handshakes += 1 }
 
     private func expire(_ id: String) {
         pending.removeValue(forKey: id)?.continuation.resume(returning: nil)

@@ -32,6 +32,18 @@ public final class SocketLoop: Sendable {
     public struct Message: Sendable {
         public var frames: [[UInt8]]
         public var connection: Connection
+        /// The connection's ZAP `User-Id` (CURVE: what the ZAP handler made of the client's key);
+        /// `nil` on a socket without ZAP. Read from each message, so it is never a stale copy.
+        public var userID: String? = nil
+        /// The peer's IP address, when the transport has one.
+        public var peerAddress: String? = nil
+
+        public init(frames: [[UInt8]], connection: Connection, userID: String? = nil, peerAddress: String? = nil) {
+            self.frames = frames
+            self.connection = connection
+            self.userID = userID
+            self.peerAddress = peerAddress
+        }
     }
 
     /// A connection event from `zmq_socket_monitor`.
@@ -39,6 +51,9 @@ public final class SocketLoop: Sendable {
         case accepted(Connection)
         case connected(Connection)
         case disconnected(Connection)
+        /// A ZMTP (and CURVE) handshake succeeded: messages flow on a new connection now. libzmq
+        /// does not say which connection (its event carries no descriptor).
+        case handshakeSucceeded
     }
 
     /// How the thread sets the socket up: options, then bind or connect. Returns the
@@ -114,6 +129,7 @@ public final class SocketLoop: Sendable {
                 try socket.monitor(
                     monitorEndpoint,
                     events: ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED
+                        | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
                 )
                 let monitor = try ZMQSocket(context: context, kind: .pair)
                 try monitor.set(.linger(.zero))
@@ -235,7 +251,14 @@ public final class SocketLoop: Sendable {
             if items[0].revents != 0 {
                 while let message = try? socket.receive() {
                     let connection = connections.number(for: message.sourceDescriptor, monitor, events)
-                    inbound.yield(Message(frames: message.frames, connection: connection))
+                    inbound.yield(
+                        Message(
+                            frames: message.frames,
+                            connection: connection,
+                            userID: message.userID,
+                            peerAddress: message.peerAddress
+                        )
+                    )
                 }
             }
         }
@@ -265,6 +288,7 @@ public final class SocketLoop: Sendable {
                 switch Int32(event) {
                 case ZMQ_EVENT_ACCEPTED: events.yield(.accepted(open(descriptor)))
                 case ZMQ_EVENT_CONNECTED: events.yield(.connected(open(descriptor)))
+                case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: events.yield(.handshakeSucceeded)
                 case ZMQ_EVENT_DISCONNECTED:
                     if let connection = byDescriptor.removeValue(forKey: descriptor) {
                         events.yield(.disconnected(connection))

@@ -22,6 +22,16 @@ public enum ZMQSocketOption: Sendable, Hashable {
     case routerMandatory(Bool)
     /// `ZMQ_ROUTER_HANDOVER`: a reconnecting peer with the same routing id takes over.
     case routerHandover(Bool)
+    /// `ZMQ_CURVE_SERVER` with `ZMQ_CURVE_SECRETKEY`: this socket is a CURVE server with this
+    /// long-term key. Every peer must complete the CURVE handshake, and the ZAP handler of the
+    /// context (``ZAPHandler``) decides which client keys are admitted.
+    case curveServer(secretKey: CurveKey)
+    /// `ZMQ_CURVE_SERVERKEY`, `ZMQ_CURVE_PUBLICKEY`, `ZMQ_CURVE_SECRETKEY`: this socket is a
+    /// CURVE client with the key pair `client`, talking only to the server whose public key is
+    /// `serverKey` (learnt out of band).
+    case curveClient(serverKey: CurveKey, client: CurveKeyPair)
+    /// `ZMQ_ZAP_DOMAIN`: the domain told to the ZAP handler, so one handler can tell sockets apart.
+    case zapDomain(String)
 }
 
 extension ZMQSocket {
@@ -41,6 +51,14 @@ extension ZMQSocket {
         case .receiveHighWaterMark(let count): try set(ZMQ_RCVHWM, Int32(clamping: count))
         case .routerMandatory(let on): try set(ZMQ_ROUTER_MANDATORY, Int32(on ? 1 : 0))
         case .routerHandover(let on): try set(ZMQ_ROUTER_HANDOVER, Int32(on ? 1 : 0))
+        case .curveServer(let secret):
+            try set(ZMQ_CURVE_SERVER, Int32(1))
+            try set(ZMQ_CURVE_SECRETKEY, bytes: secret.bytes)
+        case .curveClient(let server, let client):
+            try set(ZMQ_CURVE_SERVERKEY, bytes: server.bytes)
+            try set(ZMQ_CURVE_PUBLICKEY, bytes: client.publicKey.bytes)
+            try set(ZMQ_CURVE_SECRETKEY, bytes: client.secretKey.bytes)
+        case .zapDomain(let domain): try set(ZMQ_ZAP_DOMAIN, bytes: Array(domain.utf8))
         }
     }
 

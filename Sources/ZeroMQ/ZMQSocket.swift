@@ -84,25 +84,41 @@ public struct ZMQSocket: ~Copyable {
         return true
     }
 
-    /// Receives one multipart message without blocking; `nil` when none is waiting. Also
-    /// returns the file descriptor of the connection it came on (`ZMQ_SRCFD`), or -1.
-    public func receive() throws(ZMQError) -> (frames: [[UInt8]], sourceDescriptor: Int32)? {
-        var frames: [[UInt8]] = []
-        var descriptor: Int32 = -1
+    /// One multipart message received, and what libzmq knows of the connection it came on.
+    public struct Received {
+        public var frames: [[UInt8]]
+        /// The file descriptor of the connection (`ZMQ_SRCFD`), or -1.
+        public var sourceDescriptor: Int32
+        /// The `User-Id` the ZAP handler gave the connection when it admitted it (`zmq_msg_gets`),
+        /// if it gave one. Only the handler sets it: a peer cannot choose it.
+        public var userID: String?
+        /// The peer's IP address (`Peer-Address`), when the transport has one.
+        public var peerAddress: String?
+    }
+
+    /// Receives one multipart message without blocking; `nil` when none is waiting.
+    public func receive() throws(ZMQError) -> Received? {
+        var received = Received(frames: [], sourceDescriptor: -1)
         while true {
             var message = zmq_msg_t()
             zmq_msg_init(&message)
             defer { zmq_msg_close(&message) }
-            let flags = frames.isEmpty ? ZMQ_DONTWAIT : 0
+            let flags = received.frames.isEmpty ? ZMQ_DONTWAIT : 0
             guard try ZMQError.check("zmq_msg_recv", { zmq_msg_recv(&message, handle, flags) }) != nil else {
                 return nil
             }
             let size = zmq_msg_size(&message)
             let data = zmq_msg_data(&message)!
-            frames.append(Array(UnsafeRawBufferPointer(start: data, count: size)))
-            // A ROUTER's routing-id frame carries no descriptor; the peer's frames do.
-            if descriptor < 0 { descriptor = zmq_msg_get(&message, ZMQ_SRCFD) }
-            if zmq_msg_more(&message) == 0 { return (frames, descriptor) }
+            received.frames.append(Array(UnsafeRawBufferPointer(start: data, count: size)))
+            // A ROUTER's routing-id frame carries no descriptor and no metadata; the peer's do.
+            if received.sourceDescriptor < 0 {
+                received.sourceDescriptor = zmq_msg_get(&message, ZMQ_SRCFD)
+                if received.sourceDescriptor >= 0 {
+                    received.userID = zmq_msg_gets(&message, "User-Id").map { String(cString: $0) }
+                    received.peerAddress = zmq_msg_gets(&message, "Peer-Address").map { String(cString: $0) }
+                }
+            }
+            if zmq_msg_more(&message) == 0 { return received }
         }
     }
 }

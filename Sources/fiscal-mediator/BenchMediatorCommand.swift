@@ -18,8 +18,16 @@ struct BenchMediatorCommand: AsyncParsableCommand {
             Without --connect it runs a fresh mediator and emulator in this process (durable, in a temporary
             directory) and reports device utilization. With --connect it drives a running `serve`.
             The figures in docs/PERFORMANCE.md come from this command.
+
+            --security both (the default) runs the same load twice, plaintext then CURVE, each on a \
+            fresh mediator, and prints the throughput CURVE costs. With --connect the terminals' keys \
+            are the files in terminal-keys/ beside --db, pinned in that store, and the server key is \
+            curve-server.key there (as `serve` keeps them).
             """
     )
+
+    @Option(help: "curve, plaintext, or both (one after the other, in one run).") var security = "both"
+    @Option(help: "With --connect: the running mediator's store (for its keys).") var db = "var/mediator.sqlite"
 
     @Option(help: "Terminal clients.") var terminals = 10
     @Option(help: "Invoices per terminal.") var count = 200
@@ -33,6 +41,22 @@ struct BenchMediatorCommand: AsyncParsableCommand {
         guard mode == "fiscalize" || mode == "two-phase" else {
             throw ValidationError("--mode must be fiscalize or two-phase")
         }
+        let modes: [Bool]
+        switch security {
+        case "curve": modes = [true]
+        case "plaintext": modes = [false]
+        case "both": modes = [false, true]
+        default: throw ValidationError("--security must be curve, plaintext or both")
+        }
+        var rates: [Bool: Double] = [:]
+        for curve in modes { rates[curve] = try await measure(curve: curve) }
+        if let plain = rates[false], let curve = rates[true], plain > 0 {
+            print("curve_throughput_loss=\(String(format: "%.1f%%", (plain - curve) / plain * 100))")
+        }
+    }
+
+    /// One run; prints its line and returns its invoices per second.
+    func measure(curve: Bool) async throws -> Double {
         let context = ClientContext()
         var emulator: FiscalDeviceEmulator?
         var service: MediatorService?
@@ -41,8 +65,23 @@ struct BenchMediatorCommand: AsyncParsableCommand {
             "bench-mediator-\(UUID().uuidString)"
         )
         let endpoint: String
+        var curveSettings: [TerminalID: CurveSettings] = [:]
         if let connect {
             endpoint = connect
+            if curve {
+                let store = try MediatorDatabase(path: db)
+                let serverKey = try ServerKeys.load(file: ServerKeys.defaultPath(store: db)).publicKey
+                for index in 1...terminals {
+                    let code = TerminalID(String(format: "REG-%03d", index))
+                    let keys = try TerminalKeys.loadOrCreate(file: "\(terminalKeyDirectory(store: db))/\(code).key")
+                        .keys
+                    if try store.terminal(code) == nil { _ = try store.addTerminal(TerminalRecord(code: code)) }
+                    if try store.terminal(code)?.curveKey != keys.publicKey {
+                        try store.pinKey(keys.publicKey, to: code)
+                    }
+                    curveSettings[code] = CurveSettings(keys: keys, serverKey: serverKey)
+                }
+            }
         } else {
             var deviceConfiguration = FiscalDeviceEmulator.Configuration(
                 stateDirectory: directory.appendingPathComponent("emulator")
@@ -63,6 +102,8 @@ struct BenchMediatorCommand: AsyncParsableCommand {
             }
             configuration.device.holds = kind
             configuration.gateway.endpoints = ["tcp://127.0.0.1:*"]
+            configuration.gateway.pairingEndpoints = []
+            configuration.gateway.security = curve ? .curve(nil) : .insecurePlaintext
             configuration.device.queueLimit = 1000
             configuration.device.perTerminalQueueLimit = 10
             // A benchmark measures the mediator, not its flood guard.
@@ -72,12 +113,23 @@ struct BenchMediatorCommand: AsyncParsableCommand {
             configuration.selfRegister = true
             var logger = Logger(label: "bench")
             logger.logLevel = .warning
+            let store = try MediatorDatabase(path: directory.appendingPathComponent("mediator.sqlite").path)
             let started = try MediatorService(
                 configuration: configuration,
                 client: client,
-                store: try MediatorDatabase(path: directory.appendingPathComponent("mediator.sqlite").path),
+                store: store,
                 logger: logger
             )
+            if let serverKey = started.gateway.serverKey?.publicKey {
+                // CURVE: a key pair per terminal, pinned here (the bench pairs its own terminals).
+                for index in 1...terminals {
+                    let code = TerminalID(String(format: "REG-%03d", index))
+                    let keys = try TerminalKeys.generate()
+                    _ = try store.addTerminal(TerminalRecord(code: code))
+                    try store.pinKey(keys.publicKey, to: code)
+                    curveSettings[code] = CurveSettings(keys: keys, serverKey: serverKey)
+                }
+            }
             service = started
             serviceTask = Task { try await started.run() }
             await started.deviceActor.waitUntilReady()
@@ -93,6 +145,7 @@ struct BenchMediatorCommand: AsyncParsableCommand {
             )
             configuration.requestTimeout = .seconds(60)
             configuration.cashierID = SampleInvoices.cashier
+            configuration.curve = curveSettings[configuration.terminalID]
             let client = try MediatorClient(context: context, configuration: configuration)
             Task { await client.run() }
             let hello = try await client.hello()
@@ -149,7 +202,7 @@ struct BenchMediatorCommand: AsyncParsableCommand {
             )
         }
         var line =
-            "terminals=\(terminals) mode=\(mode) invoices=\(latencies.count) seconds=\(String(format: "%.2f", seconds)) "
+            "security=\(curve ? "curve" : "plaintext") terminals=\(terminals) mode=\(mode) invoices=\(latencies.count) seconds=\(String(format: "%.2f", seconds)) "
         line += "invoices_per_second=\(String(format: "%.0f", Double(latencies.count) / seconds)) "
         line += "p50_ms=\(ms(0.5)) p99_ms=\(ms(0.99)) max_ms=\(ms(1.0))"
         if let before = busyBefore, let after = await busyTime() {
@@ -162,6 +215,7 @@ struct BenchMediatorCommand: AsyncParsableCommand {
         _ = service
         emulator?.shutdown()
         try? FileManager.default.removeItem(at: directory)
+        return Double(latencies.count) / seconds
     }
 
     static func seconds(_ duration: Duration) -> Double {

@@ -30,6 +30,7 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "The topology file (topology/*.yaml).") var topology: String
     @Option(help: "How long to run, e.g. 60s (default: the topology's load.duration).") var duration: String?
     @Option(help: "A running mediator's endpoint (default: start one in this process).") var connect: String?
+    @Flag(help: "With --connect: the mediator runs --insecure-plaintext (no CURVE).") var insecurePlaintext = false
     @Option(help: "Write the report as JSON here.") var reportJSON: String?
     @Option(help: "Where the in-process mediator keeps its device and store.") var state: String?
     @Option(help: "Seed of the load's randomness (arrivals, baskets, payments, outages).") var seed: UInt64 = 2026
@@ -55,7 +56,7 @@ struct LoadCommand: AsyncParsableCommand {
         let context = ClientContext()
         let target: Target
         if let connect {
-            target = try Target.remote(connect, topology)
+            target = try Target.remote(connect, topology, insecure: insecurePlaintext)
         } else {
             target = try await Target.local(topology, state)
         }
@@ -66,7 +67,8 @@ struct LoadCommand: AsyncParsableCommand {
             endpoint: target.endpoint,
             duration: runFor,
             seed: seed,
-            context: context
+            context: context,
+            curve: target.curve
         )
         let busyBefore = await target.busyTime()
         let started = ContinuousClock.now
@@ -116,6 +118,8 @@ struct LoadCommand: AsyncParsableCommand {
 /// The mediator a load runs against: one started here, or one running elsewhere.
 final class Target: Sendable {
     let endpoint: String
+    /// The terminals' CURVE settings (empty: plaintext).
+    let curve: [TerminalID: CurveSettings]
     private let service: MediatorService?
     private let emulator: FiscalDeviceEmulator?
     private let device: FiscalDeviceClient?
@@ -135,8 +139,10 @@ final class Target: Sendable {
         storeError: String? = nil,
         journalPath: String?,
         running: Task<Void, any Error>?,
-        probe: MediatorClientProbe?
+        probe: MediatorClientProbe?,
+        curve: [TerminalID: CurveSettings]
     ) {
+        self.curve = curve
         self.endpoint = endpoint
         self.service = service
         self.emulator = emulator
@@ -168,8 +174,16 @@ final class Target: Sendable {
         }
         let store = try MediatorDatabase(path: directory.appendingPathComponent("mediator.sqlite").path)
         try registerTerminals(topology, in: store)
+        let keys = try pairTopologyTerminals(
+            topology,
+            store: store,
+            directory: directory.appendingPathComponent("terminal-keys").path
+        )
+        let serverKeys = try ServerKeys.ephemeral()
         var configuration = try mediatorConfiguration(topology)
         configuration.gateway.endpoints = ["tcp://127.0.0.1:*"]
+        configuration.gateway.pairingEndpoints = []
+        configuration.gateway.security = .curve(serverKeys)
         configuration.deviceBusyTime = { emulator.busyTime }
         var logger = Logger(label: "load-mediator")
         logger.logLevel = .warning
@@ -189,15 +203,28 @@ final class Target: Sendable {
             store: store,
             journalPath: nil,
             running: running,
-            probe: nil
+            probe: nil,
+            curve: keys.compactMapValues { CurveSettings(keys: $0, serverKey: serverKeys.publicKey) }
         )
     }
 
     /// A running mediator (`serve --topology`), audited through its files on this machine.
-    static func remote(_ endpoint: String, _ topology: Topology) throws -> Target {
+    static func remote(_ endpoint: String, _ topology: Topology, insecure: Bool) throws -> Target {
         var store: MediatorDatabase?
         var storeError: String?
         do { store = try MediatorDatabase(path: topology.mediator.store) } catch { storeError = "\(error)" }
+        // `serve --topology` made and pinned the terminals' keys beside its store; its server
+        // key is in its key file there.
+        var curve: [TerminalID: CurveSettings] = [:]
+        if !insecure {
+            let serverKey = try ServerKeys.loadOrCreate(file: ServerKeys.defaultPath(store: topology.mediator.store))
+                .keys.publicKey
+            let directory = terminalKeyDirectory(store: topology.mediator.store)
+            for terminal in topology.terminals {
+                let keys = try TerminalKeys.loadOrCreate(file: "\(directory)/\(terminal.code).key").keys
+                curve[terminal.code] = CurveSettings(keys: keys, serverKey: serverKey)
+            }
+        }
         let probe = MediatorClientProbe(opsHTTP: topology.mediator.opsHTTP)
         return Target(
             endpoint: endpoint,
@@ -208,7 +235,8 @@ final class Target: Sendable {
             storeError: storeError,
             journalPath: topology.device.kind == .emulator ? topology.device.path : nil,
             running: nil,
-            probe: probe
+            probe: probe,
+            curve: curve
         )
     }
 
@@ -338,6 +366,30 @@ func registerTerminals(_ topology: Topology, in store: MediatorDatabase) throws 
     for terminal in topology.terminals where try store.terminal(terminal.code) == nil {
         _ = try store.addTerminal(TerminalRecord(code: terminal.code, laneNumber: terminal.lane))
     }
+}
+
+/// Where `serve --topology` keeps its terminals' key files: `terminal-keys/` beside the store
+/// (the `terminal` command's default key file for a terminal id, with the default store).
+func terminalKeyDirectory(store: String) -> String {
+    URL(fileURLWithPath: store).deletingLastPathComponent().appendingPathComponent("terminal-keys").path
+}
+
+/// Gives each of the topology's terminals a key pair (a 0600 file in `directory`, made once)
+/// and pins it in `store`: pairing done by the operator's own hand, for load runs.
+func pairTopologyTerminals(
+    _ topology: Topology,
+    store: MediatorDatabase,
+    directory: String
+) throws -> [TerminalID: TerminalKeys] {
+    var keys: [TerminalID: TerminalKeys] = [:]
+    for terminal in topology.terminals {
+        let pair = try TerminalKeys.loadOrCreate(file: "\(directory)/\(terminal.code).key").keys
+        if try store.terminal(terminal.code)?.curveKey != pair.publicKey {
+            try store.pinKey(pair.publicKey, to: terminal.code)
+        }
+        keys[terminal.code] = pair
+    }
+    return keys
 }
 
 /// The mediator settings a topology gives.

@@ -23,11 +23,30 @@ struct ServeCommand: AsyncParsableCommand {
             With no options it runs on embedded defaults: an emulated device whose fiscal memory is in
             var/emulator (initialized on first start), the store in var/mediator.sqlite, and terminals on
             tcp://127.0.0.1:5555. Stops gracefully on SIGTERM or SIGINT.
+
+            Terminals speak CURVE (docs/PROTOCOL.md, version 2): only a terminal whose key was paired \
+            (`fiscal-mediator terminals pair CODE`) gets anything through; its identity is its key. The \
+            server key pair is made at first start in curve-server.key beside the store (0600). Terminals \
+            pair on --pairing-endpoint (default tcp://127.0.0.1:5556).
             """
     )
 
     @Option(name: .customLong("endpoint"), help: "A ZeroMQ endpoint to bind; repeatable.")
     var endpoints: [String] = []
+
+    @Option(name: .customLong("pairing-endpoint"), help: "Where terminals pair (CURVE); repeatable; 'off' for none.")
+    var pairingEndpoints: [String] = []
+
+    @Option(help: "The server's CURVE key pair file (default: curve-server.key beside the store).")
+    var serverKeyFile: String?
+
+    @Flag(
+        help: """
+            No CURVE: terminals are who their routing id says (protocol version 1), for clients that \
+            cannot do CURVE yet. Anyone on the LAN can then act as any terminal. Warned at every start.
+            """
+    )
+    var insecurePlaintext = false
 
     @Option(
         help: """
@@ -263,6 +282,12 @@ struct ServeCommand: AsyncParsableCommand {
             )
             configuration.selfRegister = try Self.flag(selfRegister, "mediator.self_register", settings) ?? false
         }
+        if pairingEndpoints == ["off"] {
+            configuration.gateway.pairingEndpoints = []
+        } else {
+            configuration.gateway.pairingEndpoints =
+                pairingEndpoints.isEmpty ? ["tcp://127.0.0.1:5556"] : pairingEndpoints
+        }
         for endpoint in configuration.gateway.endpoints {
             try StartupChecks.endpoint(endpointLabel, endpoint)
         }
@@ -359,6 +384,18 @@ struct ServeCommand: AsyncParsableCommand {
                 port: String(address[address.index(after: colon)...])
             )
         }
+        if !insecurePlaintext {
+            for text in configuration.gateway.pairingEndpoints where text.hasPrefix("tcp://") {
+                let address = text.dropFirst("tcp://".count)
+                guard let colon = address.lastIndex(of: ":") else { continue }
+                try StartupChecks.probe(
+                    "--pairing-endpoint",
+                    shown: text,
+                    host: String(address[..<colon]),
+                    port: String(address[address.index(after: colon)...])
+                )
+            }
+        }
         if let ops {
             try StartupChecks.probe(opsLabel, shown: opsHTTP, host: ops.host, port: String(ops.port))
         }
@@ -415,8 +452,33 @@ struct ServeCommand: AsyncParsableCommand {
                 "\(dbLabel) \(db): cannot open the store: \(error); move the file aside or restore a backup"
             )
         }
+        // The mediator's long-term CURVE key pair (the secret in a 0600 file beside the store).
+        if insecurePlaintext {
+            configuration.gateway.security = .insecurePlaintext
+            logger.warning(
+                "--insecure-plaintext: no CURVE; any host on the LAN can claim to be any terminal",
+                metadata: ["endpoints": "\(configuration.gateway.endpoints.joined(separator: ","))"]
+            )
+        } else {
+            let serverKeyPath = serverKeyFile ?? ServerKeys.defaultPath(store: db)
+            do {
+                let (keys, created) = try ServerKeys.loadOrCreate(file: serverKeyPath)
+                configuration.gateway.security = .curve(keys)
+                logger.info(
+                    created ? "made the server key pair" : "server key",
+                    metadata: ["key.public": "\(keys.publicKey)", "key.file": "\(serverKeyPath)"]
+                )
+            } catch {
+                throw StartupError("--server-key-file \(serverKeyPath): \(error)")
+            }
+        }
         if let plan {
             try registerTerminals(plan, in: store)
+            if !insecurePlaintext {
+                // A load run is one command: the topology's terminals get keys in the state
+                // directory, pinned here; `load --connect` reads them from there.
+                _ = try pairTopologyTerminals(plan, store: store, directory: terminalKeyDirectory(store: db))
+            }
             logger.info("topology", metadata: ["name": "\(plan.name)", "terminals": "\(plan.terminals.count)"])
         }
         let rulesForDevice = configuration.rules

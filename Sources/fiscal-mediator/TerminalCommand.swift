@@ -8,24 +8,88 @@ struct TerminalCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "terminal",
         abstract: "Act as a POS terminal against a running mediator.",
+        discussion: """
+            The terminal speaks CURVE (protocol version 2) with the key pair in --key-file (made there, \
+            0600, on first use). Pair it once with the code and server key `fiscal-mediator terminals pair` \
+            printed: `--pair CODE --server-key KEY` (or `--pair-text 'FMPAIR2 ...'`, the QR's text); the \
+            server key is then kept beside the key file. --insecure-plaintext talks to a mediator run with \
+            `serve --insecure-plaintext` (version 1: the terminal id is the routing id).
+            """,
         subcommands: [
-            Fiscalize.self, PrepareCommit.self, Status.self, Result.self, OpenPeriod.self, CashEventCommand.self,
+            Pair.self, Fiscalize.self, PrepareCommit.self, Status.self, Result.self, OpenPeriod.self,
+            CashEventCommand.self,
         ]
     )
 
     struct Connection: ParsableArguments {
         @Option(help: "The mediator's endpoint.") var connect = "tcp://127.0.0.1:5555"
-        @Option(help: "This terminal's id (its ZeroMQ routing id).") var terminalID = "REG-001"
+        @Option(help: "This terminal's id.") var terminalID = "REG-001"
         @Option(help: "Seconds to wait for a reply.") var timeout = 30
         @Option(help: "This machine's identifier (bound to the terminal id at its first HELLO).") var machineID: String?
+        @Option(help: "This terminal's CURVE key file (default: var/terminal-keys/TERMINAL-ID.key).") var keyFile:
+            String?
+        @Option(help: "The mediator's public key (Z85, from the pairing printout); kept beside the key file.")
+        var serverKey: String?
+        @Option(help: "Pair first with this one-time code (from `fiscal-mediator terminals pair`).") var pair: String?
+        @Option(help: "Pair first from the QR's text: 'FMPAIR2 ENDPOINT SERVER-KEY CODE'.") var pairText: String?
+        @Option(help: "The mediator's pairing endpoint.") var pairingEndpoint = "tcp://127.0.0.1:5556"
+        @Flag(help: "No CURVE: the terminal id as routing id (a mediator run with --insecure-plaintext).")
+        var insecurePlaintext = false
+
+        var keyPath: String { keyFile ?? "var/terminal-keys/\(terminalID).key" }
+        var serverKeyPath: String { keyPath + ".server" }
+
+        /// The CURVE settings: the key file (made on first use) and the server key (given, from
+        /// the QR text, or saved by an earlier pairing); pairs first when a code is given.
+        func curve(_ context: ClientContext) async throws -> CurveSettings? {
+            if insecurePlaintext { return nil }
+            var code = pair
+            var endpoint = pairingEndpoint
+            var serverKey = self.serverKey
+            if let pairText {
+                let parts = pairText.split(separator: " ").map(String.init)
+                guard parts.count == 4, parts[0] == "FMPAIR2" else {
+                    throw ValidationError("--pair-text: expected 'FMPAIR2 ENDPOINT SERVER-KEY CODE'")
+                }
+                (endpoint, serverKey, code) = (parts[1], parts[2], parts[3])
+            }
+            if serverKey == nil, let saved = FileManager.default.contents(atPath: serverKeyPath) {
+                serverKey = String(decoding: saved, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            guard let serverKey else {
+                throw ValidationError(
+                    "no server key: pair with --pair CODE --server-key KEY (from `fiscal-mediator terminals pair`)"
+                )
+            }
+            let keys = try TerminalKeys.loadOrCreate(file: keyPath).keys
+            guard let curve = CurveSettings(keys: keys, serverKey: serverKey) else {
+                throw ValidationError("--server-key: not a 40-character Z85 key")
+            }
+            if let code {
+                let paired = try await MediatorClient.pair(
+                    context: context,
+                    endpoint: endpoint,
+                    code: code,
+                    curve: curve
+                )
+                guard paired.rawValue == terminalID else {
+                    throw ValidationError("the code paired this key as \(paired), not --terminal-id \(terminalID)")
+                }
+                try Data((serverKey + "\n").utf8).write(to: URL(fileURLWithPath: serverKeyPath))
+                printError("paired: \(paired) is this key (\(keyPath)) from now on")
+            }
+            return curve
+        }
 
         func withClient<T: Encodable & Sendable>(_ body: (MediatorClient) async throws -> T) async throws {
             var configuration = MediatorClient.Configuration(endpoint: connect, terminalID: TerminalID(terminalID))
             configuration.requestTimeout = .seconds(timeout)
             configuration.machineID = machineID
             do {
+                let context = ClientContext()
+                configuration.curve = try await curve(context)
                 let result = try await MediatorClient.withClient(
-                    context: ClientContext(),
+                    context: context,
                     configuration: configuration,
                     body
                 )
@@ -35,6 +99,19 @@ struct TerminalCommand: AsyncParsableCommand {
                 for violation in error.violations { printError("  \(violation)") }
                 throw ExitCode(2)
             }
+        }
+    }
+
+    struct Pair: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Pair this terminal's key (--pair CODE --server-key KEY, or --pair-text), then PING."
+        )
+        @OptionGroup var connection: Connection
+        func run() async throws {
+            guard connection.pair != nil || connection.pairText != nil else {
+                throw ValidationError("give --pair CODE --server-key KEY, or --pair-text 'FMPAIR2 ...'")
+            }
+            try await connection.withClient { try await $0.send(TerminalRequest(.ping)) }
         }
     }
 

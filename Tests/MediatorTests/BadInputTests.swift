@@ -9,11 +9,23 @@ import ZeroMQ
 /// What a broken or hostile terminal can send, over a raw DEALER socket.
 @Suite("Bad input from terminals", .timeLimit(.minutes(1)))
 struct BadInputTests {
+    /// A raw DEALER for terminal `id`: under CURVE with the harness's key for it (no routing id),
+    /// in plaintext with `id` as its routing id.
     func rawTerminal(_ mediator: MediatorHarness, id: String?) throws -> SocketLoop {
         let endpoint = mediator.endpoint
+        let curve: (server: CurveKey, keys: CurveKeyPair)? =
+            if mediator.curve, let id,
+                let server = mediator.service.gateway.serverKey.flatMap({ CurveKey(z85: $0.publicKey) })
+            {
+                (server, try mediator.keys(for: id).pair)
+            } else { nil }
         return try SocketLoop(context: mediator.context, kind: .dealer, name: "raw") { socket in
             try socket.set(.linger(.zero))
-            if let id { try socket.set(.routingID(Array(id.utf8))) }
+            if let curve {
+                try socket.set(.curveClient(serverKey: curve.server, client: curve.keys))
+            } else if let id {
+                try socket.set(.routingID(Array(id.utf8)))
+            }
             try socket.connect(endpoint)
             return []
         }
@@ -83,10 +95,13 @@ struct BadInputTests {
     }
 
     @Test(
-        "a peer without a routing id gets PING answered and is told to set one; an oversized message only costs its sender the connection"
+        "plaintext: a peer without a routing id gets PING answered and is told to set one; an oversized message only costs its sender the connection"
     )
     func identityAndSize() async throws {
-        let mediator = try await MediatorHarness(configure: { $0.gateway.maxMessageSize = 4096 })
+        let mediator = try await MediatorHarness(configure: {
+            $0.gateway.maxMessageSize = 4096
+            $0.gateway.security = .insecurePlaintext
+        })
         defer { Task { await mediator.close() } }
         let anonymous = try rawTerminal(mediator, id: nil)
         defer { anonymous.stop() }
@@ -106,10 +121,13 @@ struct BadInputTests {
         )
     }
 
-    @Test("a routing id holding a newline cannot forge a log line: every event is one escaped line")
+    @Test("plaintext: a routing id holding a newline cannot forge a log line: every event is one escaped line")
     func logInjection() async throws {
         let lines = Mutex<[String]>([])
-        let mediator = try await MediatorHarness(logSink: { line in lines.withLock { $0.append(line) } })
+        let mediator = try await MediatorHarness(
+            configure: { $0.gateway.security = .insecurePlaintext },
+            logSink: { line in lines.withLock { $0.append(line) } }
+        )
         defer { Task { await mediator.close() } }
         let forger = try rawTerminal(mediator, id: "REG-001\nlevel=critical msg=\"forged\"")
         defer { forger.stop() }
@@ -124,13 +142,14 @@ struct BadInputTests {
         }
     }
 
-    @Test("a flood from one routing id is refused RATE_LIMITED with retry_after_ms; other terminals are served")
+    @Test("a flood from one terminal key is refused RATE_LIMITED with retry_after_ms; other terminals are served")
     func flood() async throws {
         let mediator = try await MediatorHarness(configure: {
             $0.gateway.rateLimit = 10
             $0.gateway.rateBurst = 20
         })
         defer { Task { await mediator.close() } }
+        try await mediator.register("REG-FLOOD", cashier: nil)
         let flooder = try rawTerminal(mediator, id: "REG-FLOOD")
         defer { flooder.stop() }
         let started = ContinuousClock.now

@@ -3,6 +3,7 @@ import FiscalCore
 import FiscalDevice
 import FiscalTestSupport
 import Foundation
+import Mediator
 import MediatorStore
 import SampleData
 import TerminalClient
@@ -22,28 +23,53 @@ struct CrashTests {
 
     /// Registers `terminals` in the store at `path` with `cashier` logged in at each, as an admin
     /// and the cashiers would have before the mediator starts.
+    /// Each terminal also gets a key pair in a file beside the store, pinned (as pairing would).
     static func register(_ terminals: [String], cashier: String, in path: String) async throws {
         let store = try MediatorDatabase(path: path)
         for terminal in terminals {
             _ = try store.addTerminal(TerminalRecord(code: TerminalID(terminal)))
             _ = try await store.openPeriod(at: TerminalID(terminal), openedBy: cashier, openingFloat: CurrencyAmounts())
             _ = try store.logIn(cashier, at: TerminalID(terminal))
+            let keys = try TerminalKeys.loadOrCreate(file: keyFile(terminal, store: path)).keys
+            try store.pinKey(keys.publicKey, to: TerminalID(terminal))
         }
+    }
+
+    /// A CURVE client configuration for `terminal` (registered by ``register(_:cashier:in:)``)
+    /// against a `serve` child on `database`: its key file and the child's server key.
+    static func client(_ terminal: String, endpoint: String, database: String) throws -> MediatorClient.Configuration {
+        var configuration = MediatorClient.Configuration(endpoint: endpoint, terminalID: TerminalID(terminal))
+        let serverKey = try ServerKeys.load(file: ServerKeys.defaultPath(store: database)).publicKey
+        let keys = try TerminalKeys.loadOrCreate(file: keyFile(terminal, store: database)).keys
+        configuration.curve = CurveSettings(keys: keys, serverKey: serverKey)
+        return configuration
+    }
+
+    static func keyFile(_ terminal: String, store: String) -> String {
+        URL(fileURLWithPath: store).deletingLastPathComponent().appendingPathComponent("keys/\(terminal).key").path
     }
 
     /// A running `fiscal-mediator serve` child and the endpoint it bound.
     final class Child: Sendable {
         let process: Process
         let endpoint: String
+        let database: String
+
+        /// A client configuration for `terminal` (registered by ``register(_:cashier:in:)``): a
+        /// CURVE client with its key file and the child's server key (made beside the store).
+        func configuration(_ terminal: String) throws -> MediatorClient.Configuration {
+            try CrashTests.client(terminal, endpoint: endpoint, database: database)
+        }
 
         init(device: String, database: String, extraArguments: [String] = []) async throws {
+            self.database = database
             let process = Process()
             process.executableURL = CrashTests.executable
             process.arguments =
                 [
                     "serve", "--endpoint", "tcp://127.0.0.1:*", "--device", device, "--db", database, "--lease", "2s",
                     "--log-level", ProcessInfo.processInfo.environment["FISCAL_CHILD_LOGS"] == nil ? "info" : "debug",
-                    "--ops-http", "off",
+                    "--ops-http", "off", "--pairing-endpoint", "tcp://127.0.0.1:*",
                 ] + extraArguments
             let output = Pipe()
             process.standardError = output
@@ -149,15 +175,14 @@ struct CrashTests {
                 }
             }
             let killAfter = Duration.milliseconds(Int.random(in: 0...150, using: &generator))
-            let endpoint = child.endpoint
+            let configurations = try Dictionary(
+                uniqueKeysWithValues: terminals.map { ($0, try child.configuration($0)) }
+            )
             let replies = await withTaskGroup(of: [(String, SecurityElements)].self) { group in
                 for terminal in terminals {
                     let mine = batch.filter { $0.0 == terminal }
                     group.addTask {
-                        var configuration = MediatorClient.Configuration(
-                            endpoint: endpoint,
-                            terminalID: TerminalID(terminal)
-                        )
+                        var configuration = configurations[terminal]!
                         configuration.requestTimeout = .milliseconds(400)
                         // One client per terminal, its requests in flight together.
                         return
@@ -200,7 +225,7 @@ struct CrashTests {
         // Stop the child on every path, a failing one included.
         defer { child.stop() }
         for (terminal, requestID, invoice) in sales {
-            var configuration = MediatorClient.Configuration(endpoint: child.endpoint, terminalID: TerminalID(terminal))
+            var configuration = try child.configuration(terminal)
             configuration.requestTimeout = .seconds(5)
             let elements = try await MediatorClient.withClient(context: context, configuration: configuration) {
                 client in
@@ -215,10 +240,7 @@ struct CrashTests {
                     let result = try? await client.result(requestID: requestID)
                     let status = try? await client.status()
                     // Is the mediator unreachable, or is only this terminal id answered elsewhere?
-                    var other = MediatorClient.Configuration(
-                        endpoint: child.endpoint,
-                        terminalID: TerminalID("ADMIN-D\(run)")
-                    )
+                    var other = try child.configuration("ADMIN-D\(run)")
                     other.requestTimeout = .seconds(3)
                     let otherStatus = try? await MediatorClient.withClient(context: context, configuration: other) {
                         try await $0.status()

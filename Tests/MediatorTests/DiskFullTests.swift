@@ -62,9 +62,9 @@ struct DiskFullTests {
         let base = String(try await child.waitForLog(#"http://127\.0\.0\.1:[0-9]+"#))
         let endpoint = String(try await child.waitForLog(#"tcp://127\.0\.0\.1:[0-9]+ "#).dropLast())
         let context = ZMQContext()
-        var lane = MediatorClient.Configuration(endpoint: endpoint, terminalID: TerminalID("REG-001"))
+        var lane = try CrashTests.client("REG-001", endpoint: endpoint, database: database)
         lane.requestTimeout = .seconds(20)
-        let other = MediatorClient.Configuration(endpoint: endpoint, terminalID: TerminalID("REG-002"))
+        let other = try CrashTests.client("REG-002", endpoint: endpoint, database: database)
         try await MediatorClient.withClient(context: context, configuration: lane) { lane in
             try await MediatorClient.withClient(context: context, configuration: other) { other in
                 async let first = lane.fiscalize(requestID: "s1", invoice: invoice("REG-001", sale: 1))

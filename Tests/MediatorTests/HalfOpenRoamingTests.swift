@@ -31,13 +31,17 @@ struct HalfOpenRoamingTests {
             }
         )
         defer { Task { await mediator.close() } }
-        try await mediator.register("MOB-001")
-        let lane = try await mediator.client("REG-001")
-
-        // The tablet: `terminal prepare-commit` inside the namespace, holding the device 8 s.
+        // The tablet: `terminal prepare-commit` inside the namespace, holding the device 8 s,
+        // a CURVE client with its key file (pinned here as pairing would) and the server key.
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("half-open-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
+        let keyFile = folder.appendingPathComponent("MOB-001.key").path
+        mediator.use(try TerminalKeys.loadOrCreate(file: keyFile).keys, for: "MOB-001")
+        try await mediator.register("MOB-001")
+        let serverKey = try #require(mediator.service.gateway.serverKey?.publicKey)
+        let lane = try await mediator.client("REG-001")
+
         let invoiceFile = folder.appendingPathComponent("table-5.json")
         try Data(invoice("MOB-001", sale: 5).canonicalJSON()).write(to: invoiceFile)
         let tablet = try TabletProcess(
@@ -45,6 +49,7 @@ struct HalfOpenRoamingTests {
             arguments: [
                 "terminal", "prepare-commit", invoiceFile.path, "--connect", mediator.endpoint,
                 "--terminal-id", "MOB-001", "--request-id", "table-5", "--hold", "8s", "--timeout", "3",
+                "--key-file", keyFile, "--server-key", serverKey,
             ]
         )
         defer { tablet.stop() }

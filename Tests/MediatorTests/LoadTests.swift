@@ -132,11 +132,14 @@ struct LoadRunnerTests {
         )
         defer { Task { await mediator.close() } }
         for terminal in topology.terminals { try await mediator.register(terminal.code.rawValue, cashier: nil) }
+        var curve: [TerminalID: CurveSettings] = [:]
+        for terminal in topology.terminals { curve[terminal.code] = try mediator.curveSettings(terminal.code.rawValue) }
         let runner = LoadRunner(
             topology: topology,
             endpoint: mediator.endpoint,
             duration: .seconds(6),
-            context: ClientContext(mediator.context)
+            context: ClientContext(mediator.context),
+            curve: curve
         )
         let outcome = await runner.run()
         #expect(outcome.errorsByCode.isEmpty, "\(outcome.errorsByCode)")

@@ -60,10 +60,9 @@ struct MaintenanceTests {
             await withTaskGroup(of: Void.self) { group in
                 for terminal in ["REG-001", "REG-002"] {
                     group.addTask {
-                        let configuration = MediatorClient.Configuration(
-                            endpoint: endpoint,
-                            terminalID: TerminalID(terminal)
-                        )
+                        guard
+                            let configuration = try? CrashTests.client(terminal, endpoint: endpoint, database: database)
+                        else { return }
                         _ = try? await MediatorClient.withClient(context: context, configuration: configuration) {
                             client in
                             for sale in 0..<40 where !Task.isCancelled {

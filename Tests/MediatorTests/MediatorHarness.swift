@@ -15,6 +15,11 @@ import ZeroMQ
 
 /// A mediator on loopback TCP with a real SQLite store and an emulator (in-process or on a
 /// pty), and real terminal clients.
+///
+/// CURVE by default, as `serve` runs: each terminal id gets one key pair here (``keys(for:)``),
+/// pinned in the store when the terminal is registered, so a client made twice for one id (a
+/// reconnection) uses the same key. `configure { $0.gateway.security = .insecurePlaintext }`
+/// runs version 1's routing-id identity instead.
 final class MediatorHarness: Sendable {
     let directory = TemporaryDirectory("mediator")
     let device: EmulatorHarness
@@ -28,6 +33,7 @@ final class MediatorHarness: Sendable {
     /// dead port; when the port is reused by another test's mediator it would connect there and,
     /// by routing-id handover, take that test's terminal id over.
     private let clients = Mutex<[MediatorClient]>([])
+    private let terminalKeys = Mutex<[String: TerminalKeys]>([:])
 
     init(
         transport: EmulatorHarness.Transport = .inProcess,
@@ -49,6 +55,7 @@ final class MediatorHarness: Sendable {
         try await beforeStart(device, store)
         var configuration = MediatorService.Configuration()
         configuration.gateway.endpoints = ["tcp://127.0.0.1:*"]
+        configuration.gateway.pairingEndpoints = ["tcp://127.0.0.1:*"]
         configuration.device.retryBackoff = (.milliseconds(5), .milliseconds(100))
         // Holds at the device unless a test says otherwise: most roaming and lock tests are
         // about what the device does while a terminal holds it (DeviceFreeHoldTests: the other).
@@ -70,12 +77,39 @@ final class MediatorHarness: Sendable {
         running = Task { try await group.run() }
         // Ready once recovery is done and the gateway answers.
         await service.deviceActor.waitUntilReady()
-        let probe = try await connect("PROBE", register: false)
-        _ = try await probe.send(TerminalRequest(type: .ping))
-        probe.close()
+        // Plaintext: a PING from anyone is answered once the gateway reads. (Under CURVE a
+        // stranger's handshake is refused; the gateway is bound in `init` and its ZAP handler
+        // answers handshakes as soon as `run` starts, so there is nothing to wait for.)
+        if service.gateway.insecure {
+            let probe = try await connect("PROBE", register: false)
+            _ = try await probe.send(TerminalRequest(type: .ping))
+            probe.close()
+        }
     }
 
     var endpoint: String { service.gateway.endpoints[0] }
+    var pairingEndpoint: String { service.gateway.pairingEndpoints[0] }
+    var curve: Bool { !service.gateway.insecure }
+
+    /// The key pair terminal `terminal` uses here, made on first use.
+    func keys(for terminal: String) throws -> TerminalKeys {
+        if let known = terminalKeys.withLock({ $0[terminal] }) { return known }
+        let made = try TerminalKeys.generate()
+        return terminalKeys.withLock { keys in
+            if let known = keys[terminal] { return known }
+            keys[terminal] = made
+            return made
+        }
+    }
+
+    /// Makes `keys` terminal `terminal`'s key pair here (before it is registered).
+    func use(_ keys: TerminalKeys, for terminal: String) { terminalKeys.withLock { $0[terminal] = keys } }
+
+    /// The CURVE settings of a client with `keys` (default: `terminal`'s).
+    func curveSettings(_ terminal: String, keys: TerminalKeys? = nil) throws -> CurveSettings? {
+        guard let serverKey = service.gateway.serverKey?.publicKey else { return nil }
+        return CurveSettings(keys: try keys ?? self.keys(for: terminal), serverKey: serverKey)
+    }
 
     /// A terminal client, ready to sell: registered (unless `register` is false) with its work
     /// period open (unless `openPeriod` is false), and logged in as `cashier` with HELLO
@@ -106,6 +140,7 @@ final class MediatorHarness: Sendable {
     /// `cashier` in there, straight in the store.
     func register(_ terminal: String, openPeriod: Bool = true, cashier: String? = SampleInvoices.cashier) async throws {
         _ = try store.addTerminal(TerminalRecord(code: TerminalID(terminal)))
+        if curve { try store.pinKey(try keys(for: terminal).publicKey, to: TerminalID(terminal)) }
         if openPeriod { try await self.openPeriod(terminal) }
         if let cashier { _ = try await store.beginSession(cashier, at: TerminalID(terminal)) }
     }
@@ -119,20 +154,27 @@ final class MediatorHarness: Sendable {
 
     /// A terminal client that has sent nothing yet; a terminal registered here also gets its
     /// work period opened (unless `openPeriod` is false).
+    /// Under CURVE, `keys` (default: the terminal's own, ``keys(for:)``) is what it connects
+    /// with; registering pins the terminal's own key, never `keys`.
     func connect(
         _ terminal: String,
         timeout: Duration = .seconds(10),
         register: Bool = true,
         openPeriod: Bool = true,
-        machineID: String? = nil
+        machineID: String? = nil,
+        keys: TerminalKeys? = nil
     ) async throws -> MediatorClient {
         if register, try store.terminal(TerminalID(terminal)) == nil {
             _ = try? store.addTerminal(TerminalRecord(code: TerminalID(terminal)))
+        }
+        if register, curve, try store.terminal(TerminalID(terminal))?.curveKey == nil {
+            _ = try? store.pinKey(try self.keys(for: terminal).publicKey, to: TerminalID(terminal))
         }
         if register, openPeriod { try await self.openPeriod(terminal) }
         var configuration = MediatorClient.Configuration(endpoint: endpoint, terminalID: TerminalID(terminal))
         configuration.requestTimeout = timeout
         configuration.machineID = machineID
+        configuration.curve = try curveSettings(terminal, keys: keys)
         let client = try MediatorClient(context: context, configuration: configuration)
         Task { await client.run() }
         clients.withLock { $0.append(client) }

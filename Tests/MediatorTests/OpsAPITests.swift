@@ -75,6 +75,14 @@ struct OpsAPITests {
         }
     }
 
+    @Test("/health says insecure when terminals connect without CURVE (--insecure-plaintext)")
+    func insecureHealth() async throws {
+        let running = try await Running(configure: { $0.gateway.security = .insecurePlaintext })
+        defer { Task { await running.close() } }
+        let health = try #require(try await running.json("/health").value as? [String: Any])
+        #expect(health["insecure"] as? Bool == true)
+    }
+
     @Test("/health, /terminals, /terminals/{code}, /alerts and /metrics answer with what the mediator knows")
     func endpoints() async throws {
         let running = try await Running()
@@ -104,6 +112,7 @@ struct OpsAPITests {
         #expect(health["status"] as? String == "ok")
         #expect(health["last_invoice_seq"] as? Int == 2)
         #expect(health["in_doubt"] as? Int == 0)
+        #expect(health["insecure"] as? Bool == false)
         #expect((health["device"] as? [String: Any])?["state"] as? String == "ready")
         #expect(health["lock_holder"] is NSNull)
         #expect((health["queue"] as? [String: Any])?["waiting"] as? Int == 0)

@@ -47,7 +47,11 @@ final class ServeProcess: Sendable {
     init(_ arguments: [String], environment: [String: String] = [:]) throws {
         let process = Process()
         process.executableURL = Self.executable
-        process.arguments = arguments
+        // Suites run in parallel: a `serve` child binds its pairing socket on a free port, not
+        // on the fixed default every other child would also take.
+        process.arguments =
+            arguments.first == "serve" && !arguments.contains("--pairing-endpoint")
+            ? arguments + ["--pairing-endpoint", "tcp://127.0.0.1:*"] : arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe()
         let err = Pipe()

@@ -157,6 +157,7 @@ struct ShopDayTests {
         // Raw frames come from another terminal: a second socket under REG-001 would take its
         // routing id over (ROUTER_HANDOVER). Decoding refuses them before any state is read.
         _ = try store.addTerminal(TerminalRecord(code: TerminalID("REG-008")))
+        if mediator.curve { try store.pinKey(try mediator.keys(for: "REG-008").publicKey, to: TerminalID("REG-008")) }
 
         // No period yet: sales and cash events are refused, nothing stored.
         let early = invoice("REG-001", sale: 1)
@@ -314,13 +315,9 @@ struct ShopDayTests {
 
     /// The reply to one raw frame from `terminal` (its own DEALER socket).
     func rawReply(_ mediator: MediatorHarness, _ terminal: String, _ frame: Data) async throws -> TerminalReply {
-        let endpoint = mediator.endpoint
-        let socket = try SocketLoop(context: mediator.context, kind: .dealer, name: "raw") { socket in
-            try socket.set(.linger(.zero))
-            try socket.set(.routingID(Array(terminal.utf8)))
-            try socket.connect(endpoint)
-            return []
-        }
+        // Its own key under CURVE (the terminal is whoever the key is pinned to), its routing id
+        // in plaintext.
+        let socket = try BadInputTests().rawTerminal(mediator, id: terminal)
         defer { socket.stop() }
         socket.send([Array(frame)])
         var inbound = socket.inbound.makeAsyncIterator()

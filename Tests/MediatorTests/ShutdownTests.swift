@@ -26,11 +26,11 @@ struct ShutdownCrashTests {
             extraArguments: ["--emulator-latency", "commit=2s"]
         )
         defer { child.stop() }
-        var configuration = MediatorClient.Configuration(endpoint: child.endpoint, terminalID: TerminalID(lane))
+        var configuration = try child.configuration(lane)
         configuration.requestTimeout = .seconds(10)
         let sale = invoice(lane, sale: 1)
         let context = ZMQContext()
-        var watcher = MediatorClient.Configuration(endpoint: child.endpoint, terminalID: TerminalID(ops))
+        var watcher = try child.configuration(ops)
         watcher.requestTimeout = .seconds(5)
         let elements = try await MediatorClient.withClient(context: context, configuration: watcher) { ops in
             // The watcher is connected and answered before the sale goes out, so it cannot miss

@@ -32,7 +32,7 @@ struct SyncCrashTests {
         let count = 60
         let offline = try await CrashTests.Child(device: device, database: database)
         let context = ZMQContext()
-        var configuration = MediatorClient.Configuration(endpoint: offline.endpoint, terminalID: TerminalID("REG-001"))
+        var configuration = try offline.configuration("REG-001")
         configuration.requestTimeout = .seconds(10)
         try await MediatorClient.withClient(context: context, configuration: configuration) { client in
             for sale in 1...count {
