@@ -288,6 +288,14 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.gateway.pairingEndpoints =
                 pairingEndpoints.isEmpty ? ["tcp://127.0.0.1:5556"] : pairingEndpoints
         }
+        for endpoint in configuration.gateway.pairingEndpoints {
+            try StartupChecks.endpoint("--pairing-endpoint", endpoint)
+            if configuration.gateway.endpoints.contains(endpoint), !endpoint.hasSuffix(":*") {
+                throw StartupError(
+                    "--pairing-endpoint \(endpoint): the terminals' endpoint too; pairing needs a port of its own"
+                )
+            }
+        }
         for endpoint in configuration.gateway.endpoints {
             try StartupChecks.endpoint(endpointLabel, endpoint)
         }

@@ -165,7 +165,9 @@ extension DeviceCore {
             break
         }
         if !queue.isEmpty {
-            for (terminal, since) in away where queue.contains(where: { owner, _ in owner == terminal }) {
+            // Only a terminal with something its absence would drop: a committed device-free
+            // hold or a FISCALIZE goes on, and a deadline already past would spin the timer.
+            for (terminal, since) in away where !droppableWhileAway(terminal).isEmpty {
                 deadlines.append(since.advanced(by: configuration.roamingGrace))
             }
         }
@@ -246,7 +248,12 @@ extension DeviceCore {
         }
         // Device-free holds whose lease ran out before their COMMIT (a tablet gone for good):
         // nothing was at the device, so nobody else noticed.
-        for (key, leaseUntil) in reservations where now >= leaseUntil {
+        // In lease order, then by key: a schedule replays exactly (dictionary order does not).
+        let due = reservations.filter { now >= $0.value }.sorted {
+            ($0.value, $0.key.terminal.rawValue, $0.key.request.rawValue)
+                < ($1.value, $1.key.terminal.rawValue, $1.key.request.rawValue)
+        }
+        for (key, _) in due {
             guard let live = requests[key], case .reserved(let nonce, _) = live.stage else {
                 reservations[key] = nil
                 continue
@@ -258,13 +265,7 @@ extension DeviceCore {
         // Queued PREPAREs of terminals that stayed away past the grace: nobody would COMMIT them.
         // (A device-free hold already committed goes on like a FISCALIZE.)
         for (terminal, since) in away where now >= since.advanced(by: configuration.roamingGrace) {
-            let twoPhase = Set(
-                requests.filter {
-                    $0.key.terminal == terminal && $0.value.mode == .twoPhase && $0.value.committedNonce == nil
-                        && !$0.value.isReserved
-                }
-                .keys
-            )
+            let twoPhase = droppableWhileAway(terminal)
             guard !twoPhase.isEmpty else { continue }
             let dropped = queue.remove { owner, key in owner == terminal && twoPhase.contains(key) }
             for key in dropped {
@@ -272,6 +273,18 @@ extension DeviceCore {
                 finish(key, .aborted, FiscalError(.aborted, "the terminal disconnected while waiting"), &actions)
             }
         }
+    }
+
+    /// The requests of `terminal` that its staying away would abort: PREPAREs waiting for the
+    /// device (nobody would COMMIT them). Committed device-free holds and reservations are not.
+    func droppableWhileAway(_ terminal: TerminalID) -> Set<RequestKey> {
+        Set(
+            requests.filter {
+                $0.key.terminal == terminal && $0.value.mode == .twoPhase && $0.value.committedNonce == nil
+                    && !$0.value.isReserved
+            }
+            .keys
+        )
     }
 
     /// Why a sale cannot be admitted now, if it cannot (and the `retry_after` to tell).
@@ -433,7 +446,9 @@ extension DeviceCore {
             slot = .holder(Holder(key: key, phase: .preparing(exchange, attempts, abort: nil)))
             actions.append(.exchange(exchange))
         }
-        if waited && live.mode == .twoPhase { actions.append(.push(terminal, .lockGranted(key.request))) }
+        if waited && live.mode == .twoPhase && live.committedNonce == nil {
+            actions.append(.push(terminal, .lockGranted(key.request)))
+        }
     }
 
     /// QUEUED events for every waiting request whose position changed.

@@ -16,8 +16,9 @@ extension DeviceCore {
             actions.append(.reply(ticket, readmission(live, key, record, now)))
         } else if let (error, retryAfter) = admissionBlock(now) {
             actions.append(.reply(ticket, .refused(error, retryAfter: retryAfter)))
-        } else if !reservesAtMediator(record.mode),
-            let reason = queue.refusal(for: key.terminal, headLeaving: holderKey == nil)
+        } else if let reason = reservesAtMediator(record.mode)
+            ? reservationRefusal(for: key.terminal)
+            : queue.refusal(for: key.terminal, headLeaving: holderKey == nil)
         {
             actions.append(
                 .reply(ticket, .refused(FiscalError(.queueFull, reason), retryAfter: configuration.busyRetryAfter))
@@ -90,15 +91,22 @@ extension DeviceCore {
         case .reserved(let reserved, _):
             // A device-free hold: once its nonce checks, it queues like a FISCALIZE; the DEF's
             // PREPARE and COMMIT run back to back when its turn comes.
-            if let reason = queue.refusal(for: key.terminal, headLeaving: holderKey == nil) {
-                let error = FiscalError(.queueFull, reason)
-                actions.append(.reply(ticket, .refused(error, retryAfter: configuration.busyRetryAfter)))
-                break
-            }
+            // The nonce first (a wrong one is INVALID_NONCE, never "send it again"); then what
+            // would stop the sale now (the device, the store, the queue) keeps the hold, with
+            // `retry_after`: the same COMMIT sent again later goes through.
             do {
                 try nonces.check(nonce, for: key, now: now)
             } catch {
                 actions.append(.reply(ticket, .refused(error, retryAfter: nil)))
+                break
+            }
+            if let (error, retryAfter) = admissionBlock(now) {
+                actions.append(.reply(ticket, .refused(error, retryAfter: retryAfter)))
+                break
+            }
+            if let reason = queue.refusal(for: key.terminal, headLeaving: holderKey == nil) {
+                let error = FiscalError(.queueFull, reason)
+                actions.append(.reply(ticket, .refused(error, retryAfter: configuration.busyRetryAfter)))
                 break
             }
             nonces.consume(nonce)
@@ -360,6 +368,28 @@ extension DeviceCore {
             live.waiters.append(Waiter(ticket: ticket, kind: .commit))
             requests[key] = live
         }
+    }
+
+    /// Why a terminal may not reserve one more device-free hold: they are bounded per terminal
+    /// and in all, as queue places are (each holds its invoice in memory for up to a lease).
+    func reservationRefusal(for terminal: TerminalID) -> String? {
+        // Holds reserved, and those whose admission write is on its way.
+        let holds = requests.filter { _, live in
+            guard reservesAtMediator(live.mode), live.committedNonce == nil else { return false }
+            switch live.stage {
+            case .reserved, .admitting: return true
+            default: return false
+            }
+        }
+        if holds.count >= configuration.queueLimit {
+            return "\(holds.count) holds wait for their COMMIT; try again shortly"
+        }
+        let own = holds.keys.filter { $0.terminal == terminal }.count
+        if own >= configuration.perTerminalQueueLimit {
+            return
+                "this terminal holds \(own) sales waiting for their COMMIT (at most \(configuration.perTerminalQueueLimit))"
+        }
+        return nil
     }
 
     /// Whether a sale of this mode is held at the mediator rather than at the device.
