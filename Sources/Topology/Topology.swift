@@ -43,6 +43,10 @@ public struct Topology: Sendable {
         /// `default=60s,lane=15s,tablet=5s`
         public var heartbeat: String
         public var selfRegister: Bool
+        /// A sale needs a logged-in cashier (`mediator.cashier_login`, default true).
+        public var cashierLogin = true
+        /// A sale needs an open work period (`mediator.work_periods`, default true).
+        public var workPeriods = true
     }
 
     public struct Terminal: Sendable, Hashable {
@@ -189,7 +193,9 @@ public struct Topology: Sendable {
             lease: lease,
             roamingGrace: grace,
             heartbeat: heartbeat,
-            selfRegister: try reader.bool("mediator.self_register", default: false)
+            selfRegister: try reader.bool("mediator.self_register", default: false),
+            cashierLogin: try reader.bool("mediator.cashier_login", default: true),
+            workPeriods: try reader.bool("mediator.work_periods", default: true)
         )
     }
 

@@ -407,5 +407,7 @@ func mediatorConfiguration(_ topology: Topology) throws -> MediatorService.Confi
     configuration.gateway.rateBurst = max(100, Int(topology.load.tpsPerTerminal * 20))
     configuration.heartbeat.profiles = try ServeCommand.profiles(topology.mediator.heartbeat)
     configuration.selfRegister = topology.mediator.selfRegister
+    configuration.requireCashierLogin = topology.mediator.cashierLogin
+    configuration.requireWorkPeriod = topology.mediator.workPeriods
     return configuration
 }

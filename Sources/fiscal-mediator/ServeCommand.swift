@@ -299,8 +299,11 @@ struct ServeCommand: AsyncParsableCommand {
         for endpoint in configuration.gateway.endpoints {
             try StartupChecks.endpoint(endpointLabel, endpoint)
         }
-        configuration.requireCashierLogin = try Self.flag(cashierLogin, "mediator.cashier_login", settings) ?? true
-        configuration.requireWorkPeriod = try Self.flag(workPeriods, "mediator.work_periods", settings) ?? true
+        // A flag, the environment or the file; else what the topology said (else the default).
+        configuration.requireCashierLogin =
+            try Self.flag(cashierLogin, "mediator.cashier_login", settings) ?? configuration.requireCashierLogin
+        configuration.requireWorkPeriod =
+            try Self.flag(workPeriods, "mediator.work_periods", settings) ?? configuration.requireWorkPeriod
         let holdsValue = value(self.holds, "device.holds")
         if let text = holdsValue.text {
             configuration.device.holds = try StartupChecks.oneOf(

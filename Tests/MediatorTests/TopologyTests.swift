@@ -1,4 +1,5 @@
 import FiscalCore
+import FiscalTestSupport
 import Foundation
 import Testing
 import Topology
@@ -47,6 +48,29 @@ struct TopologyTests {
         #expect(roaming.outage == .milliseconds(500)...(.seconds(4)) && roaming.whileHoldingShare == 0.3)
         #expect(restaurant.mediator.roamingGrace == .seconds(2) && restaurant.mediator.lease == .seconds(4))
         #expect(restaurant.load.paymentMix.map(\.weight) == [40, 40, 20])
+        #expect(restaurant.device.holds == .mediator)
+        #expect(restaurant.mediator.cashierLogin && restaurant.mediator.workPeriods)
+    }
+
+    @Test("a topology's device.holds, mediator.cashier_login and mediator.work_periods are read, not only accepted")
+    func terminalRules() async throws {
+        let directory = TemporaryDirectory("topology-rules")
+        defer { directory.remove() }
+        let text = try String(
+            contentsOf: Self.folder.appendingPathComponent("restaurant-waiters.yaml"),
+            encoding: .utf8
+        )
+        .replacingOccurrences(of: "  holds: mediator\n", with: "  holds: device\n")
+        .replacingOccurrences(of: "  self_register: false\n", with: "")
+        .replacingOccurrences(
+            of: "  roaming_grace: 2s",
+            with: "  cashier_login: false\n  work_periods: false\n  roaming_grace: 2s"
+        )
+        let path = directory.appending("rules.yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let topology = try await Topology.load(path: path)
+        #expect(topology.device.holds == .device)
+        #expect(!topology.mediator.cashierLogin && !topology.mediator.workPeriods)
     }
 
     @Test("broken topologies fail with CONFIG_INVALID naming the key")
