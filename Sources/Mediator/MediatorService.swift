@@ -69,15 +69,36 @@ public final class MediatorService: Service, Sendable {
     let sessions: SessionRegistry
     let validator: InvoiceValidator
     let lanes = TerminalLanes()
+    /// The ZeroMQ context, when this service made its own (``finishSending()`` ends it).
+    private let ownContext: ZMQContext?
 
     /// Binds the gateway now (so the endpoints are known before `run`).
-    public init(
+    public convenience init(
         configuration: Configuration,
         context: ZMQContext,
         client: FiscalDeviceClient,
         store: MediatorDatabase,
         logger: Logger
     ) throws {
+        try self.init(
+            configuration: configuration,
+            context: context,
+            client: client,
+            store: store,
+            logger: logger,
+            ownContext: nil
+        )
+    }
+
+    private init(
+        configuration: Configuration,
+        context: ZMQContext,
+        client: FiscalDeviceClient,
+        store: MediatorDatabase,
+        logger: Logger,
+        ownContext: ZMQContext?
+    ) throws {
+        self.ownContext = ownContext
         let problems = configuration.problems()
         guard problems.isEmpty else {
             throw FiscalError(.configInvalid, problems.joined(separator: "; "))
@@ -124,7 +145,29 @@ public final class MediatorService: Service, Sendable {
         store: MediatorDatabase,
         logger: Logger
     ) throws {
-        try self.init(configuration: configuration, context: ZMQContext(), client: client, store: store, logger: logger)
+        let context = ZMQContext()
+        try self.init(
+            configuration: configuration,
+            context: context,
+            client: client,
+            store: store,
+            logger: logger,
+            ownContext: context
+        )
+    }
+
+    /// After ``run()``: returns once the gateway's last replies (those of a graceful shutdown)
+    /// are on the wire, by ending the ZeroMQ context this service made (up to the sockets'
+    /// linger, 1 s). A process that exited without it could drop a sealed sale's reply.
+    public func finishSending() async {
+        guard let context = ownContext else { return }
+        gateway.stop()
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                context.terminate()
+                done.resume()
+            }
+        }
     }
 
     public func run() async throws {

@@ -575,6 +575,7 @@ struct ServeCommand: AsyncParsableCommand {
         )
         try await group.run()
         notifier.stopping()
+        await service.finishSending()
         await link.close()
         emulator?.shutdown()
     }

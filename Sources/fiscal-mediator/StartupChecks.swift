@@ -1,9 +1,6 @@
 import FiscalCore
 import Foundation
-
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The checks `serve` runs on its settings and on the host before it initializes anything:
 /// each failure is a ``StartupError`` naming the flag, the value and the fix.
