@@ -63,6 +63,7 @@ extension ErrorCode {
     public static let valueOutOfRange = ErrorCode(rawValue: "VALUE_OUT_OF_RANGE")
     public static let inUse = ErrorCode(rawValue: "IN_USE")
     public static let storeUnavailable = ErrorCode(rawValue: "STORE_UNAVAILABLE")
+    public static let replyUnencodable = ErrorCode(rawValue: "REPLY_UNENCODABLE")
     public static let rateLimited = ErrorCode(rawValue: "RATE_LIMITED")
     public static let deviceUnreachable = ErrorCode(rawValue: "DEVICE_UNREACHABLE")
     public static let deviceSlow = ErrorCode(rawValue: "DEVICE_SLOW")
@@ -155,6 +156,7 @@ extension ErrorCode {
         Entry(code: .valueOutOfRange, origin: .validation, retryable: false, summary: "A computed amount exceeds what the device can represent."),
         Entry(code: .inUse, origin: .config, retryable: false, summary: "The store, the device or the emulator's state directory is held by another process (the message names its PID): one mediator per device and per store."),
         Entry(code: .storeUnavailable, origin: .mediator, retryable: true, summary: "The mediator's store refuses writes (a full disk, an I/O error); the sale was not taken. Send it again after `retry_after_ms`."),
+        Entry(code: .replyUnencodable, origin: .mediator, retryable: true, summary: "The mediator could not encode its answer (a fault of the mediator, never of the terminal); nothing about the request changed: ask RESULT, or send the same request again."),
         Entry(code: .rateLimited, origin: .mediator, retryable: true, summary: "This terminal sends faster than the mediator takes (50 messages a second, 100 at once, by default); the message was not read: send it again after `retry_after_ms`."),
         Entry(code: .deviceUnreachable, origin: .alert, retryable: true, summary: "The device does not answer (unplugged, powered off, a dead line): sales get DEVICE_UNAVAILABLE until it answers again."),
         Entry(code: .deviceSlow, origin: .alert, retryable: true, summary: "The device answers, but slower than `device.slow_exchange`; shown to the operator only."),

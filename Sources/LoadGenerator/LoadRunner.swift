@@ -139,19 +139,34 @@ public final class LoadRunner: Sendable {
         configuration.appVersion = "fiscal-mediator load"
         configuration.requestTimeout = .seconds(15)
         configuration.curve = curve[terminal.code]
-        guard let client = try? MediatorClient(context: context, configuration: configuration) else { return nil }
+        let client: MediatorClient
+        do {
+            client = try MediatorClient(context: context, configuration: configuration)
+        } catch {
+            // A socket libzmq would not make or connect: the terminal cannot reach the mediator.
+            count(error: (error as? FiscalError)?.code.rawValue ?? ErrorCode.linkDown.rawValue)
+            return nil
+        }
         Task { await client.run() }
+        // The mediator may still be starting: HELLO is tried for about five seconds, and what
+        // refused it last is counted under its own code.
+        var last: FiscalError?
         for _ in 0..<50 {
-            if let hello = try? await client.hello() {
+            do {
+                let hello = try await client.hello()
                 // A load run opens each terminal's work period, as a POS does at the start of a shift.
-                if (try? await client.ensurePeriod(after: hello, openedBy: terminal.cashier)) == nil {
-                    count(error: "OPEN_PERIOD_FAILED")
+                do {
+                    try await client.ensurePeriod(after: hello, openedBy: terminal.cashier)
+                } catch {
+                    count(error: error.code.rawValue)
                 }
                 return client
+            } catch {
+                last = error
             }
             try? await Task.sleep(for: .milliseconds(100))
         }
-        count(error: "HELLO_FAILED")
+        count(error: last?.code.rawValue ?? ErrorCode.mediatorTimeout.rawValue)
         return client
     }
 

@@ -131,24 +131,43 @@ public final class Gateway: Sendable {
     /// Sends a reply or an event to `terminal`: its newest connection (CURVE), or the routing id
     /// of that name (plaintext). With no connection now, it is parked for the terminal's return.
     public func send(_ reply: TerminalReply, to terminal: TerminalID) {
-        guard let json = try? Self.encoder.encode(reply) else { return }
+        let json = Self.json(reply)
         guard serverKey != nil else {
-            loop.send([Array(terminal.rawValue.utf8), Array(json)])
+            loop.send([Array(terminal.rawValue.utf8), json])
             return
         }
         let peer = routes.withLock { routes -> [UInt8]? in
             if let route = routes.byTerminal[terminal] { return route.peer }
-            routes.park(Array(json), for: terminal, now: .now)
+            routes.park(json, for: terminal, now: .now)
             return nil
         }
-        if let peer { loop.send([peer, Array(json)]) }
+        if let peer { loop.send([peer, json]) }
     }
 
     /// Sends to the connection with this routing id, whoever it is (a refusal for a peer that
     /// is no terminal, or no longer one).
     public func send(_ reply: TerminalReply, toPeer routingID: [UInt8]) {
-        guard let json = try? Self.encoder.encode(reply) else { return }
-        loop.send([routingID, Array(json)])
+        loop.send([routingID, Self.json(reply)])
+    }
+
+    /// The reply's JSON. One the encoder refuses (a fault of the mediator, never of the peer) is
+    /// not dropped: the terminal gets REPLY_UNENCODABLE for its message, and acts on that.
+    static func json(_ reply: TerminalReply) -> [UInt8] {
+        do {
+            return Array(try encoder.encode(reply))
+        } catch {
+            var fallback = TerminalReply.error(
+                reply.type,
+                msgID: reply.msgID,
+                FiscalError(.replyUnencodable, "the mediator could not encode its answer: \(error)")
+            )
+            fallback.requestID = reply.requestID
+            do {
+                return Array(try encoder.encode(fallback))
+            } catch {
+                return Array(#"{"v":1,"type":"PING","status":"ERR","code":"REPLY_UNENCODABLE"}"#.utf8)
+            }
+        }
     }
 
     /// `terminal`'s key spoke on `connection`, whose routing id is `peer`: the newest connection
