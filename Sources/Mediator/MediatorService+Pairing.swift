@@ -66,7 +66,14 @@ extension MediatorService {
                     error: FiscalError(.messageInvalid, "the pairing endpoint reads only PAIR {code}")
                 )
             }
-            if let json = try? Gateway.encoder.encode(reply) { gateway.sendPairing(Array(json), to: peer) }
+            // A reply the encoder refuses (a fault of the mediator) still answers the peer.
+            let json: [UInt8]
+            do {
+                json = Array(try Gateway.encoder.encode(reply))
+            } catch {
+                json = Array(#"{"v":1,"type":"PAIR","status":"ERR","code":"REPLY_UNENCODABLE"}"#.utf8)
+            }
+            gateway.sendPairing(json, to: peer)
         }
     }
 
