@@ -19,7 +19,7 @@ extension MediatorService {
         if configuration.selfRegister, try await storeRead({ try await store.terminalRecord(terminal) }) == nil {
             do throws(FiscalError) {
                 let record = try TerminalRecord(code: terminal, machineID: hello.machineID)
-                _ = try store.addTerminal(record)
+                _ = try await store.registerAtHello(record)
                 logger.notice("terminal registered itself", metadata: ["terminal.id": "\(terminal)"])
             } catch  where error.code == .formatInvalid {
                 throw FiscalError(.notRegistered, "\(terminal) cannot register itself: \(error.message)")
@@ -28,7 +28,7 @@ extension MediatorService {
         let registration = try await registered(terminal)
         do throws(FiscalError) {
             if let machine = hello.machineID {
-                if try store.bindAtHello(terminal, machineID: machine) == .bound {
+                if try await store.bindAtHello(terminal, machineID: machine) == .bound {
                     logger.notice(
                         "terminal bound",
                         metadata: ["terminal.id": "\(terminal)", "machine.id": "\(machine)"]

@@ -115,28 +115,37 @@ extension MediatorDatabase {
     /// id, if given, must not be bound to another terminal.
     public func addTerminal(_ terminal: TerminalRecord) throws(FiscalError) -> TerminalRecord {
         _ = try TerminalKind.of(code: terminal.code.rawValue)
-        return try storeError {
-            try pool.write { db in
-                if try Self.terminalRow(db, terminal.code) != nil {
-                    throw FiscalError(.configInvalid, "terminal \(terminal.code) is already registered")
-                }
-                if let machine = terminal.machineID { try Self.checkMachineFree(db, machine, for: terminal.code) }
-                let now = Self.now()
-                try db.execute(
-                    sql: """
-                        INSERT INTO terminal (code, name, kind, business_mode, lane_number, machine_id, active,
-                                              heartbeat_profile, created_at, modified_at)
-                        VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
-                        """,
-                    arguments: [
-                        terminal.code.rawValue, terminal.name, terminal.kind.rawValue, terminal.businessMode.rawValue,
-                        terminal.laneNumber, terminal.machineID, terminal.heartbeatProfile, now, now,
-                    ]
-                )
-                try Self.insertEvent(db, terminal.code, "registered", "as \(terminal.kind.rawValue) '\(terminal.name)'")
-                return try Self.written(Self.terminalRow(db, terminal.code), "terminal \(terminal.code)")
-            }
+        return try storeError { try pool.write { db in try Self.insert(db, terminal) } }
+    }
+
+    /// ``addTerminal(_:)`` off the caller's thread (GRDB's writer queue): for a terminal that
+    /// registers itself at HELLO, on the cooperative pool.
+    public func registerAtHello(_ terminal: TerminalRecord) async throws(FiscalError) -> TerminalRecord {
+        _ = try TerminalKind.of(code: terminal.code.rawValue)
+        do { return try await pool.write { db in try Self.insert(db, terminal) } } catch {
+            throw Self.fiscal(error)
         }
+    }
+
+    private static func insert(_ db: Database, _ terminal: TerminalRecord) throws -> TerminalRecord {
+        if try terminalRow(db, terminal.code) != nil {
+            throw FiscalError(.configInvalid, "terminal \(terminal.code) is already registered")
+        }
+        if let machine = terminal.machineID { try checkMachineFree(db, machine, for: terminal.code) }
+        let now = now()
+        try db.execute(
+            sql: """
+                INSERT INTO terminal (code, name, kind, business_mode, lane_number, machine_id, active,
+                                      heartbeat_profile, created_at, modified_at)
+                VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
+                """,
+            arguments: [
+                terminal.code.rawValue, terminal.name, terminal.kind.rawValue, terminal.businessMode.rawValue,
+                terminal.laneNumber, terminal.machineID, terminal.heartbeatProfile, now, now,
+            ]
+        )
+        try insertEvent(db, terminal.code, "registered", "as \(terminal.kind.rawValue) '\(terminal.name)'")
+        return try written(terminalRow(db, terminal.code), "terminal \(terminal.code)")
     }
 
     /// The registry entry for `code`, if any.
@@ -161,27 +170,29 @@ extension MediatorDatabase {
 
     /// Binds `code` to `machineID` at its HELLO: an unbound terminal takes the machine; one
     /// bound to another machine answers MACHINE_MISMATCH (an admin must ``rebindTerminal(_:to:)``).
-    public func bindAtHello(_ code: TerminalID, machineID: String) throws(FiscalError) -> Binding {
-        try storeError {
-            try pool.write { db in
-                guard let terminal = try Self.terminalRow(db, code) else {
-                    throw FiscalError(.notRegistered, "terminal \(code) is not registered")
-                }
-                if let bound = terminal.machineID {
-                    guard bound == machineID else {
-                        throw FiscalError(
-                            .machineMismatch,
-                            "terminal \(code) is bound to another machine; an admin runs `terminals bind \(code) MACHINE` to move it"
-                        )
-                    }
-                    return .unchanged
-                }
-                try Self.checkMachineFree(db, machineID, for: code)
-                try Self.setMachine(db, code, machineID)
-                try Self.insertEvent(db, code, "bound", "to machine \(machineID) at its first HELLO")
-                return .bound
-            }
+    public func bindAtHello(_ code: TerminalID, machineID: String) async throws(FiscalError) -> Binding {
+        do { return try await pool.write { db in try Self.bind(db, code, machineID) } } catch {
+            throw Self.fiscal(error)
         }
+    }
+
+    private static func bind(_ db: Database, _ code: TerminalID, _ machineID: String) throws -> Binding {
+        guard let terminal = try terminalRow(db, code) else {
+            throw FiscalError(.notRegistered, "terminal \(code) is not registered")
+        }
+        if let bound = terminal.machineID {
+            guard bound == machineID else {
+                throw FiscalError(
+                    .machineMismatch,
+                    "terminal \(code) is bound to another machine; an admin runs `terminals bind \(code) MACHINE` to move it"
+                )
+            }
+            return .unchanged
+        }
+        try checkMachineFree(db, machineID, for: code)
+        try setMachine(db, code, machineID)
+        try insertEvent(db, code, "bound", "to machine \(machineID) at its first HELLO")
+        return .bound
     }
 
     /// An admin binds `code` to `machineID` (or, with `nil`, unbinds it so the next HELLO binds).
@@ -374,9 +385,13 @@ extension MediatorDatabase {
     }
 
     func storeError<T>(_ body: () throws -> T) throws(FiscalError) -> T {
-        do { return try body() } catch let error as FiscalError { throw error } catch {
-            throw FiscalError(.deviceUnavailable, "the store failed: \(error)")
-        }
+        do { return try body() } catch { throw Self.fiscal(error) }
+    }
+
+    /// A registry error as a terminal or an operator sees it: the registry's own refusal as it
+    /// is, anything else (SQLite busy, full, failing) STORE_UNAVAILABLE.
+    static func fiscal(_ error: any Error) -> FiscalError {
+        error as? FiscalError ?? FiscalError(.storeUnavailable, "the store failed: \(error)")
     }
 
     static func terminalRow(_ db: Database, _ code: TerminalID) throws -> TerminalRecord? {

@@ -32,27 +32,27 @@ struct TerminalRegistryTests {
     }
 
     @Test("pre-registered terminals bind at their first HELLO; another machine is refused until an admin rebinds")
-    func binding() throws {
+    func binding() async throws {
         let (store, directory) = try store()
         defer { directory.remove() }
         let lane = try store.addTerminal(TerminalRecord(code: TerminalID("REG-001"), laneNumber: 1))
         #expect(lane.machineID == nil && lane.active && lane.kind == .register && lane.businessMode == .supermarket)
         #expect(lane.heartbeatProfile == "lane")
-        #expect(try store.bindAtHello(TerminalID("REG-001"), machineID: "A4:83:E7:2B:91:F0") == .bound)
-        #expect(try store.bindAtHello(TerminalID("REG-001"), machineID: "A4:83:E7:2B:91:F0") == .unchanged)
-        let other = #expect(throws: FiscalError.self) {
-            try store.bindAtHello(TerminalID("REG-001"), machineID: "00:11:22:33:44:55")
+        #expect(try await store.bindAtHello(TerminalID("REG-001"), machineID: "A4:83:E7:2B:91:F0") == .bound)
+        #expect(try await store.bindAtHello(TerminalID("REG-001"), machineID: "A4:83:E7:2B:91:F0") == .unchanged)
+        let other = await #expect(throws: FiscalError.self) {
+            try await store.bindAtHello(TerminalID("REG-001"), machineID: "00:11:22:33:44:55")
         }
         #expect(other?.code == .machineMismatch)
         // A machine serves one terminal code only.
         _ = try store.addTerminal(TerminalRecord(code: TerminalID("REG-002")))
-        let taken = #expect(throws: FiscalError.self) {
-            try store.bindAtHello(TerminalID("REG-002"), machineID: "A4:83:E7:2B:91:F0")
+        let taken = await #expect(throws: FiscalError.self) {
+            try await store.bindAtHello(TerminalID("REG-002"), machineID: "A4:83:E7:2B:91:F0")
         }
         #expect(taken?.code == .machineMismatch)
         // The admin moves REG-001 to the new machine.
         try store.rebindTerminal(TerminalID("REG-001"), to: "00:11:22:33:44:55")
-        #expect(try store.bindAtHello(TerminalID("REG-001"), machineID: "00:11:22:33:44:55") == .unchanged)
+        #expect(try await store.bindAtHello(TerminalID("REG-001"), machineID: "00:11:22:33:44:55") == .unchanged)
         try store.rebindTerminal(TerminalID("REG-001"), to: nil)
         #expect(try store.terminal(TerminalID("REG-001"))?.machineID == nil)
         let events = try store.terminalEvents(of: TerminalID("REG-001")).map(\.kind)
