@@ -92,6 +92,13 @@ extension ErrorCode {
     public static let referenceUnknown = ErrorCode(rawValue: "REFERENCE_UNKNOWN")
     public static let referenceInvalid = ErrorCode(rawValue: "REFERENCE_INVALID")
     public static let refundExceedsOriginal = ErrorCode(rawValue: "REFUND_EXCEEDS_ORIGINAL")
+    public static let periodBusy = ErrorCode(rawValue: "PERIOD_BUSY")
+    public static let cashCountInvalid = ErrorCode(rawValue: "CASH_COUNT_INVALID")
+    public static let varianceExplanationRequired = ErrorCode(rawValue: "VARIANCE_EXPLANATION_REQUIRED")
+    public static let roleRequired = ErrorCode(rawValue: "ROLE_REQUIRED")
+    public static let reportNotFound = ErrorCode(rawValue: "REPORT_NOT_FOUND")
+    public static let reportMismatch = ErrorCode(rawValue: "REPORT_MISMATCH")
+    public static let dayNotClosed = ErrorCode(rawValue: "DAY_NOT_CLOSED")
 
     /// Every code, with where it comes from and what it means.
     public static let catalog: [Entry] = [
@@ -185,5 +192,12 @@ extension ErrorCode {
         Entry(code: .referenceUnknown, origin: .mediator, retryable: false, summary: "A refund or credit note's `reference` is not the fiscal number of an invoice sealed here."),
         Entry(code: .referenceInvalid, origin: .mediator, retryable: false, summary: "A refund or credit note's `reference` is an invoice of another outlet, another currency, or not a sale."),
         Entry(code: .refundExceedsOriginal, origin: .mediator, retryable: false, summary: "The refund or credit note, with the earlier ones of the same invoice, is more than that invoice's total."),
+        Entry(code: .periodBusy, origin: .mediator, retryable: true, summary: "The terminal has requests queued, prepared, committing or in doubt; a Z waits for them. `message` names each."),
+        Entry(code: .cashCountInvalid, origin: .validation, retryable: false, summary: "The cash count is missing, negative, in a currency not accepted, or names a denomination that is not configured; `violations` names each."),
+        Entry(code: .varianceExplanationRequired, origin: .mediator, retryable: false, summary: "The variance between expected and counted cash is above the configured threshold and no explanation was given."),
+        Entry(code: .roleRequired, origin: .mediator, retryable: false, summary: "The staff member named (`closed_by`, `taken_by`) lacks the role the action needs: supervisor or manager for a Z, manager for a combined Z, admin for a forced close."),
+        Entry(code: .reportNotFound, origin: .mediator, retryable: false, summary: "No report has that number."),
+        Entry(code: .reportMismatch, origin: .alert, retryable: false, summary: "A combined Z found that the registers' Zs and the device's own Z disagree; the record names the differences."),
+        Entry(code: .dayNotClosed, origin: .mediator, retryable: false, summary: "A combined Z needs every terminal that sold since the device's last Z to have taken its Z; `message` names the open ones."),
     ]
 }
