@@ -128,8 +128,17 @@ let package = Package(
             name: "MediatorStore",
             dependencies: [
                 "FiscalCore",
+                "Reports",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
+            swiftSettings: swiftSettings
+        ),
+
+        // X and Z reports: the figures as a pure function of the recorded day, cash counts,
+        // report records and their hash chains (docs/REPORTS.md). No I/O.
+        .target(
+            name: "Reports",
+            dependencies: ["FiscalCore"],
             swiftSettings: swiftSettings
         ),
 
