@@ -22,6 +22,8 @@ public enum TerminalProtocol {
         case heartbeat = "HEARTBEAT"
         case openPeriod = "OPEN_PERIOD"
         case cashEvent = "CASH_EVENT"
+        case reportX = "REPORT_X"
+        case closePeriod = "CLOSE_PERIOD"
         case event = "EVENT"
     }
 
@@ -69,6 +71,95 @@ public struct TerminalRequest: Codable, Sendable {
         case ping
         case openPeriod(OpenPeriod)
         case cashEvent(CashEvent)
+        case reportX(ReportX)
+        case closePeriod(ClosePeriod)
+    }
+
+    /// REPORT_X: the X report of the terminal's open period, or of one cashier in it. A preview
+    /// (the default) is free and unnumbered; `preview: false` takes a numbered one, by `taken_by`.
+    public struct ReportX: Codable, Sendable, Hashable {
+        public var preview: Bool
+        public var cashierID: String?
+        public var takenBy: String?
+        public init(preview: Bool = true, cashierID: String? = nil, takenBy: String? = nil) {
+            self.preview = preview
+            self.cashierID = cashierID
+            self.takenBy = takenBy
+        }
+        enum CodingKeys: String, CodingKey {
+            case preview
+            case cashierID = "cashier_id"
+            case takenBy = "taken_by"
+        }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            preview = try c.decodeIfPresent(Bool.self, forKey: .preview) ?? true
+            cashierID = try c.decodeIfPresent(String.self, forKey: .cashierID)
+            takenBy = try c.decodeIfPresent(String.self, forKey: .takenBy)
+        }
+    }
+
+    /// CLOSE_PERIOD: the Z report. `preview: true` answers the Z it would take and changes
+    /// nothing; otherwise, with the cash count by denomination per currency, it takes the Z and
+    /// closes the work period.
+    public struct ClosePeriod: Codable, Sendable, Hashable {
+        public var preview: Bool
+        /// Staff id with the supervisor or manager role.
+        public var closedBy: String
+        /// Currency → denomination (decimal text) → pieces.
+        public var count: [String: [String: Int64]]?
+        public var explanation: String?
+        public init(
+            preview: Bool = false,
+            closedBy: String,
+            count: [String: [String: Int64]]? = nil,
+            explanation: String? = nil
+        ) {
+            self.preview = preview
+            self.closedBy = closedBy
+            self.count = count
+            self.explanation = explanation
+        }
+        enum CodingKeys: String, CodingKey {
+            case preview
+            case closedBy = "closed_by"
+            case count, explanation
+        }
+
+        /// The count, each number held to `Int64` at its own path (`$.count.CDF.500`), so a
+        /// count of 1e30 is named where it is rather than reported as the whole message.
+        static func decodeCount(_ c: KeyedDecodingContainer<CodingKeys>) throws -> [String: [String: Int64]]? {
+            guard c.contains(.count), try !c.decodeNil(forKey: .count) else { return nil }
+            let currencies = try c.nestedContainer(keyedBy: TextKey.self, forKey: .count)
+            var count: [String: [String: Int64]] = [:]
+            for currency in currencies.allKeys {
+                let pieces = try currencies.nestedContainer(keyedBy: TextKey.self, forKey: currency)
+                var lines: [String: Int64] = [:]
+                for denomination in pieces.allKeys {
+                    lines[denomination.stringValue] = try pieces.decode(
+                        Int64.self,
+                        forKey: denomination,
+                        in: -Int64.max...Int64.max
+                    )
+                }
+                count[currency.stringValue] = lines
+            }
+            return count
+        }
+
+        struct TextKey: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            preview = try c.decodeIfPresent(Bool.self, forKey: .preview) ?? false
+            closedBy = try c.decodeText(forKey: .closedBy, length: StaffIDRule.length)
+            count = try Self.decodeCount(c)
+            explanation = try c.decodeIfPresent(String.self, forKey: .explanation)
+        }
     }
 
     /// OPEN_PERIOD: opens the terminal's work period with a float per currency.
@@ -218,6 +309,8 @@ public struct TerminalRequest: Codable, Sendable {
         case .ping: .ping
         case .openPeriod: .openPeriod
         case .cashEvent: .cashEvent
+        case .reportX: .reportX
+        case .closePeriod: .closePeriod
         }
     }
 
@@ -227,7 +320,9 @@ public struct TerminalRequest: Codable, Sendable {
         case .fiscalize(let sale), .prepare(let sale): sale.requestID
         case .commit(let commit): commit.requestID
         case .abort(let reference), .result(let reference): reference.requestID
-        case .hello, .login, .logout, .heartbeat, .log, .status, .ping, .openPeriod, .cashEvent: nil
+        case .hello, .login, .logout, .heartbeat, .log, .status, .ping, .openPeriod, .cashEvent, .reportX,
+            .closePeriod:
+            nil
         }
     }
 
@@ -259,6 +354,8 @@ public struct TerminalRequest: Codable, Sendable {
         case .ping: body = .ping
         case .openPeriod: body = .openPeriod(try OpenPeriod(from: decoder))
         case .cashEvent: body = .cashEvent(try CashEvent(from: decoder))
+        case .reportX: body = .reportX(try ReportX(from: decoder))
+        case .closePeriod: body = .closePeriod(try ClosePeriod(from: decoder))
         case .event:
             throw DecodingError.dataCorruptedError(
                 forKey: .type,
@@ -284,6 +381,8 @@ public struct TerminalRequest: Codable, Sendable {
         case .log(let log): try log.encode(to: encoder)
         case .openPeriod(let open): try open.encode(to: encoder)
         case .cashEvent(let event): try event.encode(to: encoder)
+        case .reportX(let report): try report.encode(to: encoder)
+        case .closePeriod(let close): try close.encode(to: encoder)
         case .logout, .status, .ping: break
         }
     }
@@ -326,7 +425,7 @@ extension TerminalRequest {
             case .log: .log(Log(invoiceSeq: need(invoiceSeq, "invoice_seq")))
             case .status: .status
             case .ping: .ping
-            case .openPeriod, .cashEvent: preconditionFailure("\(type.rawValue) is made from its body")
+            case .openPeriod, .cashEvent, .reportX, .closePeriod: preconditionFailure("\(type.rawValue) is made from its body")
             case .event: preconditionFailure("EVENT is sent by the mediator only")
             }
         self.init(body, msgID: msgID, terminalID: terminalID)
@@ -500,6 +599,9 @@ public struct TerminalReply: Codable, Sendable, Hashable {
     public var period: PeriodInfo?
     /// CASH_EVENT: the event as recorded.
     public var cashEvent: CashEventInfo?
+    /// REPORT_X, CLOSE_PERIOD: the report record (docs/REPORTS.md), and its 80 mm text.
+    public var report: JSONDocument?
+    public var reportText: String?
 
     public init(type: TerminalProtocol.MessageType, msgID: String? = nil, status: String? = "OK") {
         self.type = type
@@ -555,6 +657,8 @@ public struct TerminalReply: Codable, Sendable, Hashable {
         case heartbeatMs = "heartbeat_ms"
         case terminal, period
         case cashEvent = "cash_event"
+        case report
+        case reportText = "report_text"
     }
 
     /// Decodes a reply or an event, holding every integer to its range (``WireRange``), so
@@ -589,6 +693,8 @@ public struct TerminalReply: Codable, Sendable, Hashable {
         terminal = try c.decodeIfPresent(TerminalInfo.self, forKey: .terminal)
         period = try c.decodeIfPresent(PeriodInfo.self, forKey: .period)
         cashEvent = try c.decodeIfPresent(CashEventInfo.self, forKey: .cashEvent)
+        report = try c.decodeIfPresent(JSONDocument.self, forKey: .report)
+        reportText = try c.decodeIfPresent(String.self, forKey: .reportText)
     }
 
     /// A work period as OPEN_PERIOD and HELLO return it.

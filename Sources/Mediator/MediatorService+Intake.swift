@@ -226,6 +226,8 @@ extension MediatorService {
                     FiscalError(.saleContextInvalid, "the sale context is not well-formed", violations: violations)
                 } else if type == .openPeriod, path.hasPrefix("$.opening_float") {
                     FiscalError(.floatInvalid, "the opening float is not well-formed", violations: violations)
+                } else if type == .closePeriod, path.hasPrefix("$.count") {
+                    FiscalError(.cashCountInvalid, "the cash count is not well-formed", violations: violations)
                 } else if type == .cashEvent, path != "$.event_id" {
                     FiscalError(.cashEventInvalid, "the cash event is not well-formed", violations: violations)
                 } else {
@@ -293,6 +295,8 @@ extension MediatorService {
         case .log(let log): return try await self.log(context, log)
         case .openPeriod(let open): return try await openPeriod(context, open)
         case .cashEvent(let event): return try await cashEvent(context, event)
+        case .reportX(let x): return try await reportX(context, x)
+        case .closePeriod(let close): return try await closePeriod(context, close)
         }
         return nil
     }

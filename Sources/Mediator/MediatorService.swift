@@ -3,6 +3,7 @@ public import FiscalDevice
 import Foundation
 public import Logging
 public import MediatorStore
+public import Reports
 public import Metrics
 public import ServiceLifecycle
 import Synchronization
@@ -43,6 +44,8 @@ public final class MediatorService: Service, Sendable {
         /// DISK_LOW below this many free bytes on the store's file system; nil (the default
         /// here) watches nothing. `serve --disk-low` sets it.
         public var diskLowBytes: Int64?
+        /// Report settings: business name, denominations, variance thresholds, blind count.
+        public var reports = ReportSettings()
         public init() {}
 
         /// What is wrong with these settings, if anything (each names its key).

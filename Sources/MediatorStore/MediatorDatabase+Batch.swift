@@ -93,6 +93,7 @@ extension MediatorDatabase {
                     ? try existing.invoiceSeq.flatMap { try sealedRow(db, $0) }.map(sealed) : nil
                 return .existing(existing, sealed: sealed?.entry)
             }
+            if let refusal = try periodClosed(record, db) { return refusal }
             existing.state = .queued
             existing.mode = record.mode
             existing.cashierID = record.cashierID
@@ -115,6 +116,7 @@ extension MediatorDatabase {
             )
             return .admitted
         }
+        if let refusal = try periodClosed(record, db) { return refusal }
         let now = now()
         try db.executeCached(
             sql: """
@@ -131,6 +133,21 @@ extension MediatorDatabase {
             ]
         )
         return .admitted
+    }
+
+    /// The intake attributed the sale to the period it read; a Z may have closed it since.
+    /// Checked in the admission's own transaction, so no sale is ever stored (and so sealed) in
+    /// a period whose Z is already taken. A replay of a stored request is not refused.
+    static func periodClosed(_ record: RequestRecord, _ db: Database) throws -> StoreWriteResult? {
+        guard let period = record.periodID,
+            try String.fetchOne(
+                db.cachedStatement(sql: "SELECT closed_at FROM work_period WHERE id = ?"),
+                arguments: [period.rawValue]
+            ) != nil
+        else { return nil }
+        return .refused(
+            FiscalError(.workPeriodClosed, "work period \(period) closed before this sale was stored; open a new one")
+        )
     }
 
     /// A journal entry the store lacks, for the unsealed request of its terminal with the same

@@ -150,6 +150,10 @@ public final class MediatorDatabase: Sendable {
                     """
             )
         }
+        // Issue 19: X and Z reports, and immutable sealed invoices (docs/REPORTS.md).
+        migrator.registerMigration("v7-reports") { db in
+            try db.execute(sql: reportSchema)
+        }
         return migrator
     }
 

@@ -235,6 +235,12 @@ extension MediatorDatabase {
                 return 0
             }
             let (low, high) = (try Self.sqlSeq(pruned), try Self.sqlSeq(through))
+            // The one path that deletes sealed invoices: logged first, append-only, and the
+            // delete trigger lets through only numbers the log covers (docs/REPORTS.md).
+            try db.execute(
+                sql: "INSERT INTO prune_log (after_seq, through_seq, at) VALUES (?, ?, ?)",
+                arguments: [low, high, Self.now()]
+            )
             try db.execute(
                 sql: "DELETE FROM outbox WHERE invoice_seq > ? AND invoice_seq <= ?",
                 arguments: [low, high]

@@ -52,6 +52,9 @@ public enum StoreWriteResult: Sendable, Hashable {
     /// A request with this key is already there: the caller replays it or refuses. `sealed` is
     /// its journal entry when it is sealed and still held here (not pruned).
     case existing(RequestRecord, sealed: JournalEntry?)
+    /// The store would not take it, and stored nothing: the work period it was attributed to
+    /// closed (its Z was taken) between the intake's read and this write.
+    case refused(FiscalError)
     case done
 }
 

@@ -1,4 +1,5 @@
 public import FiscalCore
+public import Foundation
 
 /// A cash count by denomination per currency, as `CLOSE_PERIOD` carries it:
 /// `{"CDF": {"20000": 5, "500": 12}, "USD": {"20": 3}}`: how many of each note or coin.
@@ -174,12 +175,14 @@ public struct CashReconciliation: Hashable, Sendable, Codable {
     public static let maxExplanationLength = 256
 
     /// Reconciles `count` with the drawer of `figures`. A variance above the currency's threshold
-    /// without an explanation is VARIANCE_EXPLANATION_REQUIRED. The count must already be valid.
+    /// without an explanation is VARIANCE_EXPLANATION_REQUIRED, unless `requireExplanation` is
+    /// false (a preview, which is where the variance is first seen). The count must be valid.
     public static func reconcile(
         _ figures: ReportFigures,
         count: CashCount,
         settings: ReportSettings,
-        explanation: String?
+        explanation: String?,
+        requireExplanation: Bool = true
     ) throws(FiscalError) -> CashReconciliation {
         let counted = count.totals()
         let expected = Dictionary(uniqueKeysWithValues: figures.drawer.map { ($0.currency, $0.expected) })
@@ -196,7 +199,7 @@ public struct CashReconciliation: Hashable, Sendable, Codable {
                 unexplained.append("\(currency) \(variance)")
             }
         }
-        if !unexplained.isEmpty, explained == nil {
+        if requireExplanation, !unexplained.isEmpty, explained == nil {
             throw FiscalError(
                 .varianceExplanationRequired,
                 "the variance (\(unexplained.joined(separator: ", "))) is above the threshold: give an explanation"
@@ -212,5 +215,38 @@ extension String {
         while let first = scalars.first, first.isWhitespace { scalars.removeFirst() }
         while let last = scalars.last, last.isWhitespace { scalars.removeLast() }
         return String(scalars)
+    }
+}
+
+extension ReportSettings {
+    /// The settings in the JSON file at `url` (`serve --reports`, `mediator.reports`); a key
+    /// absent keeps its default. A denomination that is not positive, or a negative threshold, is
+    /// CONFIG_INVALID naming it.
+    public static func load(from url: URL) throws(FiscalError) -> ReportSettings {
+        let settings: ReportSettings
+        do {
+            settings = try JSONDecoder().decode(ReportSettings.self, from: Data(contentsOf: url))
+        } catch {
+            throw FiscalError(.configInvalid, "\(url.path): \(error)")
+        }
+        if let problem = settings.problems().first { throw FiscalError(.configInvalid, "\(url.path): \(problem)") }
+        return settings
+    }
+
+    /// What is wrong with these settings, each naming its key.
+    public func problems() -> [String] {
+        var found: [String] = []
+        for (currency, list) in denominations.sorted(by: { $0.key < $1.key }) {
+            if list.isEmpty { found.append("denominations.\(currency) is empty") }
+            if let bad = list.first(where: { $0.units <= 0 }) {
+                found.append("denominations.\(currency): \(bad) is not positive")
+            }
+            if Set(list).count != list.count { found.append("denominations.\(currency) lists a value twice") }
+        }
+        for (currency, threshold) in varianceThresholds.sorted(by: { $0.key < $1.key }) where threshold.units < 0 {
+            found.append("variance_threshold.\(currency) is negative")
+        }
+        if businessName.count > 64 { found.append("business_name is longer than 64 characters") }
+        return found
     }
 }

@@ -234,6 +234,31 @@ public actor MediatorClient {
         try await send(TerminalRequest(.cashEvent(event)))
     }
 
+    /// REPORT_X: the X report of this terminal's open period (or of one cashier in it); a free
+    /// preview unless `takenBy` takes a numbered one. The reply's `report` is the record.
+    public func reportX(
+        preview: Bool = true,
+        cashierID: String? = nil,
+        takenBy: String? = nil
+    ) async throws(FiscalError) -> TerminalReply {
+        try await send(TerminalRequest(.reportX(.init(preview: preview, cashierID: cashierID, takenBy: takenBy))))
+    }
+
+    /// CLOSE_PERIOD: the Z report, with the count by denomination per currency; `preview`
+    /// answers the Z it would take and changes nothing.
+    public func closePeriod(
+        closedBy: String,
+        count: [String: [String: Int64]]?,
+        explanation: String? = nil,
+        preview: Bool = false
+    ) async throws(FiscalError) -> TerminalReply {
+        try await send(
+            TerminalRequest(
+                .closePeriod(.init(preview: preview, closedBy: closedBy, count: count, explanation: explanation))
+            )
+        )
+    }
+
     /// FISCALIZE: the mediator prepares and commits back to back; `sale` is the context recorded
     /// beside the invoice (discounts, tender, change).
     public func fiscalize(

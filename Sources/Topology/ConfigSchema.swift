@@ -59,6 +59,7 @@ public enum ConfigSchema {
         Key(key: "mediator.work_periods", flag: "--work-periods", defaultValue: "true", secret: false),
         Key(key: "mediator.disk_low", flag: "--disk-low", defaultValue: "256MB", secret: false),
         Key(key: "mediator.rules", flag: "--rules", defaultValue: nil, secret: false),
+        Key(key: "mediator.reports", flag: "--reports", defaultValue: nil, secret: false),
         Key(key: "log.level", flag: "--log-level", defaultValue: "info", secret: false),
         Key(key: "log.format", flag: "--log-format", defaultValue: "logfmt", secret: false),
         Key(key: "sync.url", flag: "--cloud-url", defaultValue: nil, secret: false),

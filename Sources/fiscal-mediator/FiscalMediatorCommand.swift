@@ -23,6 +23,7 @@ struct FiscalMediatorCommand: AsyncParsableCommand {
             TerminalsCommand.self,
             StaffCommand.self,
             PeriodCommand.self,
+            ReportCommand.self,
             SyncCommand.self,
             CloudEmulatorCommand.self,
             DeviceEmulatorCommand.self,

@@ -7,6 +7,7 @@ import LogFormat
 import Logging
 import Mediator
 import MediatorStore
+import Reports
 import OpsHTTP
 import Prometheus
 import ServiceLifecycle
@@ -81,6 +82,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "A fiscal rules file (tax groups, currencies, limits).")
     var rules: String?
+
+    @Option(help: "A report settings file (business name, denominations, variance thresholds, blind count).")
+    var reports: String?
 
     @Option(
         help: """
@@ -327,6 +331,11 @@ struct ServeCommand: AsyncParsableCommand {
         if let rules = value(rules, "mediator.rules").text {
             do { configuration.rules = try FiscalRules.load(from: URL(fileURLWithPath: rules)) } catch {
                 throw StartupError("--rules \(rules): \(error)")
+            }
+        }
+        if let reports = value(reports, "mediator.reports").text {
+            do { configuration.reports = try ReportSettings.load(from: URL(fileURLWithPath: reports)) } catch {
+                throw StartupError("--reports \(reports): \(error.message)")
             }
         }
         let endpoint: DeviceEndpoint

@@ -110,8 +110,8 @@ func printTable(_ rows: [[String]]) {
 struct PeriodCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "period",
-        abstract: "List and show work periods per terminal.",
-        subcommands: [List.self, Show.self]
+        abstract: "List and show work periods per terminal; force-close one in an emergency.",
+        subcommands: [List.self, Show.self, PeriodForceClose.self]
     )
 
     struct List: AsyncParsableCommand {

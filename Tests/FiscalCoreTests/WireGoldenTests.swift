@@ -8,7 +8,7 @@ import Testing
 struct WireGoldenTests {
     static let names = [
         "hello", "login", "logout", "heartbeat", "fiscalize", "prepare", "commit", "abort", "result", "log", "status",
-        "ping", "open_period", "cash_event", "fiscalize.sale",
+        "ping", "open_period", "cash_event", "fiscalize.sale", "report_x", "close_period",
     ]
 
     static func golden(_ name: String) throws -> Data {
@@ -38,6 +38,9 @@ struct WireGoldenTests {
         case .openPeriod(let open):
             #expect(open.openedBy == "SUP-01" && open.openingFloat["USD"] == Money(units: 2000))
         case .cashEvent(let event): #expect(event.knownKind == .payout && event.amount == Money(units: 1_500_000))
+        case .reportX(let x): #expect(!x.preview && x.cashierID == "CASH-07" && x.takenBy == "SUP-01")
+        case .closePeriod(let close):
+            #expect(close.closedBy == "SUP-01" && close.count?["CDF"]?["20000"] == 5 && !close.preview)
         case .logout, .status, .ping: break
         }
         let again = try JSONEncoder().encode(request)
@@ -61,6 +64,9 @@ struct WireGoldenTests {
                 "$.opening_float.CDF"
             ),
             (#"{"v":1,"type":"CASH_EVENT","msg_id":"a","kind":"payout"}"#, "$.event_id"),
+            (#"{"v":1,"type":"CLOSE_PERIOD","msg_id":"a","count":{}}"#, "$.closed_by"),
+            (#"{"v":1,"type":"CLOSE_PERIOD","msg_id":"a","closed_by":"S","count":{"CDF":{"500":1e30}}}"#, "$.count.CDF.500"),
+            (#"{"v":1,"type":"REPORT_X","msg_id":"a","preview":"yes"}"#, "$.preview"),
             (
                 #"{"v":1,"type":"CASH_EVENT","msg_id":"a","event_id":"e","kind":"payout","amount":99999999999999999999}"#,
                 "$.amount"

@@ -211,11 +211,18 @@ struct Workspace: Sendable {
     var otherExport: URL { root.appendingPathComponent("other.json") }
     var stores: [URL] { FileManager.default.fileExists(atPath: secondStore.path) ? [store, secondStore] : [store] }
 
-    /// Runs SQL on one of the SQLite files, foreign keys off (a tamperer is not bound by them).
+    /// Runs SQL on one of the SQLite files, foreign keys off and the immutability triggers
+    /// dropped first: a tamperer with the sqlite3 shell is bound by neither.
     func sql(_ file: URL, _ statements: String, _ arguments: StatementArguments = []) throws {
         var configuration = Configuration()
         configuration.foreignKeysEnabled = false
         try DatabaseQueue(path: file.path, configuration: configuration).inDatabase { db in
+            try db.execute(
+                sql: """
+                    DROP TRIGGER IF EXISTS sealed_invoice_no_update; DROP TRIGGER IF EXISTS sealed_invoice_no_delete;
+                    DROP TRIGGER IF EXISTS report_no_update; DROP TRIGGER IF EXISTS report_no_delete;
+                    """
+            )
             try db.execute(sql: statements, arguments: arguments)
         }
     }

@@ -131,6 +131,13 @@ extension DeviceCore {
                 live.stage = .queued
                 requests[key] = live
             }
+        case .refused(let error):
+            requests[key] = nil
+            _ = queue.remove { _, queued in queued == key }
+            if let claimed { line.pending.append(.adopt(claimed, live: activeRequests(of: key.terminal))) }
+            for waiter in live.waiters {
+                actions.append(.reply(waiter.ticket, .refused(error, retryAfter: nil)))
+            }
         case .existing(let stored, let sealed):
             requests[key] = nil
             _ = queue.remove { _, queued in queued == key }

@@ -1,0 +1,579 @@
+public import FiscalCore
+import Foundation
+import GRDB
+public import Reports
+
+/// What a Z is asked to do (`CLOSE_PERIOD`, `report z`, `period force-close`).
+public struct ZRequest: Sendable, Hashable {
+    public var terminal: TerminalID
+    /// Staff id of who closes: supervisor, manager or admin (admin for a forced close).
+    public var closedBy: String
+    public var count: CashCount?
+    public var explanation: String?
+    /// `period force-close`: an admin's emergency close, with its reason; the count is optional.
+    public var forceReason: String?
+
+    public init(
+        terminal: TerminalID,
+        closedBy: String,
+        count: CashCount?,
+        explanation: String? = nil,
+        forceReason: String? = nil
+    ) {
+        self.terminal = terminal
+        self.closedBy = closedBy
+        self.count = count
+        self.explanation = explanation
+        self.forceReason = forceReason
+    }
+
+    public var forced: Bool { forceReason != nil }
+}
+
+/// A stored report's summary, for lists.
+public struct ReportSummary: Sendable, Hashable, Codable {
+    public var number: String
+    public var kind: ReportKind
+    public var terminal: String?
+    public var periodID: Int64?
+    public var cashier: String?
+    public var generatedAt: String
+    public var generatedBy: String
+    public var hash: String
+
+    enum CodingKeys: String, CodingKey {
+        case number, kind, terminal
+        case periodID = "period_id"
+        case cashier
+        case generatedAt = "generated_at"
+        case generatedBy = "generated_by"
+        case hash
+    }
+}
+
+extension MediatorDatabase {
+    /// Reports (docs/REPORTS.md): numbered records, immutable by trigger, gap-free per terminal
+    /// and kind (a counter that only grows, in the record's own transaction), hashed and chained;
+    /// the Zs' sync outbox; and sealed invoices made immutable too, except through pruning, which
+    /// now leaves an append-only `prune_log` row that the delete trigger checks.
+    static let reportSchema = """
+        CREATE TABLE report (
+            number TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            terminal_id TEXT,
+            sequence INTEGER NOT NULL,
+            period_id INTEGER,
+            cashier_id TEXT,
+            generated_at TEXT NOT NULL,
+            generated_by TEXT NOT NULL,
+            body TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX report_chain ON report(kind, COALESCE(terminal_id, ''), sequence);
+        CREATE UNIQUE INDEX report_period_z ON report(period_id) WHERE kind = 'Z';
+        CREATE INDEX report_generated ON report(kind, generated_at);
+        CREATE TRIGGER report_no_update BEFORE UPDATE ON report
+            BEGIN SELECT RAISE(ABORT, 'reports are immutable'); END;
+        CREATE TRIGGER report_no_delete BEFORE DELETE ON report
+            BEGIN SELECT RAISE(ABORT, 'reports are immutable'); END;
+        CREATE TABLE report_counter (
+            kind TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            last INTEGER NOT NULL,
+            PRIMARY KEY (kind, scope)
+        );
+        CREATE TRIGGER report_counter_only_grows BEFORE UPDATE ON report_counter WHEN NEW.last <= OLD.last
+            BEGIN SELECT RAISE(ABORT, 'report counters only grow'); END;
+        CREATE TRIGGER report_counter_no_delete BEFORE DELETE ON report_counter
+            BEGIN SELECT RAISE(ABORT, 'report counters only grow'); END;
+        CREATE TABLE report_outbox (
+            number TEXT PRIMARY KEY REFERENCES report(number),
+            kind TEXT NOT NULL,
+            terminal_id TEXT,
+            sequence INTEGER NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            enqueued_at TEXT NOT NULL,
+            uploaded_at TEXT
+        );
+        CREATE INDEX report_outbox_state ON report_outbox(state, kind, terminal_id, sequence);
+        CREATE TABLE prune_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            after_seq INTEGER NOT NULL,
+            through_seq INTEGER NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE TRIGGER prune_log_no_update BEFORE UPDATE ON prune_log
+            BEGIN SELECT RAISE(ABORT, 'the prune log is append-only'); END;
+        CREATE TRIGGER prune_log_no_delete BEFORE DELETE ON prune_log
+            BEGIN SELECT RAISE(ABORT, 'the prune log is append-only'); END;
+        CREATE TRIGGER sealed_invoice_no_update BEFORE UPDATE ON sealed_invoice
+            BEGIN SELECT RAISE(ABORT, 'sealed invoices are immutable'); END;
+        CREATE TRIGGER sealed_invoice_no_delete BEFORE DELETE ON sealed_invoice
+            WHEN OLD.invoice_seq > COALESCE((SELECT MAX(through_seq) FROM prune_log), 0)
+            BEGIN SELECT RAISE(ABORT, 'sealed invoices are deleted only by pruning what the cloud confirmed'); END;
+        CREATE INDEX request_period ON request(period_id, invoice_seq) WHERE period_id IS NOT NULL;
+        """
+
+    /// Requests still on their way at `terminal` (what a Z waits for).
+    static let inFlightStates = ["queued", "prepared", "committing", "in_doubt"]
+
+    // MARK: Inputs
+
+    /// What `period`'s reports are computed from, in the caller's transaction: the period, its
+    /// sessions with names, its sealed invoices (from the request ledger, which pruning keeps)
+    /// with their contexts, and its cash events.
+    static func reportInput(_ db: Database, _ period: WorkPeriodRecord) throws -> ReportInput {
+        let sessions = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT s.id, s.cashier_id, s.opened_at, s.closed_at, st.display_name FROM cashier_session s
+                LEFT JOIN staff st ON st.id = s.cashier_id WHERE s.period_id = ? ORDER BY s.id
+                """,
+            arguments: [period.id.rawValue]
+        ).map { row in
+            ReportInput.Session(
+                id: row["id"],
+                cashierID: row["cashier_id"],
+                cashierName: row["display_name"],
+                openedAt: row["opened_at"],
+                closedAt: row["closed_at"]
+            )
+        }
+        let decoder = JSONDecoder()
+        var invoices: [ReportInput.Sealed] = []
+        let rows = try Row.fetchCursor(
+            db,
+            sql: """
+                SELECT r.invoice_seq, r.session_id, r.payload, r.sale_context, COALESCE(s.sealed_at, r.updated_at) AS at
+                FROM request r LEFT JOIN sealed_invoice s ON s.invoice_seq = r.invoice_seq
+                WHERE r.period_id = ? AND r.state = 'sealed' ORDER BY r.invoice_seq
+                """,
+            arguments: [period.id.rawValue]
+        )
+        while let row = try rows.next() {
+            guard let seq = (row["invoice_seq"] as Int64?).flatMap(UInt64.init(exactly:)) else {
+                throw FiscalError(.storeUnavailable, "a sealed request of period \(period.id) has no fiscal number")
+            }
+            let payload = row["payload"] as Data
+            guard !payload.isEmpty else {
+                throw FiscalError(.storeUnavailable, "sealed invoice \(seq) of period \(period.id) has no payload")
+            }
+            let invoice: Invoice
+            let context: SaleContext?
+            do {
+                invoice = try decoder.decode(Invoice.self, from: payload)
+                context = try (row["sale_context"] as String?).map {
+                    try decoder.decode(SaleContext.self, from: Data($0.utf8))
+                }
+            } catch {
+                throw FiscalError(.storeUnavailable, "sealed invoice \(seq) does not decode: \(error)")
+            }
+            invoices.append(
+                ReportInput.Sealed(
+                    seq: seq,
+                    sessionID: row["session_id"],
+                    sealedAt: row["at"],
+                    invoice: invoice,
+                    context: context
+                )
+            )
+        }
+        let events = try Row.fetchAll(
+            db,
+            sql: "SELECT kind, amount, currency, session_id, cashier_id FROM cash_event WHERE period_id = ? ORDER BY id",
+            arguments: [period.id.rawValue]
+        ).map { row throws -> ReportInput.Event in
+            let kind = row["kind"] as String
+            guard let known = CashEvent.Kind(rawValue: kind) else {
+                throw FiscalError(.storeUnavailable, "a cash event of period \(period.id) has unknown kind \(kind)")
+            }
+            return ReportInput.Event(
+                kind: known,
+                amount: (row["amount"] as String?).flatMap(Money.init(decimalText:)),
+                currency: row["currency"],
+                sessionID: row["session_id"],
+                cashierID: row["cashier_id"]
+            )
+        }
+        return ReportInput(
+            terminal: period.terminalID,
+            periodID: period.id.rawValue,
+            openedBy: period.openedBy,
+            openedAt: period.openedAt,
+            closedAt: period.closedAt,
+            openingFloat: period.openingFloat,
+            sessions: sessions,
+            invoices: invoices,
+            events: events
+        )
+    }
+
+    // MARK: X
+
+    /// The X figures of `terminal`'s open period (or of one cashier in it), computed from one
+    /// read. A preview is free and unnumbered; ``takeX(at:cashier:by:settings:)`` numbers one.
+    public func previewX(
+        at terminal: TerminalID,
+        cashier: String? = nil,
+        settings: ReportSettings
+    ) async throws(FiscalError) -> ReportRecord {
+        try await shopDayError {
+            try await self.pool.read { db in
+                try Self.xRecord(db, terminal, cashier, by: "", settings, numbered: false)
+            }
+        }
+    }
+
+    /// An X taken: numbered, stored and logged, like a preview otherwise. Nothing closes.
+    public func takeX(
+        at terminal: TerminalID,
+        cashier: String? = nil,
+        by: String,
+        settings: ReportSettings
+    ) async throws(FiscalError) -> ReportRecord {
+        try await shopDayError {
+            try await self.durableWrite { db in
+                var record = try Self.xRecord(db, terminal, cashier, by: by, settings, numbered: true)
+                try Self.store(db, &record)
+                try Self.insertEvent(db, terminal, "x_report", "\(record.number) by \(by)")
+                return record
+            }
+        }
+    }
+
+    static func xRecord(
+        _ db: Database,
+        _ terminal: TerminalID,
+        _ cashier: String?,
+        by: String,
+        _ settings: ReportSettings,
+        numbered: Bool
+    ) throws -> ReportRecord {
+        guard let period = try openPeriodRow(db, terminal) else {
+            throw FiscalError(.workPeriodClosed, "\(terminal) has no open work period")
+        }
+        let now = now()
+        let input = try reportInput(db, period)
+        if let cashier, !input.sessions.contains(where: { $0.cashierID == cashier }) {
+            throw FiscalError(.staffUnknown, "\(cashier) has no session in work period \(period.id)")
+        }
+        let figures = try ReportFigures.compute(input, scope: cashier.map { .cashier($0) } ?? .terminal, asOf: now)
+        return ReportRecord(
+            number: numbered ? "" : "X-PREVIEW",
+            kind: .x,
+            sequence: 0,
+            terminal: terminal.rawValue,
+            periodID: period.id.rawValue,
+            generatedAt: now,
+            generatedBy: by,
+            generatedByName: try staffRow(db, by)?.displayName,
+            businessName: settings.businessName,
+            figures: figures
+        )
+    }
+
+    // MARK: Z
+
+    /// The Z `request` would produce, without committing anything: the preview a supervisor
+    /// checks before confirming. With a blind count and no count yet, the drawer's expected
+    /// amounts are left out.
+    public func previewZ(_ request: ZRequest, settings: ReportSettings, currencies: [String])
+        async throws(FiscalError) -> ReportRecord
+    {
+        try await shopDayError {
+            try await self.pool.read { db in
+                try Self.zRecord(db, request, settings, currencies, preview: true)
+            }
+        }
+    }
+
+    /// Takes the Z: in one transaction, checks the preconditions, computes the figures,
+    /// reconciles the count, numbers the record gap-free, hashes and chains it, closes the work
+    /// period with its open session, logs who did it, and queues the record for the cloud.
+    /// A refusal changes nothing.
+    public func takeZ(_ request: ZRequest, settings: ReportSettings, currencies: [String])
+        async throws(FiscalError) -> ReportRecord
+    {
+        try await shopDayError {
+            try await self.durableWrite { db in
+                var record = try Self.zRecord(db, request, settings, currencies, preview: false)
+                try Self.store(db, &record)
+                guard let period = record.periodID else { preconditionFailure("a Z names its period") }
+                _ = try Self.closePeriod(db, WorkPeriodID(period), closedBy: request.closedBy)
+                let what = request.forced ? "forced close: \(request.forceReason ?? "")" : "Z"
+                try Self.insertEvent(db, request.terminal, "z_report", "\(record.number) by \(request.closedBy) (\(what))")
+                try db.execute(
+                    sql: """
+                        INSERT INTO report_outbox (number, kind, terminal_id, sequence, enqueued_at)
+                        VALUES (?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        record.number, record.kind.rawValue, record.terminal, record.sequence, record.generatedAt,
+                    ]
+                )
+                return record
+            }
+        }
+    }
+
+    static func zRecord(
+        _ db: Database,
+        _ request: ZRequest,
+        _ settings: ReportSettings,
+        _ currencies: [String],
+        preview: Bool
+    ) throws -> ReportRecord {
+        let terminal = request.terminal
+        guard let period = try openPeriodRow(db, terminal) else {
+            throw FiscalError(.workPeriodClosed, "\(terminal) has no open work period")
+        }
+        let closer = try checkRole(db, request.closedBy, forced: request.forced)
+        let busy = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT request_id, state FROM request WHERE terminal_id = ? AND state IN ('queued', 'prepared',
+                'committing', 'in_doubt') ORDER BY created_at LIMIT 11
+                """,
+            arguments: [terminal.rawValue]
+        ).map { "\($0["request_id"] as String) (\($0["state"] as String))" }
+        if !busy.isEmpty {
+            let named = busy.prefix(10).joined(separator: ", ") + (busy.count > 10 ? ", …" : "")
+            throw FiscalError(.periodBusy, "\(terminal) has requests on their way: \(named); finish or abort them first")
+        }
+        let now = now()
+        let input = try reportInput(db, period)
+        var figures = try ReportFigures.compute(input, scope: .terminal, asOf: now)
+        var reconciliation: CashReconciliation?
+        if let count = request.count {
+            let expected = Dictionary(uniqueKeysWithValues: figures.drawer.map { ($0.currency, $0.expected) })
+            let problems = count.violations(settings: settings, currencies: currencies, expected: expected)
+            if !problems.isEmpty {
+                throw FiscalError(.cashCountInvalid, "the cash count does not add up", violations: problems)
+            }
+            if let explanation = request.explanation, explanation.count > CashReconciliation.maxExplanationLength {
+                throw FiscalError(
+                    .fieldTooLong,
+                    "an explanation is at most \(CashReconciliation.maxExplanationLength) characters"
+                )
+            }
+            reconciliation = try CashReconciliation.reconcile(
+                figures,
+                count: count,
+                settings: settings,
+                explanation: request.explanation ?? request.forceReason,
+                requireExplanation: !preview
+            )
+        } else if !request.forced && !preview {
+            throw FiscalError(.cashCountInvalid, "a Z needs a cash count (`count`, by denomination per currency)")
+        } else if preview && settings.blindCount {
+            // Blind: the cashier counts before seeing what the drawer should hold.
+            figures.drawer = []
+        }
+        return ReportRecord(
+            number: preview ? "Z-PREVIEW" : "",
+            kind: .z,
+            sequence: 0,
+            terminal: terminal.rawValue,
+            periodID: period.id.rawValue,
+            generatedAt: now,
+            generatedBy: request.closedBy,
+            generatedByName: closer?.displayName,
+            businessName: settings.businessName,
+            figures: figures,
+            reconciliation: reconciliation,
+            blindCount: settings.blindCount,
+            forced: request.forced,
+            forceReason: request.forceReason
+        )
+    }
+
+    /// The closer's standing: supervisor, manager or admin for a Z; admin for a forced close. An
+    /// empty staff registry checks nothing (small shops, docs/SHOP_DAY.md).
+    static func checkRole(_ db: Database, _ id: String, forced: Bool) throws -> StaffRecord? {
+        if let problem = StaffIDRule.problem(id) { throw FiscalError(.formatInvalid, "closed_by: \(problem)") }
+        switch try standing(db, id) {
+        case .registryUnused:
+            return nil
+        case .unknown:
+            throw FiscalError(.staffUnknown, "\(id) is not registered")
+        case .inactive:
+            throw FiscalError(.staffUnknown, "\(id) is deactivated")
+        case .active(let staff):
+            let allowed: Set<StaffRole> = forced ? [.admin] : [.supervisor, .manager, .admin]
+            guard allowed.contains(staff.role) else {
+                throw FiscalError(
+                    .roleRequired,
+                    forced
+                        ? "a forced close needs an admin; \(id) is \(staff.role.rawValue)"
+                        : "a Z needs a supervisor or a manager; \(id) is \(staff.role.rawValue)"
+                )
+            }
+            return staff
+        }
+    }
+
+    /// Numbers `record` (the next of its chain, in this transaction), chains it to the last
+    /// report of its kind and terminal, and stores its canonical body and hash.
+    static func store(_ db: Database, _ record: inout ReportRecord) throws {
+        let scope = record.kind.perTerminal ? (record.terminal ?? "") : ""
+        guard
+            let sequence = try Int64.fetchOne(
+                db,
+                sql: """
+                    INSERT INTO report_counter (kind, scope, last) VALUES (?, ?, 1)
+                    ON CONFLICT (kind, scope) DO UPDATE SET last = last + 1 RETURNING last
+                    """,
+                arguments: [record.kind.rawValue, scope]
+            )
+        else { throw FiscalError(.storeUnavailable, "the report counter returned nothing") }
+        let previous = try Row.fetchOne(
+            db,
+            sql: """
+                SELECT number, hash FROM report WHERE kind = ? AND COALESCE(terminal_id, '') = ?
+                ORDER BY sequence DESC LIMIT 1
+                """,
+            arguments: [record.kind.rawValue, scope]
+        )
+        let year = Int(record.generatedAt.prefix(4)) ?? 0
+        record.sequence = sequence
+        record.number = ReportNumber.format(record.kind, year: year, terminal: record.terminal, sequence: sequence)
+        record.previousNumber = previous?["number"]
+        record.previousHash = previous?["hash"] ?? JournalEntry.genesisHash
+        let body = try record.body()
+        try db.execute(
+            sql: """
+                INSERT INTO report (number, kind, terminal_id, sequence, period_id, cashier_id, generated_at,
+                                    generated_by, body, hash)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                record.number, record.kind.rawValue, record.terminal, sequence, record.periodID,
+                record.figures?.cashier, record.generatedAt, record.generatedBy, body, ReportRecord.hash(of: body),
+            ]
+        )
+    }
+
+    // MARK: Reading and verifying
+
+    /// One stored report, its body decoded, with its stored hash.
+    public func report(_ number: String) async throws(FiscalError) -> (record: ReportRecord, hash: String) {
+        let stored: (body: String, hash: String)? = try await shopDayError {
+            try await self.pool.read { db in
+                try Row.fetchOne(db, sql: "SELECT body, hash FROM report WHERE number = ?", arguments: [number])
+                    .map { ($0["body"] as String, $0["hash"] as String) }
+            }
+        }
+        guard let stored else { throw FiscalError(.reportNotFound, "no report is numbered \(number)") }
+        return (try ReportRecord.decode(body: stored.body), stored.hash)
+    }
+
+    /// Stored reports, oldest first: of some kinds, at one terminal, generated within
+    /// [`from`, `to`] (UTC timestamps or dates compared as text, so `2026-12-02` is a day).
+    public func reports(
+        kinds: [ReportKind] = ReportKind.allCases,
+        terminal: TerminalID? = nil,
+        from: String? = nil,
+        to: String? = nil,
+        limit: Int = 1000
+    ) async throws(FiscalError) -> [ReportSummary] {
+        try await shopDayError {
+            try await self.pool.read { db in
+                var sql = "SELECT * FROM report WHERE kind IN (\(kinds.map { _ in "?" }.joined(separator: ", ")))"
+                var arguments = StatementArguments(kinds.map(\.rawValue))
+                if let terminal {
+                    sql += " AND terminal_id = ?"
+                    arguments += [terminal.rawValue]
+                }
+                if let from {
+                    sql += " AND generated_at >= ?"
+                    arguments += [from]
+                }
+                if let to {
+                    // A bare date covers its whole day.
+                    sql += " AND generated_at <= ?"
+                    arguments += [to.count == 10 ? to + "T99" : to]
+                }
+                sql += " ORDER BY generated_at, number LIMIT ?"
+                arguments += [limit]
+                return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
+                    ReportSummary(
+                        number: row["number"],
+                        kind: ReportKind(rawValue: row["kind"]) ?? .x,
+                        terminal: row["terminal_id"],
+                        periodID: row["period_id"],
+                        cashier: row["cashier_id"],
+                        generatedAt: row["generated_at"],
+                        generatedBy: row["generated_by"],
+                        hash: row["hash"]
+                    )
+                }
+            }
+        }
+    }
+
+    /// Rechecks every stored report: each body against its hash and columns, each chain for
+    /// gaps and breaks, each counter against what is stored (a removed last report), and each
+    /// closed work period for its one Z. Empty when all is well; the first finding names the
+    /// first bad record of its chain.
+    public func verifyReports() async throws(FiscalError) -> (checked: Int, findings: [ReportFinding]) {
+        try await shopDayError {
+            try await self.pool.read { db in
+                var stored: [StoredReport] = []
+                var findings: [ReportFinding] = []
+                for row in try Row.fetchAll(db, sql: "SELECT number, kind, terminal_id, sequence, body, hash FROM report") {
+                    guard let kind = ReportKind(rawValue: row["kind"]) else {
+                        findings.append(ReportFinding(row["number"], .columnsMismatch, "kind \(row["kind"] as String) is unknown"))
+                        continue
+                    }
+                    stored.append(
+                        StoredReport(
+                            number: row["number"],
+                            kind: kind,
+                            terminal: row["terminal_id"],
+                            sequence: row["sequence"],
+                            body: row["body"],
+                            hash: row["hash"]
+                        )
+                    )
+                }
+                findings += ReportChain.verify(stored)
+                for counter in try Row.fetchAll(db, sql: "SELECT kind, scope, last FROM report_counter ORDER BY scope, kind") {
+                    let kind = counter["kind"] as String
+                    let scope = counter["scope"] as String
+                    let last = counter["last"] as Int64
+                    let highest = stored.filter { $0.kind.rawValue == kind && ($0.terminal ?? "") == scope }
+                        .map(\.sequence).max() ?? 0
+                    if highest < last {
+                        let missing = "\(kind) #\(highest + 1)\(scope.isEmpty ? "" : " of \(scope)")"
+                        findings.append(
+                            ReportFinding(
+                                missing,
+                                .missingTail,
+                                "\(last - highest) \(kind) report(s) of \(scope.isEmpty ? "the store" : scope) were issued (counter \(last)) but the last stored is sequence \(highest)"
+                            )
+                        )
+                    }
+                }
+                let unreported = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT p.id, p.terminal_id, (SELECT COUNT(*) FROM report r WHERE r.kind = 'Z' AND r.period_id = p.id) AS zs
+                        FROM work_period p WHERE p.closed_at IS NOT NULL AND zs != 1 ORDER BY p.id
+                        """
+                )
+                for row in unreported {
+                    findings.append(
+                        ReportFinding(
+                            "period \(row["id"] as Int64)",
+                            .periodUnreported,
+                            "closed work period \(row["id"] as Int64) at \(row["terminal_id"] as String) has \(row["zs"] as Int64) Z reports, not 1"
+                        )
+                    )
+                }
+                return (stored.count, findings)
+            }
+        }
+    }
+}
