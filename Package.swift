@@ -168,6 +168,7 @@ let package = Package(
                 "FiscalCore",
                 "Mediator",
                 "MediatorStore",
+                "Reports",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Any JSON value, decoded and encoded as it is: how a reply carries a document whose type lives
 /// in a module above this one (a report record), and how a client reads it back.
@@ -6,7 +6,8 @@ public enum JSONDocument: Sendable, Hashable, Codable {
     case null
     case bool(Bool)
     case integer(Int64)
-    case number(Double)
+    /// A number that is not an integer, kept as its exact decimal (amounts are never `Double`).
+    case number(Decimal)
     case string(String)
     case array([JSONDocument])
     case object([String: JSONDocument])
@@ -19,7 +20,7 @@ public enum JSONDocument: Sendable, Hashable, Codable {
             self = .bool(value)
         } else if let value = try? container.decode(Int64.self) {
             self = .integer(value)
-        } else if let value = try? container.decode(Double.self) {
+        } else if let value = try? container.decode(Decimal.self) {
             self = .number(value)
         } else if let value = try? container.decode(String.self) {
             self = .string(value)

@@ -18,6 +18,8 @@ public import Prometheus
 /// - `GET /alerts`: open alerts (terminals offline, printers, drawers, the device).
 /// - `GET /metrics`: Prometheus text format.
 /// - `GET /staff`, `GET /periods`, `GET /periods/{id}`: the shop's day (docs/SHOP_DAY.md).
+/// - `GET /terminals/{code}/report-x`, `GET /reports`, `GET /reports/{number}`: reports
+///   (docs/REPORTS.md).
 public enum OpsServer {
     public struct Configuration: Sendable {
         public var host = "127.0.0.1"
@@ -62,6 +64,25 @@ public enum OpsServer {
             try await api.periods(terminal: request.uri.queryParameters.get("terminal"))
         }
         router.get("/periods/{id}") { _, context in try await api.period(context.parameters.require("id")) }
+        router.get("/terminals/{code}/report-x") { request, context in
+            try await api.reportX(
+                context.parameters.require("code"),
+                cashier: request.uri.queryParameters.get("cashier")
+            )
+        }
+        router.get("/reports") { request, _ in
+            var query: [String: String] = [:]
+            for key in ["kind", "terminal", "from", "to"] {
+                if let value = request.uri.queryParameters.get(key) { query[key] = value }
+            }
+            return try await api.reports(query)
+        }
+        router.get("/reports/{number}") { request, context in
+            try await api.report(
+                context.parameters.require("number"),
+                format: request.uri.queryParameters.get("format")
+            )
+        }
         // Admin routes: the CLI on this host reaches the running mediator through them.
         let admin = router.group("admin")
         if let auth = configuration.auth {

@@ -1,6 +1,7 @@
 import FiscalCore
 import Foundation
 import MediatorStore
+import Reports
 import SampleData
 import TerminalClient
 import Testing
@@ -50,5 +51,38 @@ struct ShopDayOpsTests {
         #expect(try await running.json("/periods/999").status == 404)
         #expect(try await running.json("/periods/-1").status == 404)
         #expect(try await running.json("/periods/99999999999999999999999").status == 404)
+    }
+}
+
+/// Reports in the ops API (docs/REPORTS.md): the live X, the list and one report by number.
+@Suite("Ops HTTP API: reports", .timeLimit(.minutes(1)))
+struct ReportOpsTests {
+    @Test("/terminals/{code}/report-x previews; /reports lists by kind and terminal; /reports/{number} shows one")
+    func reports() async throws {
+        let running = try await OpsAPITests.Running()
+        defer { Task { await running.close() } }
+        let lane = try await running.mediator.client("REG-001")
+        let sale = invoice("REG-001", sale: 1)
+        _ = try await lane.fiscalize(requestID: "s1", invoice: sale)
+
+        let (status, body) = try await running.json("/terminals/REG-001/report-x")
+        let x = try #require(body as? [String: Any])
+        #expect(status == 200 && x["number"] as? String == "X-PREVIEW")
+        let figures = try #require(x["figures"] as? [String: Any])
+        let sales = try #require(figures["sales"] as? [[String: Any]])
+        #expect((sales.first?["net"] as? NSNumber)?.decimalValue == Decimal(string: sale.totals.subtotal.canonicalText))
+        #expect(try await running.json("/terminals/REG-404/report-x").status == 404)
+
+        let z = try ReportTests.record(
+            try await lane.closePeriod(closedBy: "SUP", count: ["CDF": ["0.01": sale.totals.total.units + 500]])
+        )
+        let list = try #require(try await running.json("/reports?kind=z&terminal=REG-001").value as? [[String: Any]])
+        #expect(list.map { $0["number"] as? String } == [z.number])
+        #expect((try await running.json("/reports?kind=x").value as? [[String: Any]])?.isEmpty == true)
+        #expect(try await running.json("/reports?kind=q").status == 400)
+        let shown = try #require(try await running.json("/reports/\(z.number)").value as? [String: Any])
+        #expect(shown["number"] as? String == z.number && shown["kind"] as? String == "Z")
+        #expect(try await running.json("/reports/Z-2026-REG001-9999").status == 404)
+        #expect(try await running.json("/reports/not-a-number").status == 404)
     }
 }

@@ -1,0 +1,95 @@
+import FiscalCore
+import Foundation
+import Hummingbird
+import Mediator
+import MediatorStore
+import NIOCore
+import Reports
+
+/// Reports in the ops API (docs/REPORTS.md): the live X of a terminal (free, unnumbered), the
+/// stored reports by kind, terminal and date, and one report by number, as JSON or 80 mm text.
+extension Handlers {
+    func reportX(_ code: String, cashier: String?) async throws -> Response {
+        do {
+            let record = try await service.store.previewX(
+                at: TerminalID(code),
+                cashier: cashier,
+                settings: service.configuration.reports
+            )
+            return try recordResponse(record, format: nil)
+        } catch let error as FiscalError {
+            return refusal(error, status: error.code == .workPeriodClosed ? .notFound : .badRequest)
+        }
+    }
+
+    func reports(_ query: [String: String]) async throws -> Response {
+        var kinds: [ReportKind] = []
+        for text in (query["kind"] ?? "").split(separator: ",") {
+            guard let kind = ReportKind(rawValue: text.uppercased()) else {
+                return refusal(
+                    FiscalError(.formatInvalid, "kind '\(PeerText.escaped(String(text), limit: 8))' is not x, z, cx or cz"),
+                    status: .badRequest
+                )
+            }
+            kinds.append(kind)
+        }
+        let reports = try await service.store.reports(
+            kinds: kinds.isEmpty ? ReportKind.allCases : kinds,
+            terminal: query["terminal"].map { TerminalID($0) },
+            from: query["from"],
+            to: query["to"]
+        )
+        return json(
+            .array(
+                reports.map { report in
+                    .object([
+                        "number": .string(report.number), "kind": .string(report.kind.rawValue),
+                        "terminal": report.terminal.map(JSONValue.string) ?? .null,
+                        "period_id": report.periodID.map { .int(Int(clamping: $0)) } ?? .null,
+                        "cashier": report.cashier.map(JSONValue.string) ?? .null,
+                        "generated_at": .string(report.generatedAt), "generated_by": .string(report.generatedBy),
+                        "hash": .string(report.hash),
+                    ])
+                }
+            )
+        )
+    }
+
+    func report(_ number: String, format: String?) async throws -> Response {
+        guard ReportNumber.isWellFormed(number) else {
+            return refusal(
+                FiscalError(.reportNotFound, "'\(PeerText.escaped(number, limit: 64))' is not a report number"),
+                status: .notFound
+            )
+        }
+        do {
+            return try recordResponse(try await service.store.report(number).record, format: format)
+        } catch let error as FiscalError where error.code == .reportNotFound {
+            return refusal(error, status: .notFound)
+        }
+    }
+
+    private func recordResponse(_ record: ReportRecord, format: String?) throws -> Response {
+        if format == "text" {
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: ReportTextFormat.render(record)))
+            )
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: try record.body()))
+        )
+    }
+
+    private func refusal(_ error: FiscalError, status: HTTPResponse.Status) -> Response {
+        json(.object(["code": .string(error.code.rawValue), "message": .string(error.message)]), status: status)
+    }
+}
+
+/// The 80 mm rendering, until the text renderer is wired in.
+enum ReportTextFormat {
+    static func render(_ record: ReportRecord) -> String { (try? record.body()) ?? "" }
+}
