@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "FiscalTestSupport", targets: ["FiscalTestSupport"]),
         .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
         .library(name: "MediatorStore", targets: ["MediatorStore"]),
+        .library(name: "Reports", targets: ["Reports"]),
         .library(name: "Mediator", targets: ["Mediator"]),
         .library(name: "TerminalClient", targets: ["TerminalClient"]),
         .library(name: "SampleData", targets: ["SampleData"]),

@@ -26,6 +26,7 @@ let package = Package(
                 .product(name: "DeviceEmulator", package: root),
                 .product(name: "FiscalTestSupport", package: root),
                 .product(name: "MediatorStore", package: root),
+                .product(name: "Reports", package: root),
                 .product(name: "Mediator", package: root),
                 .product(name: "TerminalClient", package: root),
                 .product(name: "SampleData", package: root),

@@ -7,6 +7,7 @@ import Foundation
 import Logging
 import Mediator
 import MediatorStore
+import Reports
 import SampleData
 import TerminalClient
 import ZeroMQ
@@ -99,6 +100,39 @@ let benchmarks: @Sendable () -> Void = {
             configuration: .init(metrics: [.wallClock, .throughput], maxDuration: .seconds(5))
         ) { benchmark in
             try await sealWithIntakeRead(benchmark, shopDay: shopDay)
+        }
+    }
+
+    // Issue 19: a Z over a shift of 20,000 sealed invoices, under 100 ms. Each iteration takes
+    // the Z of a fresh copy of the same bulk-written store (the copy is made off the clock), so
+    // every Z reads, computes, numbers, chains and closes exactly the same shift.
+    Benchmark(
+        "Z report of a 20,000-invoice shift (read, figures, count, number, chain, close)",
+        configuration: .init(metrics: [.wallClock], maxDuration: .seconds(20), maxIterations: 10)
+    ) { benchmark in
+        let directory = TemporaryDirectory("bench-z")
+        defer { directory.remove() }
+        let template = directory.appending("template.sqlite").path
+        do {
+            let store = try MediatorDatabase(path: template)
+            _ = try store.addTerminal(TerminalRecord(code: TerminalID("REG-001")))
+            _ = try await store.openPeriod(at: TerminalID("REG-001"), openedBy: "SUP", openingFloat: CurrencyAmounts())
+            _ = try store.logIn(SampleInvoices.cashier, at: TerminalID("REG-001"))
+        }
+        try ShiftBulkWriter.append(20_000, to: template)
+        let request = ZRequest(
+            terminal: TerminalID("REG-001"),
+            closedBy: "SUP",
+            count: CashCount(["CDF": ["500": 0], "USD": ["1": 0]]),
+            explanation: "benchmark"
+        )
+        for iteration in benchmark.scaledIterations {
+            let copy = directory.appending("z-\(iteration).sqlite").path
+            try FileManager.default.copyItem(atPath: template, toPath: copy)
+            let store = try MediatorDatabase(path: copy)
+            benchmark.startMeasurement()
+            blackHole(try await store.takeZ(request, settings: ReportSettings(), currencies: ["CDF", "USD"]))
+            benchmark.stopMeasurement()
         }
     }
 
