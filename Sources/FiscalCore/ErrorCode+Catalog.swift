@@ -99,6 +99,7 @@ extension ErrorCode {
     public static let reportNotFound = ErrorCode(rawValue: "REPORT_NOT_FOUND")
     public static let reportMismatch = ErrorCode(rawValue: "REPORT_MISMATCH")
     public static let dayNotClosed = ErrorCode(rawValue: "DAY_NOT_CLOSED")
+    public static let dayAlreadyClosed = ErrorCode(rawValue: "DAY_ALREADY_CLOSED")
 
     /// Every code, with where it comes from and what it means.
     public static let catalog: [Entry] = [
@@ -199,5 +200,6 @@ extension ErrorCode {
         Entry(code: .reportNotFound, origin: .mediator, retryable: false, summary: "No report has that number."),
         Entry(code: .reportMismatch, origin: .alert, retryable: false, summary: "A combined Z found that the registers' Zs and the device's own Z disagree; the record names the differences."),
         Entry(code: .dayNotClosed, origin: .mediator, retryable: false, summary: "A combined Z needs every terminal that sold since the device's last Z to have taken its Z; `message` names the open ones."),
+        Entry(code: .dayAlreadyClosed, origin: .mediator, retryable: false, summary: "The device's day has no Z and no sale since the last combined Z: there is nothing to close."),
     ]
 }

@@ -34,6 +34,8 @@ extension ReportFigures {
             let sign: Int128 = invoice.invoiceType.needsReference ? -1 : 1
             var sum = sales[currency] ?? SalesSum()
             sum.transactions += 1
+            sum.types[invoice.invoiceType.rawValue, default: (0, 0)].count += 1
+            sum.types[invoice.invoiceType.rawValue, default: (0, 0)].total += Int128(invoice.totals.total.units)
             sum.grandTotal += sign * Int128(invoice.totals.total.units)
             sum.vat += sign * Int128(invoice.totals.totalVAT.units)
             for line in invoice.taxGroups {
@@ -223,6 +225,7 @@ extension ReportFigures {
         var voidCount = 0
         var refundCount = 0
         var discountCount = 0
+        var types: [String: (count: Int, total: Int128)] = [:]
 
         func figures(_ currency: String) throws(FiscalError) -> CurrencySales {
             let net = gross - discounts - refunds - voids
@@ -230,7 +233,7 @@ extension ReportFigures {
                 throw FiscalError(.valueOutOfRange, "the items sold are beyond what a quantity holds")
             }
             let average = transactions == 0 ? 0 : FixedPoint.divideRounded(grandTotal, by: Int128(transactions))
-            return CurrencySales(
+            var sales = CurrencySales(
                 currency: currency,
                 gross: try money(gross),
                 discounts: try money(discounts),
@@ -265,6 +268,10 @@ extension ReportFigures {
                 refundCount: refundCount,
                 discountCount: discountCount
             )
+            sales.types = try types.keys.sorted().map { type throws(FiscalError) in
+                TypeLine(invoiceType: type, count: types[type]!.count, total: try money(types[type]!.total))
+            }
+            return sales
         }
     }
 

@@ -74,6 +74,8 @@ public struct ReportFigures: Codable, Hashable, Sendable {
         public var refundCount: Int
         /// Discounted lines.
         public var discountCount: Int
+        /// Per invoice type: count and (positive) total, as the device's own Z shows them.
+        public var types: [TypeLine] = []
 
         enum CodingKeys: String, CodingKey {
             case currency, gross, discounts, refunds, voids, net, vat
@@ -84,6 +86,23 @@ public struct ReportFigures: Codable, Hashable, Sendable {
             case voidCount = "void_count"
             case refundCount = "refund_count"
             case discountCount = "discount_count"
+            case types
+        }
+    }
+
+    /// One invoice type's count and total (VAT included, positive even for refunds).
+    public struct TypeLine: Codable, Hashable, Sendable {
+        public var invoiceType: String
+        public var count: Int
+        public var total: Money
+        public init(invoiceType: String, count: Int, total: Money) {
+            self.invoiceType = invoiceType
+            self.count = count
+            self.total = total
+        }
+        enum CodingKeys: String, CodingKey {
+            case invoiceType = "invoice_type"
+            case count, total
         }
     }
 

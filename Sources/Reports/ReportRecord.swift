@@ -69,6 +69,13 @@ public struct ReportRecord: Codable, Hashable, Sendable {
     /// A Z closed by an admin's `period force-close`, with the reason.
     public var forced: Bool
     public var forceReason: String?
+    /// A combined report's figures: each terminal's and the store's.
+    public var combined: CombinedFigures?
+    /// The Zs a combined report covers, by number.
+    public var includedReports: [String]?
+    /// A combined Z: the device's own Z, and the proof that the registers' Zs add up to it.
+    public var deviceDay: DeviceDay?
+    public var dayReconciliation: DayReconciliation?
 
     public init(
         number: String,
@@ -119,6 +126,10 @@ public struct ReportRecord: Codable, Hashable, Sendable {
         case blindCount = "blind_count"
         case forced
         case forceReason = "force_reason"
+        case combined
+        case includedReports = "included_reports"
+        case deviceDay = "device_day"
+        case dayReconciliation = "day_reconciliation"
     }
 
     /// The canonical body: JSON with sorted keys. The stored text is what is hashed, so a later
