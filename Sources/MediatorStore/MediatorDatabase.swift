@@ -150,6 +150,12 @@ public final class MediatorDatabase: Sendable {
                     """
             )
         }
+        // v7-reports
+        // Issue 19: the device's Z reports, taken by the running mediator in turn with sales, and
+        // the intent written before each RPT|Z (MediatorDatabase+DeviceReports.swift).
+        migrator.registerMigration("v8-device-reports") { db in
+            try db.execute(sql: deviceReportsSchema)
+        }
         return migrator
     }
 
