@@ -156,6 +156,7 @@ let package = Package(
             name: "OpsHTTP",
             dependencies: [
                 "FiscalCore",
+                "FiscalDevice",
                 "Mediator",
                 "MediatorStore",
                 .product(name: "Hummingbird", package: "hummingbird"),

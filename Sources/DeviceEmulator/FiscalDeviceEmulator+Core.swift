@@ -242,6 +242,9 @@ extension FiscalDeviceEmulator {
         /// `RPT|Z` sent it (this emulator's extension: a host that lost RPT|Z's reply reads the Z
         /// back instead of guessing whether the day was closed).
         private func storedZReport(_ argument: String?) throws -> [UInt8] {
+            guard configuration.answersZReportQuery else {
+                throw FiscalError(.unknownCommand, "unknown command 'QRY|ZREPORT'")
+            }
             guard let argument, let number = InvoiceSeq(text: argument)?.rawValue else {
                 throw FiscalError(
                     .argumentInvalid,
