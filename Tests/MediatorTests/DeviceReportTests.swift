@@ -4,6 +4,7 @@ import FiscalCore
 import FiscalDevice
 import FiscalTestSupport
 import Foundation
+import GRDB
 import Mediator
 import MediatorStore
 import NIOCore
@@ -145,6 +146,56 @@ struct DeviceReportTests {
         #expect(intent.state == .unrecoverable && intent.zCountSeen == 1 && intent.errorCode == "UNKNOWN_COMMAND")
         #expect(try await mediator.store.deviceZReports().isEmpty)
         #expect(await mediator.service.deviceActor.snapshot().ready)
+    }
+
+    @Test("the store: one pending Z intent at a time, a stored Z immutable, another report under its number refused")
+    func storeRules() async throws {
+        let directory = TemporaryDirectory("device-z-store")
+        defer { directory.remove() }
+        let store = try MediatorDatabase(path: directory.appending("mediator.sqlite").path)
+        _ = try await store.apply(StoreBatch(id: 1, writes: [.zIntent(zCountBefore: 4, deviceID: DeviceID("DEF-1"))]))
+        await #expect(throws: (any Error).self) {
+            _ = try await store.apply(StoreBatch(id: 2, writes: [.zIntent(zCountBefore: 4, deviceID: nil)]))
+        }
+        let json = #"{"kind":"Z","z_number":5}"#
+        let z = StoredDeviceZ(
+            zNumber: 5,
+            deviceID: "DEF-1",
+            firstSeq: 10,
+            lastSeq: 12,
+            invoiceCount: 3,
+            reportJSON: json,
+            reportHash: SHA256.hex(Array(json.utf8)),
+            signature: "sig",
+            takenAt: "2026-12-02T20:00:00.000Z"
+        )
+        var forged = z
+        forged.reportHash = String(repeating: "0", count: 64)
+        await #expect(throws: FiscalError.self) {
+            _ = try await store.apply(StoreBatch(id: 3, writes: [.zReport(forged, zCountSeen: 5)]))
+        }
+        _ = try await store.apply(StoreBatch(id: 4, writes: [.zReport(z, zCountSeen: 5)]))
+        _ = try await store.apply(StoreBatch(id: 5, writes: [.zReport(z, zCountSeen: 5)]))  // idempotent
+        let intents = try await store.deviceZIntents()
+        #expect(intents.count == 1 && intents[0].state == .done && intents[0].zNumber == 5)
+        var other = z
+        other.reportJSON = #"{"kind":"Z","z_number":5,"x":1}"#
+        other.reportHash = SHA256.hex(Array(other.reportJSON.utf8))
+        await #expect(throws: FiscalError.self) {
+            _ = try await store.apply(StoreBatch(id: 6, writes: [.zReport(other, zCountSeen: 5)]))
+        }
+        // Immutable, and a resolved intent does not change, whoever edits the file.
+        let raw = try DatabaseQueue(path: store.path)
+        #expect(throws: (any Error).self) {
+            try raw.write { try $0.execute(sql: "UPDATE device_z_report SET last_seq = 11") }
+        }
+        #expect(throws: (any Error).self) { try raw.write { try $0.execute(sql: "DELETE FROM device_z_report") } }
+        #expect(throws: (any Error).self) {
+            try raw.write { try $0.execute(sql: "UPDATE device_z_intent SET state = 'pending'") }
+        }
+        try raw.close()
+        #expect(try await store.storedDeviceZ(5)?.lastSeq == 12)
+        #expect(try await store.deviceZReports().map(\.zNumber) == [5])
     }
 
     static func post(_ url: String, token: String?) async throws -> (status: Int, body: String) {
