@@ -167,6 +167,7 @@ let package = Package(
             name: "OpsHTTP",
             dependencies: [
                 "FiscalCore",
+                "FiscalDevice",
                 "Mediator",
                 "MediatorStore",
                 "Reports",

@@ -214,13 +214,14 @@ struct EmulatorStore {
         }
     }
 
-    func storeZ(_ report: DeviceReport, lastSeq: UInt64) throws {
+    /// Stores a Z as the bytes sent for it (`encoded`), and moves the Z counter.
+    func storeZ(_ report: DeviceReport, encoded: [UInt8], lastSeq: UInt64) throws {
         guard let zNumber = Int64(exactly: report.zNumber), let lastSeq = Int64(exactly: lastSeq) else {
             throw CorruptRecord(
                 description: "Z number \(report.zNumber) or last fiscal number \(lastSeq) is out of range"
             )
         }
-        let json = try String(decoding: JSONEncoder().encode(report), as: UTF8.self)
+        let json = String(decoding: encoded, as: UTF8.self)
         try database.write { db in
             try db.execute(
                 sql: "INSERT INTO z_report (z_number, report) VALUES (?, ?)",
@@ -230,6 +231,14 @@ struct EmulatorStore {
                 sql: "UPDATE device SET z_count = ?, last_z_seq = ?, last_z_at = ? WHERE id = 1",
                 arguments: [zNumber, lastSeq, report.generatedAt]
             )
+        }
+    }
+
+    /// Z report `number` as stored when it was made: the JSON `RPT|Z` sent, without its status.
+    func zReportText(_ number: UInt64) throws -> String? {
+        guard let number = Int64(exactly: number) else { return nil }
+        return try database.read { db in
+            try String.fetchOne(db, sql: "SELECT report FROM z_report WHERE z_number = ?", arguments: [number])
         }
     }
 

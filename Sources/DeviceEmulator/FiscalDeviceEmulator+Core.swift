@@ -143,9 +143,10 @@ extension FiscalDeviceEmulator {
             case .initialize: return try Self.ok(initialize(body))
             case .setTime: return try Self.ok(setTime(body))
             case .log: return try Self.ok(log(request.argument))
+            case .zReport: return try Self.ok(encoded: storedZReport(request.argument))
             case .prepare: return try Self.ok(prepare(request.body))
             case .commit: return try Self.ok(commit(body))
-            case .reportZ: return try Self.ok(report(.z))
+            case .reportZ: return try Self.ok(encoded: closeDay())
             case .reportX: return try Self.ok(report(.x))
             case .reportA: return try Self.ok(report(.a))
             case .dumpLog: return try dumpLog(request.body)
@@ -235,6 +236,25 @@ extension FiscalDeviceEmulator {
                 throw FiscalError(.notFound, "no journal entry \(seq); the next fiscal number is \(header.nextSeq)")
             }
             return DeviceReply.Sealed(entry: entry)
+        }
+
+        /// `QRY|ZREPORT <n>`: the Z report the device stored under number n, byte for byte as
+        /// `RPT|Z` sent it (this emulator's extension: a host that lost RPT|Z's reply reads the Z
+        /// back instead of guessing whether the day was closed).
+        private func storedZReport(_ argument: String?) throws -> [UInt8] {
+            guard configuration.answersZReportQuery else {
+                throw FiscalError(.unknownCommand, "unknown command 'QRY|ZREPORT'")
+            }
+            guard let argument, let number = InvoiceSeq(text: argument)?.rawValue else {
+                throw FiscalError(
+                    .argumentInvalid,
+                    "QRY|ZREPORT needs a Z number from 1 to \(InvoiceSeq.range.upperBound): QRY|ZREPORT <n>"
+                )
+            }
+            guard let text = try store.zReportText(number) else {
+                throw FiscalError(.notFound, "no Z report \(number); the device has made \(header.zCount)")
+            }
+            return Array(text.utf8)
         }
 
         private func prepare(_ body: [UInt8]) throws -> DeviceReply.Prepared {
@@ -328,7 +348,18 @@ extension FiscalDeviceEmulator {
             return DeviceReply.Sealed(entry: entry)
         }
 
+        /// `RPT|Z`: the Z, encoded once, stored as those bytes and sent as them, so QRY|ZREPORT
+        /// sends back exactly what RPT|Z sent (JSON key order is not stable across encodings).
+        private func closeDay() throws -> [UInt8] {
+            let (_, encoded) = try makeReport(.z)
+            return encoded
+        }
+
         private func report(_ kind: DeviceReport.Kind) throws -> DeviceReport {
+            try makeReport(kind).report
+        }
+
+        private func makeReport(_ kind: DeviceReport.Kind) throws -> (report: DeviceReport, encoded: [UInt8]) {
             guard let key, let deviceID = header.deviceID else { throw FiscalError(.notInitialized, "run CFG|INIT") }
             let sealed = try store.payloads(after: header.lastZSeq)
             var report = try EmulatorReportBuilder.build(
@@ -344,12 +375,14 @@ extension FiscalDeviceEmulator {
                 report.reportHash = hash
                 report.signature = Base64URL.encode(key.signature(for: Array(hash.utf8)))
                 let lastSeq = sealed.last?.entry.seq.rawValue ?? header.lastZSeq
-                try store.storeZ(report, lastSeq: lastSeq)
+                let encoded = Array(try JSONEncoder().encode(report))
+                try store.storeZ(report, encoded: encoded, lastSeq: lastSeq)
                 header.zCount = report.zNumber
                 header.lastZSeq = lastSeq
                 header.lastZAt = report.generatedAt
+                return (report, encoded)
             }
-            return report
+            return (report, [])
         }
 
         /// One page of the journal: at most `limit` entries from `from`, and no more than fit
@@ -520,7 +553,14 @@ extension FiscalDeviceEmulator {
         }
 
         static func ok(_ value: some Encodable) throws -> [UInt8] {
-            let encoded = Array(try JSONEncoder().encode(value))
+            try ok(encoded: Array(JSONEncoder().encode(value)))
+        }
+
+        /// An OK reply around an object already encoded (a stored report, sent as it was stored).
+        static func ok(encoded: [UInt8]) throws -> [UInt8] {
+            guard encoded.first == UInt8(ascii: "{") else {
+                throw EmulatorStore.CorruptRecord(description: "a stored reply is not a JSON object")
+            }
             let status = Array(#"{"status":"OK""#.utf8)
             // Splice the status into the encoded object: `{` + status + (`,` + rest | `}`).
             let rest = encoded.dropFirst()

@@ -25,6 +25,9 @@ public final class FiscalDeviceEmulator: DeviceFrameHandler, @unchecked Sendable
         public var firmware = "emulator-1.0"
         /// The largest payload accepted in one frame.
         public var maxPayload = DeviceFrame.defaultMaxPayload
+        /// Whether it answers QRY|ZREPORT (this emulator's extension); false plays a DEF without
+        /// it, which answers UNKNOWN_COMMAND (the mediator then fails closed on a lost Z).
+        public var answersZReportQuery = true
 
         public init(stateDirectory: URL) { self.stateDirectory = stateDirectory }
     }

@@ -6,6 +6,9 @@ public enum DeviceCommand: String, Hashable, Sendable, CaseIterable {
     case commit = "TXN|COMMIT"
     case status = "QRY|STATUS"
     case log = "QRY|LOG"
+    /// `QRY|ZREPORT <n>`: the stored Z report number n, as `RPT|Z` returned it. This emulator's
+    /// extension (docs/DEVICE_PROTOCOL.md): a DEF without it answers `UNKNOWN_COMMAND`.
+    case zReport = "QRY|ZREPORT"
     case reportZ = "RPT|Z"
     case reportX = "RPT|X"
     case reportA = "RPT|A"

@@ -21,6 +21,7 @@ public struct FiscalDeviceClient: Sendable {
             case .prepare: prepareTimeout
             case .commit: commitTimeout
             case .status, .log: queryTimeout
+            case .zReport: reportTimeout
             case .reportZ, .reportX, .reportA: reportTimeout
             case .dumpLog, .reset, .setTime, .initialize: adminTimeout
             }
@@ -62,6 +63,13 @@ public struct FiscalDeviceClient: Sendable {
             case .a: .reportA
             }
         return try await send(DeviceRequest(command))
+    }
+
+    /// `QRY|ZREPORT <n>`: Z report number `number` exactly as `RPT|Z` returned it, read back from
+    /// the device's memory (`NOT_FOUND` if it has none). The mediator asks it when an `RPT|Z`'s
+    /// reply was lost; a DEF without this emulator's extension answers `UNKNOWN_COMMAND`.
+    public func storedZReport(_ number: UInt64) async throws(FiscalError) -> DeviceReport {
+        try await send(DeviceRequest(.zReport, argument: String(number)))
     }
 
     /// `ADM|DUMPLOG`: up to `limit` entries from seq `from` (the device may answer fewer: as

@@ -43,6 +43,8 @@ public actor DeviceActor {
     private var drainedWaiters: [CheckedContinuation<Void, Never>] = []
     /// ``run()`` returned: its loops are gone.
     private var stopped = false
+    /// Report requests not answered yet: answered SHUTTING_DOWN if ``run()`` ends before them.
+    private var reportTickets: Set<Core.Ticket> = []
 
     private nonisolated let exchanges = AsyncStream.makeStream(of: Core.Exchange.self)
     private nonisolated let storeJobs = AsyncStream.makeStream(of: StoreJob.self)
@@ -109,6 +111,25 @@ public actor DeviceActor {
 
     public func snapshot() -> DeviceSnapshot { core.snapshot(now: now, link: client.link.name) }
 
+    // MARK: Operator reports
+
+    /// RPT|Z or RPT|X at the device, in its turn between sales (``DeviceCore/requestReport(_:ticket:now:)``):
+    /// a Z is returned once it is stored. Suspends the caller's task, never a thread.
+    public func report(_ kind: DeviceReport.Kind) async throws(FiscalError) -> DeviceReport {
+        if stopped { throw FiscalError(.shuttingDown, "the mediator is stopping") }
+        let answer = await withCheckedContinuation { (continuation: CheckedContinuation<Core.Reply, Never>) in
+            let ticket = issue { continuation.resume(returning: $0) }
+            reportTickets.insert(ticket)
+            perform(core.requestReport(kind, ticket: ticket, now: now))
+        }
+        switch answer {
+        case .report(let report): return report
+        case .refused(let error, _): throw error
+        case .sealed, .prepared, .state, .lookUp:
+            throw FiscalError(.replyInvalid, "the device core answered a report request with a sale's reply")
+        }
+    }
+
     // MARK: Lifecycle
 
     /// Recovers, then runs the device, store and timer loops until cancelled. Cancel it only
@@ -123,6 +144,12 @@ public actor DeviceActor {
         }
         // Cancelled before it drained: nothing will drain any more, so nobody waits for it.
         stopped = true
+        for ticket in reportTickets {
+            responders.removeValue(forKey: ticket)?(
+                .refused(FiscalError(.shuttingDown, "the mediator stopped before the report was done"), retryAfter: nil)
+            )
+        }
+        reportTickets.removeAll()
         for waiter in drainedWaiters { waiter.resume() }
         drainedWaiters.removeAll()
     }
@@ -158,6 +185,7 @@ public actor DeviceActor {
             case .read(let read): storeJobs.continuation.yield(.read(read))
             case .reply(let ticket, let reply):
                 guard let responder = responders.removeValue(forKey: ticket) else { continue }
+                reportTickets.remove(ticket)
                 if case .lookUp(let kind, let key) = reply {
                     lookups.continuation.yield(Lookup(kind: kind, key: key, responder: responder))
                 } else {
@@ -188,7 +216,8 @@ public actor DeviceActor {
             perform(core.written(batch.id, results, now: now))
         case (.write(let batch), .failure(let error)):
             perform(core.writeFailed(batch.id, error, now: now))
-        case (.read, .success(.unfinished(let records))): perform(core.loaded(records, now: now))
+        case (.read, .success(.unfinished(let records, let pendingZ))):
+            perform(core.loaded(records, pendingZ: pendingZ, now: now))
         case (.read, .success(.missing(let seqs))): perform(core.found(missing: seqs, now: now))
         case (.read, .failure(let error)): perform(core.readFailed(error, now: now))
         case (.write, .success), (.read, .success(.written)):
@@ -224,7 +253,7 @@ public actor DeviceActor {
             switch exchange.command {
             case .prepare: prepare.record(duration: started.duration(to: .now))
             case .commit: commit.record(duration: started.duration(to: .now))
-            case .status, .log: break
+            case .status, .log, .report, .zReport: break
             }
             await exchangeReturned(exchange.token, result)
         }
@@ -232,7 +261,7 @@ public actor DeviceActor {
 
     enum StoreOutcome: Sendable {
         case written([StoreWriteResult])
-        case unfinished([RequestRecord])
+        case unfinished([RequestRecord], pendingZ: DeviceZIntent?)
         case missing([InvoiceSeq])
     }
 
@@ -243,7 +272,9 @@ public actor DeviceActor {
             do {
                 switch job {
                 case .write(let batch): outcome = .success(.written(try await store.apply(batch)))
-                case .read(.unfinished): outcome = .success(.unfinished(try await store.unfinishedRequests()))
+                case .read(.unfinished):
+                    let (records, pendingZ) = try await store.unfinishedWork()
+                    outcome = .success(.unfinished(records, pendingZ: pendingZ))
                 case .read(.missing(let last)):
                     outcome = .success(.missing(try await store.missingSeqs(upTo: last, limit: Core.adoptionBatch)))
                 }
@@ -296,6 +327,8 @@ public actor DeviceActor {
             case .commit(let nonce): return .sealed(try await client.commit(nonce).entry)
             case .status: return .status(try await client.status())
             case .log(let seq): return .logged(try await client.log(seq).entry)
+            case .report(let kind): return .report(try await client.report(kind))
+            case .zReport(let number): return .report(try await client.storedZReport(number))
             }
         } catch {
             switch error.code {

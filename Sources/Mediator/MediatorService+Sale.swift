@@ -134,6 +134,8 @@ extension MediatorService {
             return refusal(context, error.rooted(at: "$.invoice"), retryAfter: retryAfter)
         case .lookUp:
             preconditionFailure("the device actor answers lookups itself")
+        case .report:
+            preconditionFailure("a report's answer goes to the operator who asked, never to a terminal")
         }
         return reply
     }

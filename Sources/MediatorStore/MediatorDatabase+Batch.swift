@@ -16,18 +16,31 @@ extension MediatorDatabase {
         return batch.isDurable ? try await durableWrite(apply) : try await pool.write(apply)
     }
 
+    /// Requests in `queued`, `prepared`, `committing` or `in_doubt`, oldest first, and the Z
+    /// intent left pending: what a previous run left unfinished.
+    public func unfinishedWork() async throws -> (requests: [RequestRecord], pendingZ: DeviceZIntent?) {
+        try await pool.read { db in
+            (
+                try Self.unfinishedRequests(db),
+                try Row.fetchOne(db, sql: "SELECT * FROM device_z_intent WHERE state = 'pending'").map(Self.zIntent)
+            )
+        }
+    }
+
     /// Requests in `queued`, `prepared`, `committing` or `in_doubt`, oldest first: what a
     /// previous run left unfinished.
     public func unfinishedRequests() async throws -> [RequestRecord] {
-        try await pool.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT * FROM request WHERE state IN ('queued', 'prepared', 'committing', 'in_doubt')
-                    ORDER BY created_at, rowid
-                    """
-            ).map(Self.record)
-        }
+        try await pool.read { db in try Self.unfinishedRequests(db) }
+    }
+
+    static func unfinishedRequests(_ db: Database) throws -> [RequestRecord] {
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT * FROM request WHERE state IN ('queued', 'prepared', 'committing', 'in_doubt')
+                ORDER BY created_at, rowid
+                """
+        ).map(Self.record)
     }
 
     /// The request stored under `key`, and its journal entry when it is sealed and still held.
@@ -76,6 +89,12 @@ extension MediatorDatabase {
             try seal(SealedInvoice(entry: entry, for: request, sealedAt: sealedAt), for: request, db)
         case .adopt(let entry, let live):
             try adopt(entry, excluding: live, db, sealedAt: sealedAt)
+        case .zIntent(let before, let deviceID):
+            try recordZIntent(zCountBefore: before, deviceID: deviceID, db)
+        case .zReport(let z, let seen):
+            try storeDeviceZ(z, zCountSeen: seen, db)
+        case .zIntentClosed(let state, let seen, let error):
+            try closeZIntent(state, zCountSeen: seen, error: error, db)
         }
         return .done
     }

@@ -154,6 +154,11 @@ public final class MediatorDatabase: Sendable {
         migrator.registerMigration("v7-reports") { db in
             try db.execute(sql: reportSchema)
         }
+        // Issue 19: the device's Z reports, taken by the running mediator in turn with sales, and
+        // the intent written before each RPT|Z (MediatorDatabase+DeviceReports.swift).
+        migrator.registerMigration("v8-device-reports") { db in
+            try db.execute(sql: deviceReportsSchema)
+        }
         return migrator
     }
 

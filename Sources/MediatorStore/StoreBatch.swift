@@ -34,12 +34,21 @@ public enum StoreWrite: Sendable, Hashable {
     /// A journal entry the store lacks and no live request claims: stored for the unsealed request
     /// of its terminal with the same payload digest (not one of `live`), or under `journal-<seq>`.
     case adopt(JournalEntry, live: Set<RequestID>)
+    /// Before RPT|Z: the device's `z_count` now, so that a mediator killed before the Z is stored
+    /// finds out at its next start whether the device made it.
+    case zIntent(zCountBefore: UInt64, deviceID: DeviceID?)
+    /// The device's Z, stored, and the pending intent marked done (`zCountSeen`: the device's
+    /// counter when it was read).
+    case zReport(StoredDeviceZ, zCountSeen: UInt64)
+    /// The pending intent ends without a Z to store: `dropped` or `unrecoverable`.
+    case zIntentClosed(DeviceZIntent.State, zCountSeen: UInt64?, FiscalError?)
 
     /// Whether the write carries a promise (a request reaches the device only once stored; a
-    /// terminal is told only once its invoice is stored): then the batch is fsynced.
+    /// terminal is told only once its invoice is stored; RPT|Z goes out only once its intent is
+    /// stored, and its report is stored before the operator is told): then the batch is fsynced.
     public var isDurable: Bool {
         switch self {
-        case .admit, .seal, .adopt: true
+        case .admit, .seal, .adopt, .zIntent, .zReport, .zIntentClosed: true
         case .progress, .outcome: false
         }
     }

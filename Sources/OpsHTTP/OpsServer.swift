@@ -1,4 +1,5 @@
 public import FiscalCore
+import FiscalDevice
 import Foundation
 public import Hummingbird
 import HummingbirdCore
@@ -10,7 +11,7 @@ import NIOCore
 public import Prometheus
 
 /// The operator's HTTP API (docs/OPS_API.md): what a shop's IT person or a monitoring system
-/// asks the mediator. Read-only; loopback by default.
+/// asks the mediator. Read-only but for the admin routes; loopback by default.
 ///
 /// - `GET /health`: device state, lock holder, queue by state, last fiscal number, in-doubt
 ///   count, open alerts; 200 when the device seals, 503 when it does not.
@@ -20,6 +21,8 @@ public import Prometheus
 /// - `GET /staff`, `GET /periods`, `GET /periods/{id}`: the shop's day (docs/SHOP_DAY.md).
 /// - `GET /terminals/{code}/report-x`, `GET /reports`, `GET /reports/{number}`: reports
 ///   (docs/REPORTS.md).
+/// - `GET /admin/device/status`, `POST /admin/device/report?kind=x|z` (admin token): the device
+///   through the running mediator; a report runs in its turn between sales.
 public enum OpsServer {
     public struct Configuration: Sendable {
         public var host = "127.0.0.1"
@@ -99,6 +102,10 @@ public enum OpsServer {
             )
         }
         admin.get("device/status") { _, _ in await api.deviceStatus() }
+        // A Z closes the fiscal day: an admin token only, never a read token.
+        admin.post("device/report") { request, _ in
+            await api.deviceReport(kind: request.uri.queryParameters.get("kind"))
+        }
         var server: HTTPServerBuilder = .http1()
         if let tls = configuration.tls {
             let tlsConfiguration = TLSConfiguration.makeServerConfiguration(
@@ -218,6 +225,72 @@ struct Handlers: Sendable {
                 ),
             ])
         )
+    }
+
+    /// RPT|Z or RPT|X through the running mediator, in its turn between sales: the report as the
+    /// device returned it (a Z once stored), or the catalog's code for why not.
+    func deviceReport(kind text: String?) async -> Response {
+        guard let text, let kind = DeviceReport.Kind(rawValue: text.uppercased()), kind != .a else {
+            return json(
+                .object([
+                    "code": .string(ErrorCode.argumentInvalid.rawValue),
+                    "message": .string("kind must be x or z (POST /admin/device/report?kind=z)"),
+                ]),
+                status: .badRequest
+            )
+        }
+        let report: DeviceReport
+        do {
+            report = try await service.deviceReport(kind)
+        } catch {
+            var headers: HTTPFields = [.contentType: "application/json"]
+            // Only where asking again is safe: never for a Z whose outcome is unknown.
+            if [.deviceUnavailable, .shuttingDown, .storeUnavailable, .queueFull].contains(error.code) {
+                headers[.retryAfter] = "1"
+            }
+            return Response(
+                status: Self.status(for: error.code),
+                headers: headers,
+                body: ResponseBody(
+                    byteBuffer: ByteBuffer(
+                        bytes: JSONValue.object([
+                            "code": .string(error.code.rawValue), "message": .string(error.message),
+                        ]).encoded()
+                    )
+                )
+            )
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        do {
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: Array(try encoder.encode(report))))
+            )
+        } catch {
+            // The Z is stored either way (GET it from the store); say so rather than drop it.
+            return json(
+                .object([
+                    "code": .string(ErrorCode.replyUnencodable.rawValue),
+                    "message": .string(
+                        "the \(kind.rawValue) report \(report.zNumber) was taken but cannot be encoded: \(error)"
+                    ),
+                ]),
+                status: .internalServerError
+            )
+        }
+    }
+
+    /// The HTTP status of a report refusal: the mediator cannot now (503), too many wait (429),
+    /// the device's answer was lost, its outcome unknown (502), the device refused (409).
+    static func status(for code: ErrorCode) -> HTTPResponse.Status {
+        switch code {
+        case .deviceUnavailable, .shuttingDown, .storeUnavailable, .deviceHalted: .serviceUnavailable
+        case .queueFull: .tooManyRequests
+        case .deviceTimeout, .linkDown, .replyInvalid, .frameInvalid: .badGateway
+        default: .conflict
+        }
     }
 
     func terminals() async throws -> Response {

@@ -12,6 +12,16 @@ struct AdminClient {
 
     /// The body of `GET path`, or a ``StartupError`` that says what went wrong and what to do.
     func get(_ path: String) async throws -> String {
+        try await send(.GET, path, timeout: .seconds(10))
+    }
+
+    /// The body of `POST path` (no body sent), or a ``StartupError``. `timeout` covers a device
+    /// report that waits for its turn between sales.
+    func post(_ path: String, timeout: TimeAmount = .seconds(60)) async throws -> String {
+        try await send(.POST, path, timeout: timeout)
+    }
+
+    private func send(_ method: HTTPMethod, _ path: String, timeout: TimeAmount) async throws -> String {
         let token: String
         do {
             token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(
@@ -23,9 +33,10 @@ struct AdminClient {
             )
         }
         var request = HTTPClientRequest(url: base + path)
+        request.method = method
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
         let response: HTTPClientResponse
-        do { response = try await HTTPClient.shared.execute(request, timeout: .seconds(10)) } catch {
+        do { response = try await HTTPClient.shared.execute(request, timeout: timeout) } catch {
             throw StartupError(
                 "the mediator's ops API at \(base) does not answer: \(error); is mediator.ops_http right?"
             )

@@ -147,13 +147,58 @@ struct DeviceCommand: AsyncParsableCommand {
     }
 
     struct Report: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "RPT|Z, RPT|X or RPT|A. Z closes the fiscal day.")
+        static let configuration = CommandConfiguration(
+            abstract: "RPT|Z, RPT|X or RPT|A. Z closes the fiscal day.",
+            discussion: """
+                A device that a running mediator holds (IN_USE) is not opened: with --via-mediator, X and Z go \
+                through the mediator's admin route POST /admin/device/report?kind=x|z (the admin token serve keeps \
+                beside its store), where the report takes its turn between sales and a Z is stored before it is \
+                printed. Without it, the command says how. stderr says which path it took.
+                """
+        )
         @OptionGroup var target: Target
         @Argument(help: "z, x or a") var kind: String
+        @Flag(help: "When a running mediator holds the device, ask it for the report (X or Z) instead of failing.")
+        var viaMediator = false
+        @Option(
+            help:
+                "The running mediator's ops API, http://HOST:PORT (default: mediator.ops_http from the configuration)."
+        )
+        var mediator: String?
+        @Option(help: "The mediator's store, to find its admin token beside it (default: from the configuration).")
+        var db: String?
+        @Option(help: "The configuration file (default: $FISCAL_CONFIG, else /etc/fiscal-mediator/mediator.yaml).")
+        var config: String?
+
         func run() async throws {
             guard let kind = DeviceReport.Kind(rawValue: kind.uppercased()) else {
                 throw ValidationError("kind must be z, x or a")
             }
+            do {
+                let endpoint = try DeviceEndpoint(parsing: target.device)
+                let (link, emulator) = try endpoint.open()
+                await link.close()  // only to learn whether a mediator holds it
+                emulator?.shutdown()
+            } catch let error as FiscalError where error.code == .inUse {
+                let path = "/admin/device/report?kind=\(kind.rawValue.lowercased())"
+                guard viaMediator, kind != .a else {
+                    printError("error: \(error.code): \(error.message)")
+                    printError(
+                        kind == .a
+                            ? "RPT|A is not offered through the running mediator; stop it to read the device directly"
+                            : "the running mediator holds the device: run `fiscal-mediator device report \(kind.rawValue.lowercased()) --via-mediator` (or POST \(path) on its ops API with the admin token); the report then takes its turn between sales"
+                    )
+                    throw ExitCode(2)
+                }
+                let settings = try await ServeCommand.settings(config: config, topology: nil)
+                let ops = ServeCommand.pick(nil, "mediator.ops_http", settings).text ?? "127.0.0.1:8080"
+                let base = mediator ?? "http://\(ops)"
+                let store = db ?? ServeCommand.pick(nil, "mediator.store", settings).text ?? "var/mediator.sqlite"
+                printError("via the running mediator at \(base) (\(error.message))")
+                print(try await AdminClient(base: base, tokenFile: ServeCommand.adminTokenPath(db: store)).post(path))
+                return
+            }
+            printError("direct: opened \(target.device) (no mediator holds it)")
             try await target.withClient { try await $0.report(kind) }
         }
     }

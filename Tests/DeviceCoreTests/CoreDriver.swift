@@ -35,7 +35,7 @@ struct CoreDriver {
 
     mutating func start() {
         take(core.start(now: now))
-        take(core.loaded(store.unfinished(), now: now))
+        take(core.loaded(store.unfinished(), pendingZ: store.pendingZ, now: now))
         deviceAnswers()
         if case .read(.missing(let last)) = log.last { take(core.found(missing: store.missing(upTo: last), now: now)) }
         precondition(core.snapshot(now: now, link: "sim").ready, "the core did not become ready")
@@ -100,6 +100,14 @@ struct CoreDriver {
     mutating func abort(_ key: RequestKey) -> Core.Ticket {
         let ticket = ticket()
         take(core.abort(key, ticket: ticket, now: now))
+        return ticket
+    }
+
+    /// The operator asks for a report.
+    @discardableResult
+    mutating func report(_ kind: DeviceReport.Kind) -> Core.Ticket {
+        let ticket = ticket()
+        take(core.requestReport(kind, ticket: ticket, now: now))
         return ticket
     }
 

@@ -49,6 +49,7 @@ struct DeviceCoreSimulationTests {
         print(
             "device core simulation: \(ran) seeds from \(first) in \(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))), \(String(format: "%.0f", rate)) schedules/s, \(visited.count) (state, event) pairs"
         )
+        if Self.environment["DEVICE_CORE_PRINT_PAIRS"] != nil { print(visited.sorted().joined(separator: "\n")) }
         if ran >= 200 {
             let missing = Self.required.subtracting(visited).sorted()
             #expect(missing.isEmpty, "(state, event) pairs never visited: \(missing)")
@@ -84,5 +85,16 @@ struct DeviceCoreSimulationTests {
         "idle × written", "idle × writeFailed", "idle × shutdown", "preparing × shutdown",
         // Device-free holds (odd seeds): a reservation against each message and its lease.
         "reserved × admit", "reserved × commit", "reserved × abort", "reserved × result", "reserved × lease",
+        // Operator reports (three seeds of four): asked in each state of the device, their turn,
+        // each exchange of a Z (z_count, the intent's write, RPT|Z) against each answer, and the
+        // resolution of a Z whose reply was lost (a DEF without QRY|ZREPORT on one seed in seven).
+        "idle × report", "preparing × report", "prepared × report", "committing × report",
+        "inDoubt.status × report", "report.askingZ × report", "idle × report.turn", "report.queued × blocked",
+        "report.counting × device.status", "report.counting × device.lost", "report.recording × written",
+        "report.recording × writeFailed", "report.recording × shutdown", "report.askingZ × device.report",
+        "report.askingZ × device.lost", "report.askingZ × device.garbled", "report.askingZ × device.busy",
+        "report.asking × device.report", "report.asking × device.lost", "report.waiting × shutdown",
+        "errand.zStatus × device.status", "errand.zStatus × device.lost", "errand.zReadBack × device.report",
+        "errand.zReadBack × device.refused",
     ]
 }

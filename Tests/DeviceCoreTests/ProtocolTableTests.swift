@@ -135,6 +135,7 @@ struct ProtocolTableTests {
             "`state: \(state.rawValue)`" + (sealed == nil ? "" : " + security elements")
         case .refused(let error, _): "`\(error.code.rawValue)`"
         case .lookUp: "(store)"
+        case .report: "a report"
         }
     }
 

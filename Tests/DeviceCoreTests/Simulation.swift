@@ -84,6 +84,10 @@ struct Simulation {
     var visited: Set<String> = []
     /// Nonces terminals have seen, to try them where they do not belong.
     var seenNonces: [Nonce] = []
+    /// The operator's report requests not answered yet (RPT|Z, RPT|X through the mediator).
+    var reportOwed: [Core.Ticket: DeviceReport.Kind] = [:]
+    /// Broken report rules, as found (a Z answered before stored, a Z ahead of the store, ...).
+    var reportProblems: [String] = []
 
     init(seed: UInt64) {
         self.seed = seed
@@ -104,6 +108,8 @@ struct Simulation {
         configuration.holds = seed % 2 == 0 ? .device : .mediator
         self.configuration = configuration
         device = SimDevice(ttl: rng.millis(300...5000))
+        // Some seeds' DEF lacks QRY|ZREPORT (by the seed, so other schedules draw as they did).
+        device.readsZBack = seed % 7 != 3
         core = Core(configuration: configuration, nonceSeed: Array("sim \(seed) \(step)".utf8))
         for number in 1...rng.int(1...4) {
             let id = TerminalID("REG-00\(number)")
@@ -170,6 +176,10 @@ struct Simulation {
                 if self.read != nil { overlappingWrites += 1 }
                 self.read = read
             case .reply(let ticket, let reply):
+                if let kind = reportOwed.removeValue(forKey: ticket) {
+                    deliverReport(kind, reply, ticket)
+                    continue
+                }
                 guard let (terminal, message) = owed.removeValue(forKey: ticket) else {
                     unknownReplies += 1
                     continue
@@ -240,9 +250,49 @@ struct Simulation {
             }
         case .state(.aborted, _, _), .state(.failed, _, _):
             terminal.nonce = nil
-        case .state, .lookUp:
+        case .state, .lookUp, .report:
             break
         }
+    }
+
+    /// A report's answer reaches the operator: a Z only once it is on disk, and only the device's.
+    private mutating func deliverReport(_ kind: DeviceReport.Kind, _ reply: Core.Reply, _ ticket: Core.Ticket) {
+        note("  → operator \(ticket) RPT|\(kind.rawValue): \(Self.describe(reply))")
+        switch reply {
+        case .report(let report):
+            guard report.kind == kind else {
+                reportProblems.append("RPT|\(kind.rawValue) answered with a \(report.kind.rawValue) report")
+                return
+            }
+            guard kind == .z else { return }
+            let number = Int(report.zNumber)
+            guard number >= 1, number <= device.zReports.count, device.zReports[number - 1] == report else {
+                reportProblems.append("Z \(report.zNumber) answered, which the device never made so")
+                return
+            }
+            if store.durable.zReports[report.zNumber]?.reportHash != report.reportHash {
+                reportProblems.append("Z \(report.zNumber) answered before it was stored durably")
+            }
+        case .refused:
+            break
+        case .sealed, .prepared, .state, .lookUp:
+            reportProblems.append("RPT|\(kind.rawValue) answered with a sale's reply: \(Self.describe(reply))")
+        }
+    }
+
+    /// A command reaches the device. A Z must cover only numbers the store already holds: the
+    /// seals the core learned before it are written ahead of the Z's intent.
+    private mutating func atDevice(_ command: Core.Command) -> Core.DeviceResult {
+        let result = device.process(command, now: now)
+        if case .report(let report) = result, case .report(.z) = command, let first = report.firstSeq,
+            let last = report.lastSeq
+        {
+            let missing = (first...last).filter { store.current.sealed[$0] == nil }
+            if !missing.isEmpty {
+                reportProblems.append("Z \(report.zNumber) was made with numbers the store lacked: \(missing)")
+            }
+        }
+        return result
     }
 
     /// Security elements only ever come from the device's journal, for that very sale.
@@ -270,6 +320,7 @@ struct Simulation {
             "state \(state.rawValue)\(error.map { " \($0.code)" } ?? "")\(sealed.map { " \($0.seq)" } ?? "")"
         case .refused(let error, _): "refused \(error.code)"
         case .lookUp(let kind, let key): "look up \(kind) \(key)"
+        case .report(let report): "report \(report.kind.rawValue) \(report.zNumber)"
         }
     }
 
@@ -287,6 +338,8 @@ struct Simulation {
         case device(DeviceOutcome)
         case writeOK, writeFails, readOK, readFails, lookup
         case deadline, time, deviceFull, crash, powerLoss, shutdown, restart
+        /// The operator asks the running mediator for a report.
+        case report(DeviceReport.Kind)
     }
 
     private mutating func randomStep() {
@@ -325,6 +378,11 @@ struct Simulation {
             if !stopping { options += [(0.04, .crash), (0.03, .powerLoss), (0.04, .shutdown)] }
         }
         if stopping && drained { options.append((5, .restart)) }
+        // The operator's reports in three seeds of four (by the seed, no draw: every fourth seed,
+        // the pinned ones among them, replays the schedule it had before reports existed).
+        if seed % 4 != 0 && !stopping && reportOwed.count < 2 {
+            options.append((0.35, .report(rng.chance(0.7) ? .z : .x)))
+        }
         let total = options.reduce(0) { $0 + $1.weight }
         var roll = Double.random(in: 0..<total, using: &rng)
         var choice = options[options.count - 1].event
@@ -374,6 +432,11 @@ struct Simulation {
             drained = false
             apply(core.shutdown(now: now), "shutdown")
         case .restart: restart(powerLoss: false)
+        case .report(let kind):
+            let ticket = Core.Ticket(nextTicket)
+            nextTicket += 1
+            reportOwed[ticket] = kind
+            apply(core.requestReport(kind, ticket: ticket, now: now), "operator RPT|\(kind.rawValue) \(ticket)")
         }
     }
 
@@ -440,27 +503,29 @@ struct Simulation {
         switch outcome {
         case .ok:
             now = now.advanced(by: rng.millis(1...30))
-            result = device.process(exchange.command, now: now)
+            result = atDevice(exchange.command)
         case .slow:
             now = now.advanced(by: rng.millis(900...1500))
-            result = device.process(exchange.command, now: now)
+            result = atDevice(exchange.command)
         case .lostBefore:
             now = now.advanced(by: rng.millis(300...2000))
             result = .lost(timeout)
         case .lostAfter, .garbled:
             now = now.advanced(by: rng.millis(1...30))
-            _ = device.process(exchange.command, now: now)
+            _ = atDevice(exchange.command)
             if outcome == .lostAfter { now = now.advanced(by: rng.millis(300...2000)) }
             result = .lost(outcome == .garbled ? FiscalError(.replyInvalid, "garbled") : timeout)
         case .powerBefore, .powerAfter:
             now = now.advanced(by: rng.millis(1...30))
             if outcome == .powerAfter, case .commit = exchange.command {
-                _ = device.process(exchange.command, now: now)
+                _ = atDevice(exchange.command)
             }
             device.pending = nil
             now = now.advanced(by: rng.millis(300...2000))
             result = .lost(timeout)
         }
+        // The mediator is told of the PREPARE the DEF now holds.
+        if case .prepared = result { device.pending?.known = true }
         apply(
             core.exchangeReturned(exchange.token, result, now: now),
             "device \(outcome) #\(exchange.token): \(result.kind)"
@@ -490,7 +555,7 @@ struct Simulation {
             return
         }
         switch read {
-        case .unfinished: apply(core.loaded(store.unfinished(), now: now), "read unfinished")
+        case .unfinished: apply(core.loaded(store.unfinished(), pendingZ: store.pendingZ, now: now), "read unfinished")
         case .missing(let last): apply(core.found(missing: store.missing(upTo: last), now: now), "read missing")
         }
     }
@@ -511,9 +576,12 @@ struct Simulation {
         note(cause)
         if let exchange {
             // A command on the wire may still reach the device as the mediator dies.
-            if rng.chance(0.5) { _ = device.process(exchange.command, now: now) }
+            if rng.chance(0.5) { _ = atDevice(exchange.command) }
             self.exchange = nil
         }
+        // The new mediator knows nothing of a PREPARE the DEF still holds.
+        device.pending?.known = false
+        reportOwed = [:]
         if let batch = write {
             if rng.chance(0.5) { _ = store.apply(batch) }
             write = nil
@@ -603,7 +671,7 @@ struct Simulation {
     private var coreHasWork: Bool {
         guard case .running = core.lifecycle else { return true }
         return !core.line.pending.isEmpty || core.line.inFlight != nil || core.journal != .none
-            || !core.requests.isEmpty
+            || !core.requests.isEmpty || core.unresolvedZ != nil || !core.reports.isEmpty
     }
 
     // MARK: Invariants
@@ -616,6 +684,22 @@ struct Simulation {
         if preparesAfterShutdown > 0 { throw fail("a PREPARE went to the device after shutdown began") }
         if let forged = forgedReplies.first { throw fail("security elements not from a COMMIT: \(forged)") }
         if let double = doubleNumbers.first { throw fail("a sale acknowledged with two numbers: \(double)") }
+        if device.reportsInsidePrepare > 0 {
+            throw fail("a report reached the device inside a sale's PREPARE → COMMIT")
+        }
+        if let problem = reportProblems.first { throw fail(problem) }
+        if let refusal = store.refusals.first { throw fail("the store would refuse: \(refusal)") }
+        for (number, stored) in store.current.zReports {
+            guard number >= 1, number <= UInt64(device.zReports.count),
+                device.zReports[Int(number) - 1].reportHash == stored.reportHash
+            else { throw fail("the store holds Z \(number), which is not the device's") }
+        }
+        for report in device.zReports {
+            // Every Z the device made had its intent on disk first, and it was not dropped.
+            guard
+                store.current.intents.contains(where: { $0.zCountBefore == report.zNumber - 1 && $0.state != .dropped })
+            else { throw fail("the device made Z \(report.zNumber) with no intent stored before it") }
+        }
         var digests: Set<String> = []
         for entry in device.journal where !digests.insert(entry.payloadDigest).inserted {
             throw fail("sale \(entry.payloadDigest) fiscalized twice (fiscal number \(entry.seq))")
@@ -686,7 +770,7 @@ struct Simulation {
         switch write {
         case .admit(let record): record.key
         case .progress(let key, _, _, _), .outcome(let key, _, _), .seal(let key, _): key
-        case .adopt: nil
+        case .adopt, .zIntent, .zReport, .zIntentClosed: nil
         }
     }
 
@@ -694,6 +778,15 @@ struct Simulation {
     private mutating func checkSettled() throws(Failure) {
         visited.formUnion(core.visited)
         if !owed.isEmpty { throw fail("\(owed.count) messages were never answered") }
+        if !reportOwed.isEmpty { throw fail("\(reportOwed.count) report requests were never answered") }
+        if let pending = store.pendingZ { throw fail("a Z intent (z_count \(pending.zCountBefore)) is left pending") }
+        for report in device.zReports where store.current.zReports[report.zNumber] == nil {
+            // Only a DEF that cannot read a Z back leaves one unstored, and the intent says so.
+            let owned = store.current.intents.contains {
+                $0.state == .unrecoverable && $0.zCountBefore < report.zNumber && ($0.zCountSeen ?? 0) >= report.zNumber
+            }
+            guard !device.readsZBack, owned else { throw fail("the device's Z \(report.zNumber) was never stored") }
+        }
         for terminal in terminals {
             for sale in terminal.sales where !sale.bad {
                 guard let entry = terminal.acked[sale.requestID] else {

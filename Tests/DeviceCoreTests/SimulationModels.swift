@@ -30,7 +30,17 @@ struct SeededGenerator: RandomNumberGenerator {
 /// power) until its nonce TTL, the counter moving only inside COMMIT, the journal durable.
 struct SimDevice {
     var journal: [JournalEntry] = []
-    var pending: (nonce: Nonce, digest: String, terminal: String, expires: SimInstant)?
+    /// `known`: the PREPARE's reply reached the current mediator (the core knows the DEF holds it).
+    var pending: (nonce: Nonce, digest: String, terminal: String, expires: SimInstant, known: Bool)?
+    /// The Z reports the device made, by number − 1 (durable, like the journal).
+    var zReports: [DeviceReport] = []
+    /// The last fiscal number the last Z covered.
+    var lastZSeq = 0
+    /// Whether it answers QRY|ZREPORT (this emulator's extension); a DEF without it says UNKNOWN_COMMAND.
+    var readsZBack = true
+    /// Reports that reached the device while a PREPARE the mediator knew of was outstanding: a
+    /// report inside a sale's PREPARE → COMMIT (must stay 0).
+    var reportsInsidePrepare = 0
     var ttl: Duration
     var nextNonce = 1
     /// STORAGE_FULL while set (a fault the schedule turns on and off).
@@ -60,7 +70,7 @@ struct SimDevice {
             }
             let nonce = Nonce("n\(nextNonce)")
             nextNonce += 1
-            pending = (nonce, parts[1], parts[0], now.advanced(by: ttl))
+            pending = (nonce, parts[1], parts[0], now.advanced(by: ttl), false)
             return .prepared(
                 DeviceReply.Prepared(
                     nonce: nonce,
@@ -105,7 +115,7 @@ struct SimDevice {
                     lastEntryHash: journal.last?.entryHash ?? JournalEntry.genesisHash,
                     journalEntries: UInt64(journal.count),
                     capacity: 1_000_000,
-                    zCount: 0,
+                    zCount: UInt64(zReports.count),
                     deviceTime: "\(now)",
                     preparePending: pending.map { $0.expires > now } ?? false,
                     publicKey: nil
@@ -116,6 +126,40 @@ struct SimDevice {
                 return .refused(FiscalError(.notFound, "no journal entry \(seq)"))
             }
             return .logged(journal[Int(seq.rawValue) - 1])
+        case .report(let kind):
+            // The emulator's rule, strictest form: no report while a PREPARE is outstanding.
+            if let pending, pending.expires > now {
+                if pending.known { reportsInsidePrepare += 1 }
+                return .refused(FiscalError(.deviceBusy, "another PREPARE is outstanding"))
+            }
+            let covered = journal[lastZSeq...]
+            var report = DeviceReport(
+                kind: kind,
+                deviceID: DeviceID("SIM-DEF"),
+                zNumber: UInt64(zReports.count + 1),
+                firstSeq: covered.first?.seq.rawValue,
+                lastSeq: covered.last?.seq.rawValue,
+                invoiceCount: UInt64(covered.count),
+                periodStart: nil,
+                generatedAt: "\(now)",
+                byType: [],
+                byTaxGroup: [],
+                byPayment: [],
+                articles: nil
+            )
+            if kind == .z {
+                report.reportHash = SHA256.hex(report.canonicalJSON)
+                report.signature = "zsig-\(report.zNumber)"
+                zReports.append(report)
+                lastZSeq = journal.count
+            }
+            return .report(report)
+        case .zReport(let number):
+            guard readsZBack else { return .refused(FiscalError(.unknownCommand, "unknown command 'QRY|ZREPORT'")) }
+            guard number >= 1, number <= UInt64(zReports.count) else {
+                return .refused(FiscalError(.notFound, "no Z report \(number)"))
+            }
+            return .report(zReports[Int(number) - 1])
         }
     }
 }
@@ -128,7 +172,13 @@ struct SimStore {
         var requests: [RequestKey: RequestRecord] = [:]
         var sealed: [UInt64: JournalEntry] = [:]
         var order: [RequestKey] = []
+        var zReports: [UInt64: StoredDeviceZ] = [:]
+        var intents: [DeviceZIntent] = []
     }
+
+    /// What MediatorDatabase would refuse (a second pending intent, another Z under a stored
+    /// number): the core must never ask it (must stay empty).
+    var refusals: [String] = []
 
     var current = Tables()
     var durable = Tables()
@@ -178,6 +228,30 @@ struct SimStore {
             current.requests[key] = row
         case .seal(let key, let entry):
             seal(key, entry)
+        case .zIntent(let before, let deviceID):
+            if current.intents.contains(where: { $0.state == .pending }) {
+                refusals.append("a second pending Z intent (z_count \(before))")
+            }
+            current.intents.append(
+                DeviceZIntent(id: Int64(current.intents.count + 1), deviceID: deviceID?.rawValue, zCountBefore: before)
+            )
+        case .zReport(let z, let seen):
+            if let stored = current.zReports[z.zNumber], stored.reportHash != z.reportHash {
+                refusals.append("Z \(z.zNumber) stored twice with different reports")
+            }
+            if !z.hashMatches { refusals.append("Z \(z.zNumber)'s hash does not cover its JSON") }
+            current.zReports[z.zNumber] = z
+            if let index = current.intents.firstIndex(where: { $0.state == .pending }) {
+                current.intents[index].state = .done
+                current.intents[index].zNumber = z.zNumber
+                current.intents[index].zCountSeen = max(seen, z.zNumber)
+            }
+        case .zIntentClosed(let state, let seen, let error):
+            if let index = current.intents.firstIndex(where: { $0.state == .pending }) {
+                current.intents[index].state = state
+                current.intents[index].zCountSeen = seen
+                current.intents[index].errorCode = error?.code.rawValue
+            }
         case .adopt(let entry, let live):
             let terminal = TerminalID(entry.posTerminalID)
             let owner = current.order.reversed().first { key in
@@ -223,6 +297,8 @@ struct SimStore {
         row.errorMessage = nil
         current.requests[key] = row
     }
+
+    var pendingZ: DeviceZIntent? { current.intents.first { $0.state == .pending } }
 
     func unfinished() -> [RequestRecord] {
         current.order.compactMap { current.requests[$0] }.filter(\.state.isActive)

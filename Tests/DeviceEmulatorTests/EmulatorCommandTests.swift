@@ -224,6 +224,36 @@ struct EmulatorCommandTests {
         #expect(try await device.client.status().zCount == 1)
     }
 
+    @Test(
+        "QRY|ZREPORT reads a Z back byte for byte as RPT|Z returned it; NOT_FOUND beyond, ARGUMENT_INVALID for a non-number",
+        arguments: EmulatorHarness.Transport.allCases
+    )
+    func zReportReadBack(transport: EmulatorHarness.Transport) async throws {
+        let device = try await EmulatorHarness(transport: transport)
+        defer { Task { await device.close() } }
+        await expectCode(.notFound) { _ = try await device.client.storedZReport(1) }
+        for seed in 0..<2 { _ = try await device.fiscalize(SampleInvoices.sale(seed: seed)) }
+        let asked = try await device.link.exchange(DeviceRequest(.reportZ), timeout: .seconds(5))
+        _ = try await device.fiscalize(SampleInvoices.sale(seed: 5))
+        let second = try await device.client.report(.z)
+        let readBack = try await device.link.exchange(DeviceRequest(.zReport, argument: "1"), timeout: .seconds(5))
+        #expect(readBack == asked, "QRY|ZREPORT 1 is not the bytes RPT|Z sent")
+        let first = try await device.client.storedZReport(1)
+        #expect(first.zNumber == 1 && first.firstSeq == 1 && first.lastSeq == 2 && first.kind == .z)
+        #expect(first.reportHash == SHA256.hex(first.canonicalJSON))
+        #expect(try await device.client.storedZReport(2) == second)
+        await expectCode(.notFound) { _ = try await device.client.storedZReport(3) }
+        for argument in ["0", "-1", "x", "9223372036854775808"] {
+            await expectCode(.argumentInvalid) {
+                _ = try await device.client.send(DeviceRequest(.zReport, argument: argument)) as DeviceReport
+            }
+        }
+        await expectCode(.argumentInvalid) {
+            _ = try await device.client.send(DeviceRequest(.zReport)) as DeviceReport
+        }
+        #expect(try await device.client.status().zCount == 2)
+    }
+
     @Test("DUMPLOG pages through the journal with a signed head; RESET needs the token")
     func dumpLogAndReset() async throws {
         let device = try await EmulatorHarness()

@@ -92,6 +92,7 @@ struct HostileCommandTests {
             (.reportX, try object(#"{"x":1}"#)),
             (.reportA, try object(#"{"x":1}"#)),
             (.reportZ, try object(#"{"x":1}"#)),
+            (.zReport, try object(#"{"x":1}"#)),
             (.dumpLog, try object(#"{"from":1,"limit":10}"#)),
             (.reset, try object(#"{"token":"not-the-token"}"#)),
             (.setTime, try object(#"{"time":"not a time"}"#)),

@@ -13,6 +13,10 @@ extension DeviceCore {
             noteExchange(holder.exchange!, result, now)
             visit(Self.phaseName(holder.phase), "device." + result.kind)
             holderResult(holder, result, now, &actions)
+        case .report(let run) where run.exchange?.token == token:
+            noteExchange(run.exchange!, result, now)
+            visit(slotName, "device." + result.kind)
+            reportResult(run, result, now, &actions)
         case .errand(let exchange, let errand) where exchange.token == token:
             noteExchange(exchange, result, now)
             visit("errand." + Self.errandName(errand), "device." + result.kind)
@@ -67,7 +71,7 @@ extension DeviceCore {
                 // said nothing we can read: an unknown PREPARE it may hold just expires).
                 finish(key, .aborted, intent!.error, &actions)
                 release()
-            case .sealed, .status, .logged:
+            case .sealed, .status, .logged, .report:
                 finish(key, .failed, FiscalError(.replyInvalid, "the device answered PREPARE out of turn"), &actions)
                 release()
             }
@@ -84,7 +88,7 @@ extension DeviceCore {
                 if Self.haltCodes.contains(error.code) { raiseHalt(error, now) }
                 finish(key, .failed, error, &actions)
                 release()
-            case .lost, .sealed, .prepared, .status, .logged:
+            case .lost, .sealed, .prepared, .status, .logged, .report:
                 // No readable answer (or not this invoice's): only the journal can say.
                 let exchange = makeExchange(.status, now)
                 holder.phase = .inDoubt(commit, .asking(exchange, .status, pause: configuration.retryBackoff.first))
@@ -274,6 +278,8 @@ extension DeviceCore {
         _ actions: inout [Action]
     ) {
         switch (errand, result) {
+        case (.zStatus, _), (.zReadBack, _):
+            zResolutionResult(errand, result, &actions)
         case (.probe, .status(let status)):
             learn(status)
         case (.journalStatus, .status(let status)):
@@ -361,7 +367,7 @@ extension DeviceCore {
         return ids
     }
 
-    private mutating func learn(_ status: DeviceReply.Status) {
+    mutating func learn(_ status: DeviceReply.Status) {
         health.deviceID = status.deviceID
         health.emulated = status.emulated
         let last = status.nextInvoiceSeq.rawValue > 1 ? InvoiceSeq(status.nextInvoiceSeq.rawValue - 1) : nil
@@ -494,6 +500,7 @@ extension DeviceCore.DeviceResult {
         case .logged: "logged"
         case .refused(let error): error.code == .deviceBusy ? "busy" : "refused"
         case .lost(let error): error.isGarbled ? "garbled" : "lost"
+        case .report: "report"
         }
     }
 }

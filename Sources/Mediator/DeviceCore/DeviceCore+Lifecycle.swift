@@ -18,7 +18,10 @@ extension DeviceCore {
     /// The store's unfinished requests, oldest first. COMMITs that may have reached the device
     /// (committing, in doubt, and FISCALIZEs prepared with a known nonce) are resolved from the
     /// journal; the rest never reached it and are aborted, to be sent again.
-    public mutating func loaded(_ records: [RequestRecord], now: Instant) -> [Action] {
+    ///
+    /// `pendingZ` is the intent an RPT|Z left pending: it is resolved at the device once the
+    /// requests are (the device's `z_count`, then QRY|ZREPORT), before the mediator is ready.
+    public mutating func loaded(_ records: [RequestRecord], pendingZ: DeviceZIntent? = nil, now: Instant) -> [Action] {
         var actions: [Action] = []
         guard line.reading == .unfinished else { return actions }
         line.reading = nil
@@ -28,6 +31,7 @@ extension DeviceCore {
             settle(&actions, now)
             return actions
         }
+        unresolvedZ = pendingZ.map { ZResolution(zCountBefore: $0.zCountBefore) }
         var settling: [RequestKey] = []
         for record in records {
             var live = Live(
@@ -136,6 +140,15 @@ extension DeviceCore {
                 break
             }
         }
+        for request in reports {
+            actions.append(
+                .reply(
+                    request.ticket,
+                    .refused(FiscalError(.shuttingDown, "the mediator is stopping"), retryAfter: nil)
+                )
+            )
+        }
+        reports = []
         for key in reservations.keys.sorted(by: { $0.request.rawValue < $1.request.rawValue }) {
             guard let live = requests[key], case .reserved(let nonce, _) = live.stage else { continue }
             let error = FiscalError(.aborted, "the mediator stopped before COMMIT; PREPARE it again")
@@ -161,6 +174,12 @@ extension DeviceCore {
             }
         case .idle:
             if let due = errandDue() { deadlines.append(due) }
+            // A report waits out a PREPARE the DEF still holds (the sales behind it wait too).
+            if reportIsNext, case .running = lifecycle, journal == .none, let until = abandonedPrepareUntil {
+                deadlines.append(until)
+            }
+        case .report(let run):
+            if case .waiting(let until, _) = run.phase { deadlines.append(until) }
         case .errand:
             break
         }
@@ -186,6 +205,7 @@ extension DeviceCore {
         expireDue(now, &actions)
         startRead(now, &actions)
         failBlockedQueue(now, &actions)
+        failBlockedReports(now, &actions)
         useIdleDevice(now, &actions)
         startWrite(now, &actions)
         publishPositions(&actions)
@@ -195,6 +215,7 @@ extension DeviceCore {
 
     /// Deadlines that have passed: leases, roaming graces, retry pauses.
     mutating func expireDue(_ now: Instant, _ actions: inout [Action]) {
+        reportDue(now, &actions)
         if case .holder(var holder) = slot {
             switch holder.phase {
             case .prepared(let held) where now >= held.leaseUntil:
@@ -366,6 +387,11 @@ extension DeviceCore {
             lifecycle = .starting(.checkingJournal)
             journal = .wanted
         }
+        // A Z whose outcome is unknown is settled first: no report runs before it.
+        if unresolvedZ != nil {
+            if !errandWaits(now) { _ = startZResolution(now, &actions) }
+            return
+        }
         switch journal {
         case .wanted:
             // After the writes before it are on disk, so the store's answer includes them.
@@ -392,6 +418,12 @@ extension DeviceCore {
             actions.append(.log(Note(level: .info, message: "device core ready", metadata: [:])))
         }
         guard case .running = lifecycle else { return }
+        if reportIsNext {
+            // Its turn: after the holder that just left, before the sales queued behind it (it
+            // waits, and they with it, while the DEF still holds an abandoned PREPARE).
+            startReport(now, &actions)
+            return
+        }
         if !queue.isEmpty, line.failing == nil, admissionBlock(now) == nil {
             grant(now, &actions)
             return
@@ -417,11 +449,13 @@ extension DeviceCore {
         default: return nil
         }
         let interval = health.unreachable == nil ? configuration.probeInterval : configuration.unreachableProbeInterval
-        if journal != .none && journal != .reading {
+        if journal != .none && journal != .reading || unresolvedZ != nil {
             return health.unreachable == nil
                 ? nil : lastActivity.map { $0.advanced(by: configuration.unreachableProbeInterval) }
         }
-        guard case .running = lifecycle, queue.isEmpty || health.unreachable != nil else { return nil }
+        guard case .running = lifecycle, queue.isEmpty && reports.isEmpty || health.unreachable != nil else {
+            return nil
+        }
         return lastActivity.map { $0.advanced(by: interval) }
     }
 
@@ -431,6 +465,7 @@ extension DeviceCore {
         guard let next = queue.peekNext(), case .queued = requests[next.element]?.stage else { return }
         guard let (terminal, key) = queue.popNext(), var live = requests[key] else { return }
         visit("queued", "grant")
+        reportTurnTaken = false
         let waited = live.position != nil
         live.stage = .holding
         live.position = nil
@@ -510,6 +545,15 @@ extension DeviceCore {
                 )
             )
         }
+        // A Z the device made whose write the store refused: the next start reads it back.
+        for number in storingZ.keys.sorted() {
+            guard let (_, tickets) = storingZ.removeValue(forKey: number) else { continue }
+            let error = FiscalError(
+                .storeUnavailable,
+                "the device made Z \(number) but the store refused it; the next start reads it back from the device"
+            )
+            for ticket in tickets { actions.append(.reply(ticket, .refused(error, retryAfter: nil))) }
+        }
         lifecycle = .stopping(drainedSent: true)
         actions.append(.drained)
     }
@@ -543,6 +587,16 @@ extension DeviceCore {
         case .idle: "idle"
         case .holder(let holder): Self.phaseName(holder.phase)
         case .errand(_, let errand): "errand." + Self.errandName(errand)
+        case .report(let run): Self.reportPhaseName(run.phase)
+        }
+    }
+
+    static func reportPhaseName(_ phase: ReportPhase) -> String {
+        switch phase {
+        case .counting: "report.counting"
+        case .recording: "report.recording"
+        case .asking(_, let before): before == nil ? "report.asking" : "report.askingZ"
+        case .waiting: "report.waiting"
         }
     }
 
@@ -563,6 +617,8 @@ extension DeviceCore {
         case .probe: "probe"
         case .journalStatus: "journalStatus"
         case .adopt: "adopt"
+        case .zStatus: "zStatus"
+        case .zReadBack: "zReadBack"
         }
     }
 }

@@ -1,4 +1,5 @@
 import FiscalCore
+import FiscalDevice
 import MediatorStore
 
 extension DeviceCore {
@@ -29,6 +30,9 @@ extension DeviceCore {
         case holder(Holder)
         /// An exchange the mediator makes for itself, with no request holding the lock.
         case errand(Exchange, Errand)
+        /// An operator's report has its turn: no sale is at the device, and none starts until
+        /// the report is done.
+        case report(ReportRun)
     }
 
     enum Errand: Sendable, Hashable {
@@ -38,6 +42,56 @@ extension DeviceCore {
         case journalStatus
         /// QRY|LOG of an entry the store lacks.
         case adopt(InvoiceSeq)
+        /// QRY|STATUS for an unresolved Z: did the device's `z_count` move past the intent's?
+        case zStatus
+        /// QRY|ZREPORT of the Z an unresolved intent stands for.
+        case zReadBack(UInt64)
+    }
+
+    /// A report request waiting for its turn.
+    struct ReportRequest: Sendable {
+        var kind: DeviceReport.Kind
+        var ticket: Ticket
+    }
+
+    /// The report at the device and how far it got.
+    struct ReportRun: Sendable {
+        var kind: DeviceReport.Kind
+        var tickets: [Ticket]
+        var phase: ReportPhase
+        var attempts: Attempts
+
+        /// The exchange in flight for it, if any.
+        var exchange: Exchange? {
+            switch phase {
+            case .counting(let exchange), .asking(let exchange, _): exchange
+            case .recording, .waiting: nil
+            }
+        }
+    }
+
+    enum ReportPhase: Sendable {
+        /// Z: QRY|STATUS for the device's `z_count` before, which the intent records.
+        case counting(Exchange)
+        /// Z: the intent's write is in the line; RPT|Z goes out once it is on disk.
+        case recording(zCountBefore: UInt64)
+        /// RPT|Z (with the intent's `z_count`) or RPT|X at the device.
+        case asking(Exchange, zCountBefore: UInt64?)
+        /// The device answered DEVICE_BUSY: ask again at `until`.
+        case waiting(until: Instant, zCountBefore: UInt64?)
+    }
+
+    /// A Z intent whose outcome the device must tell: its `z_count` first, then the Z read back.
+    struct ZResolution: Sendable, Hashable {
+        enum Step: Sendable, Hashable {
+            case status
+            /// The device's `z_count` moved to `seen`: QRY|ZREPORT the intent's Z.
+            case readBack(seen: UInt64)
+        }
+        var zCountBefore: UInt64
+        var step: Step = .status
+        /// Replies to QRY|ZREPORT that could not be taken (garbled, or not the Z asked for).
+        var unreadable = 0
     }
 
     /// The request holding the lock, if one does.

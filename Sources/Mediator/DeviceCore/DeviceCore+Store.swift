@@ -32,7 +32,11 @@ extension DeviceCore {
                 requests[key] = nil
             case .outcome(let key, _, _):
                 if let live = requests[key], case .finishing = live.stage { requests[key] = nil }
-            case .progress, .adopt:
+            case .zIntent:
+                zIntentWritten(now, &actions)
+            case .zReport(let z, _):
+                zStored(z.zNumber, &actions)
+            case .progress, .adopt, .zIntentClosed:
                 break
             }
         }
@@ -51,6 +55,11 @@ extension DeviceCore {
         var kept: [StoreWrite] = []
         let refusal = FiscalError(.storeUnavailable, "the store refused the request: \(error.message)")
         for write in batch.writes {
+            if case .zIntent = write {
+                // Never stored: the RPT|Z it was for does not go out.
+                zIntentRefused(error, &actions)
+                continue
+            }
             guard case .admit(let record) = write else {
                 kept.append(write)
                 continue

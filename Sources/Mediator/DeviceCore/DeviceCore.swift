@@ -32,6 +32,15 @@ public struct DeviceCore: Sendable {
     var nonces = NonceTracker()
     var line = WriteLine()
     var journal: JournalCheck = .none
+    /// Reports the operator asked for (RPT|Z, RPT|X), waiting for their turn at the device.
+    var reports: [ReportRequest] = []
+    /// A report had the device since the last sale was granted: the next turn is a sale's.
+    var reportTurnTaken = false
+    /// A Z whose intent is on disk and whose outcome is unknown (its RPT|Z's reply was lost, or a
+    /// previous run ended before storing it): resolved at the device before the next report.
+    var unresolvedZ: ZResolution?
+    /// Z reports the device made whose write is in the line, and the requests owed them.
+    var storingZ: [UInt64: (report: DeviceReport, tickets: [Ticket])] = [:]
     /// The last journal check found a full batch of missing numbers: check again after them.
     var moreMissing = false
     /// How many missing fiscal numbers one journal check reads at most.
@@ -74,6 +83,8 @@ public struct DeviceCore: Sendable {
         case refused(FiscalError)
         /// No answer that could be read (timeout, link down, a corrupt reply): the outcome is unknown.
         case lost(FiscalError)
+        /// RPT|Z or RPT|X, or a Z read back with QRY|ZREPORT.
+        case report(DeviceReport)
     }
 
     /// What the core asks of the device.
@@ -82,6 +93,10 @@ public struct DeviceCore: Sendable {
         case commit(Nonce)
         case status
         case log(InvoiceSeq)
+        /// RPT|Z, RPT|X or RPT|A: an operator's report, in its turn between sales.
+        case report(DeviceReport.Kind)
+        /// QRY|ZREPORT: a Z the device made whose RPT|Z reply the mediator never stored.
+        case zReport(UInt64)
 
         public var name: String {
             switch self {
@@ -89,6 +104,8 @@ public struct DeviceCore: Sendable {
             case .commit: "TXN|COMMIT"
             case .status: "QRY|STATUS"
             case .log: "QRY|LOG"
+            case .report(let kind): "RPT|\(kind.rawValue)"
+            case .zReport: "QRY|ZREPORT"
             }
         }
     }
@@ -142,6 +159,9 @@ public struct DeviceCore: Sendable {
         /// The core does not hold the request: the answer comes from the store
         /// (``DeviceCore/answer(_:record:sealed:)``).
         case lookUp(Lookup, RequestKey)
+        /// The answer to ``DeviceCore/requestReport(_:ticket:now:)``: the device's report (a Z
+        /// only once it is stored). Never sent to a terminal.
+        case report(DeviceReport)
     }
 
     /// Which message a store lookup answers.
@@ -195,6 +215,8 @@ public struct DeviceConfiguration: Sendable {
     public var lease: Duration = .seconds(15)
     /// Waiting requests in all, and per terminal (beyond them: QUEUE_FULL).
     public var queueLimit = 256
+    /// Operator reports waiting for the device (beyond it: QUEUE_FULL).
+    public var reportQueueLimit = 4
     public var perTerminalQueueLimit = 4
     /// How long PREPARE keeps retrying a busy device whose PREPARE the mediator does not know
     /// before the request fails with DEVICE_UNAVAILABLE.
