@@ -143,6 +143,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // X and Z reports as 80 mm thermal text (48 columns, spec §6.1): formats a ReportRecord,
+        // computes nothing. PDF and spreadsheets come later, beside it.
+        .target(
+            name: "ReportText",
+            dependencies: ["FiscalCore", "Reports"],
+            swiftSettings: swiftSettings
+        ),
+
         // The actors: gateway, terminal sessions, device actor, recovery.
         .target(
             name: "Mediator",
