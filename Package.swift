@@ -333,6 +333,14 @@ let package = Package(
             // Optimized even in a debug build: the simulation runs thousands of schedules.
             swiftSettings: swiftSettings + [.unsafeFlags(["-O"])]
         ),
+        // The report figures as values (the spec's sample X and Z to the cent), cash counts,
+        // report numbers and chains, and the 80 mm text against its golden files.
+        .testTarget(
+            name: "ReportsTests",
+            dependencies: ["FiscalCore", "Reports", "ReportText", "SampleData"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ZeroMQTests",
             dependencies: ["ZeroMQ"],
