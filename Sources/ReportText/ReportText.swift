@@ -31,9 +31,11 @@ public enum ReportText {
     ) -> String {
         var page = Page(timeZone: timeZone, taxLabels: taxLabels)
         page.header(record, terminalName: terminalName)
-        if let figures = record.figures {
+        // A combined report's figures are the store's totals, with its terminals listed.
+        if let figures = record.figures ?? record.combined?.totals {
             page.shift(figures, kind: record.kind)
             page.cashiers(figures, kind: record.kind)
+            if let combined = record.combined { page.terminals(combined) }
             let widths = NumberWidths(figures, record.reconciliation)
             if figures.sales.isEmpty {
                 page.rule("-")
@@ -46,6 +48,7 @@ public enum ReportText {
             }
             page.drawer(figures, record: record, widths: widths)
             page.statistics(figures, widths: widths)
+            if let day = record.dayReconciliation { page.deviceDay(record.deviceDay, day) }
         } else {
             page.rule("-")
             page.line("NO FIGURES RECORDED")
@@ -388,7 +391,9 @@ struct Page {
             row("Pay-ins:", cell(drawer?.payIns))
             subtotalRule(width: width)
             row("EXPECTED:", cell(drawer?.expected))
-            guard record.kind == .z || record.kind == .cz else { continue }
+            // A Z counts its drawer; an X, or a combined report (whose counts are in each
+            // terminal's Z), stops at the expected cash.
+            guard record.kind == .z || reconciliation != nil else { continue }
             guard let counted = reconciliation?.lines.first(where: { $0.currency == currency }) else {
                 row("COUNTED:", "NOT COUNTED ")
                 line("  STATUS: NO COUNT")
@@ -399,7 +404,7 @@ struct Page {
             row("VARIANCE:", cell(counted.variance))
             line("  STATUS: \(counted.status.rawValue)")
         }
-        if record.kind == .z || record.kind == .cz {
+        if record.kind == .z || reconciliation != nil {
             if reconciliation == nil, !currencies.isEmpty {
                 line("NO CASH COUNT GIVEN")
             }
@@ -447,6 +452,46 @@ struct Page {
         }
         if !figures.lineVoids.isEmpty {
             line("  (removed before sealing; not deducted)")
+        }
+    }
+
+    /// A combined report's terminals: the reports each covers and its net sales per currency.
+    mutating func terminals(_ combined: CombinedFigures) {
+        rule("-")
+        line("TERMINALS:")
+        for part in combined.terminals {
+            let reports = part.reports.map(TextColumns.clean).joined(separator: ", ")
+            let parts = TextColumns.wrap(TextColumns.clean(part.terminal) + ": " + reports, columns: Self.width - 4)
+            for (index, text) in parts.enumerated() { line((index == 0 ? "  " : "    ") + text) }
+            for sales in part.figures.sales {
+                row("Net Sales:", Self.cell(sales.net, sales.currency, width: 0), indent: 4)
+            }
+        }
+    }
+
+    /// The end of day's proof: the registers' Zs against the device's own Z.
+    mutating func deviceDay(_ device: DeviceDay?, _ day: DayReconciliation) {
+        rule("-")
+        if let device {
+            line("DEVICE Z #\(device.zNumber) (\(TextColumns.clean(device.deviceID))):")
+        } else {
+            line("DEVICE Z:")
+        }
+        func span(_ side: DayReconciliation.Side) -> String {
+            let range = side.firstSeq.map { first in side.lastSeq.map { "\(first) - \($0)" } ?? "\(first)" } ?? "none"
+            return "\(range) (\(side.count))"
+        }
+        field("  Device:", span(day.device))
+        field("  Registers:", span(day.registers))
+        line("  VERDICT: \(day.verdict.rawValue.uppercased())")
+        for difference in day.differences {
+            line("  " + TextColumns.prefix(TextColumns.clean(difference.item), columns: Self.width - 2))
+            row("registers:", TextColumns.clean(difference.registers) + " ", indent: 4)
+            row("device:", TextColumns.clean(difference.device) + " ", indent: 4)
+        }
+        for note in day.numbers {
+            let parts = TextColumns.wrap("#\(note.seq) \(note.kind): \(note.reason)", columns: Self.width - 4)
+            for (index, text) in parts.enumerated() { line((index == 0 ? "  " : "    ") + text) }
         }
     }
 

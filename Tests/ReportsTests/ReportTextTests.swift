@@ -246,6 +246,55 @@ struct ReportTextTests {
         #expect(!combinedText.contains("Terminal:"))
     }
 
+    @Test("a combined Z: the store's totals, each terminal's reports, the device's Z against the registers'")
+    func combined() throws {
+        let figures = try ReportFigures.compute(WorkedShift.input(), asOf: WorkedShift.closedAt)
+        let combined = try CombinedFigures.combine(
+            [
+                CombinedFigures.TerminalPart(terminal: "REG-001", reports: ["Z-2026-REG001-0007"], figures: figures),
+                CombinedFigures.TerminalPart(terminal: "REG-002", reports: ["Z-2026-REG002-0003"], figures: figures),
+            ],
+            asOf: WorkedShift.closedAt
+        )
+        let device = DeviceDay(
+            zNumber: 12,
+            deviceID: "DEF-KIN-0001",
+            firstSeq: 41,
+            lastSeq: 48,
+            invoiceCount: 8,
+            generatedAt: WorkedShift.closedAt,
+            types: [DeviceDay.TypeLine(currency: "CDF", invoiceType: "sale", count: 3, total: whole(50_064))],
+            taxGroups: [],
+            reportHash: nil
+        )
+        let day = DayReconciliation.compare(zs: [figures], seqs: Array(41...47), device: device) { _ in
+            "not sealed here"
+        }
+        var record = ReportRecord(
+            number: "CZ-2026-0007",
+            kind: .cz,
+            sequence: 7,
+            terminal: nil,
+            periodID: nil,
+            generatedAt: WorkedShift.closedAt,
+            generatedBy: "MGR-01",
+            businessName: "Alimentation La Grâce"
+        )
+        record.combined = combined
+        record.deviceDay = device
+        record.dayReconciliation = day
+        let text = ReportText.render(record, terminalName: nil)
+        Self.expectPrintable(text)
+        #expect(text.contains("COMBINED Z REPORT - END OF DAY"))
+        #expect(text.contains("  REG-002: Z-2026-REG002-0003"))
+        #expect(text.contains("SALES SUMMARY (CDF):"))
+        // The store's totals: twice the worked shift.
+        #expect(text.contains("  GRAND TOTAL:                   CDF  83,308.00\n"))
+        #expect(text.contains("DEVICE Z #12 (DEF-KIN-0001):"))
+        #expect(text.contains("  VERDICT: MISMATCH"))
+        #expect(!text.contains("NOT COUNTED"))
+    }
+
     @Test("an empty period prints zeros and the float, and times can be shown in a time zone")
     func emptyAndZoned() throws {
         let figures = try ReportFigures.compute(
