@@ -143,6 +143,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // X and Z reports as 80 mm thermal text (48 columns, spec §6.1): formats a ReportRecord,
+        // computes nothing. PDF and spreadsheets come later, beside it.
+        .target(
+            name: "ReportText",
+            dependencies: ["FiscalCore", "Reports"],
+            swiftSettings: swiftSettings
+        ),
+
         // The actors: gateway, terminal sessions, device actor, recovery.
         .target(
             name: "Mediator",
@@ -325,6 +333,14 @@ let package = Package(
             dependencies: ["FiscalCore", "FiscalDevice", "Mediator", "MediatorStore", "SampleData"],
             // Optimized even in a debug build: the simulation runs thousands of schedules.
             swiftSettings: swiftSettings + [.unsafeFlags(["-O"])]
+        ),
+        // The report figures as values (the spec's sample X and Z to the cent), cash counts,
+        // report numbers and chains, and the 80 mm text against its golden files.
+        .testTarget(
+            name: "ReportsTests",
+            dependencies: ["FiscalCore", "Reports", "ReportText", "SampleData"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ZeroMQTests",

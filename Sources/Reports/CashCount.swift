@@ -22,12 +22,17 @@ public struct CashCount: Hashable, Sendable, Codable {
     public static let maxPieces: Int64 = 10_000_000
 
     /// The counted total per currency, after ``violations(settings:currencies:expected:)`` found none.
+    ///
+    /// Summed in `Int128` and clamped, so that a count nobody checked cannot trap the process
+    /// (a denomination of 10^15 times 10^7 pieces is beyond `Int64`); a checked count is exact.
     public func totals() -> [String: Money] {
         pieces.mapValues { lines in
             Money(
-                units: lines.reduce(Int64(0)) { sum, line in
-                    sum + (Money(decimalText: line.key)?.units ?? 0) * line.value
-                }
+                units: Int64(
+                    clamping: lines.reduce(Int128(0)) { sum, line in
+                        sum + Int128(Money(decimalText: line.key)?.units ?? 0) * Int128(line.value)
+                    }
+                )
             )
         }
     }
@@ -187,12 +192,32 @@ public struct CashReconciliation: Hashable, Sendable, Codable {
         let counted = count.totals()
         let expected = Dictionary(uniqueKeysWithValues: figures.drawer.map { ($0.currency, $0.expected) })
         let explained = explanation.map { $0.trimmingWhitespace() }.flatMap { $0.isEmpty ? nil : $0 }
+        if let explained {
+            // Printed on the Z and hashed with it: bounded, and one line of plain text.
+            if explained.count > maxExplanationLength {
+                throw FiscalError(
+                    .fieldTooLong,
+                    "the explanation exceeds \(maxExplanationLength) characters"
+                )
+            }
+            if explained.unicodeScalars.contains(where: {
+                $0.properties.generalCategory == .control || $0.properties.generalCategory == .lineSeparator
+                    || $0.properties.generalCategory == .paragraphSeparator || $0.properties.isBidiControl
+            }) {
+                throw FiscalError(.formatInvalid, "the explanation contains control or bidi characters")
+            }
+        }
         var lines: [Line] = []
         var unexplained: [String] = []
         for currency in Set(expected.keys).union(counted.keys).sorted() {
             let want = expected[currency] ?? .zero
             let have = counted[currency] ?? .zero
-            let variance = Money(units: have.units - want.units)
+            // In Int128: a count nobody checked must not trap here either.
+            let difference = Int128(have.units) - Int128(want.units)
+            guard difference.magnitude <= UInt128(Money.limit) else {
+                throw FiscalError(.valueOutOfRange, "the \(currency) variance is beyond what an amount holds")
+            }
+            let variance = Money(units: Int64(difference))
             let status: Status = variance.units < 0 ? .short : variance.units > 0 ? .over : .balanced
             lines.append(Line(currency: currency, expected: want, counted: have, variance: variance, status: status))
             if abs(variance.units) > settings.threshold(currency).units {

@@ -60,10 +60,14 @@ extension ReportFigures {
                 sum.customers += 1
                 sum.itemsSold += invoice.items.reduce(Int128(0)) { $0 + Int128($1.quantity.units) }
             }
+            var used = Set<String>()
             for (method, amount) in Self.payments(of: invoice) {
                 var line = sum.payments[method] ?? PaymentSum()
                 if sign > 0 { line.received += amount } else { line.returned += amount }
-                line.count += 1
+                // Counted once per invoice, and only when something stayed with the method after
+                // the change: two cash lines are one cash invoice, and cash handed over and all
+                // given back as change is no cash payment.
+                if amount > 0, used.insert(method).inserted { line.count += 1 }
                 sum.payments[method] = line
             }
             sales[currency] = sum
@@ -191,8 +195,11 @@ extension ReportFigures {
         }
     }
 
+    /// `units` as an amount, if ``Money`` holds it: within ``Money/limit``, not merely within
+    /// `Int64`, or the stored record would not decode again (its body is read back by
+    /// `report verify` and `report show`).
     static func money(_ units: Int128) throws(FiscalError) -> Money {
-        guard let value = Int64(exactly: units) else {
+        guard units.magnitude <= UInt128(Money.limit), let value = Int64(exactly: units) else {
             throw FiscalError(.valueOutOfRange, "a report figure is beyond what an amount holds")
         }
         return Money(units: value)
@@ -229,7 +236,7 @@ extension ReportFigures {
 
         func figures(_ currency: String) throws(FiscalError) -> CurrencySales {
             let net = gross - discounts - refunds - voids
-            guard let items = Int64(exactly: itemsSold) else {
+            guard itemsSold.magnitude <= UInt128(Quantity.limit), let items = Int64(exactly: itemsSold) else {
                 throw FiscalError(.valueOutOfRange, "the items sold are beyond what a quantity holds")
             }
             let average = transactions == 0 ? 0 : FixedPoint.divideRounded(grandTotal, by: Int128(transactions))
