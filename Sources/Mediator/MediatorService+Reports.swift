@@ -1,6 +1,7 @@
 import FiscalCore
 import Logging
 import MediatorStore
+import ReportText
 import Reports
 
 /// X and Z reports (docs/REPORTS.md): REPORT_X and CLOSE_PERIOD. The store computes and stores
@@ -80,6 +81,11 @@ extension MediatorService {
         var reply = context.blankReply
         do {
             reply.report = try JSONDocument(encoding: record)
+            reply.reportText = ReportText.render(
+                record,
+                terminalName: context.registration?.name,
+                hash: record.isPreview ? nil : ReportRecord.hash(of: try record.body())
+            )
         } catch {
             throw FiscalError(.replyUnencodable, "report \(record.number) cannot be encoded: \(error)")
         }

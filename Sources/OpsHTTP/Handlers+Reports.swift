@@ -4,6 +4,7 @@ import Hummingbird
 import Mediator
 import MediatorStore
 import NIOCore
+import ReportText
 import Reports
 
 /// Reports in the ops API (docs/REPORTS.md): the live X of a terminal (free, unnumbered), the
@@ -74,7 +75,13 @@ extension Handlers {
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: ReportTextFormat.render(record)))
+                body: ResponseBody(byteBuffer: ByteBuffer(
+                        string: ReportText.render(
+                            record,
+                            terminalName: nil,
+                            hash: record.isPreview ? nil : ReportRecord.hash(of: try record.body())
+                        )
+                    ))
             )
         }
         return Response(
@@ -87,9 +94,4 @@ extension Handlers {
     private func refusal(_ error: FiscalError, status: HTTPResponse.Status) -> Response {
         json(.object(["code": .string(error.code.rawValue), "message": .string(error.message)]), status: status)
     }
-}
-
-/// The 80 mm rendering, until the text renderer is wired in.
-enum ReportTextFormat {
-    static func render(_ record: ReportRecord) -> String { (try? record.body()) ?? "" }
 }

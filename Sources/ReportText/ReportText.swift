@@ -183,7 +183,7 @@ struct Page {
             let name = terminalName.map(TextColumns.clean).flatMap { $0.isEmpty ? nil : $0 }
             field("Terminal:", TextColumns.clean(terminal) + (name.map { " (\($0))" } ?? ""))
         }
-        field("Report #:", record.number.isEmpty ? "PREVIEW - NOT NUMBERED" : TextColumns.clean(record.number))
+        field("Report #:", record.isPreview ? "PREVIEW - NOT NUMBERED" : TextColumns.clean(record.number))
         if let period = record.periodID { field("Work period:", "#\(period)") }
         let generated = ReportText.stamp(record.generatedAt, timeZone: timeZone)
         field("Date:", generated.date)
@@ -507,7 +507,7 @@ struct Page {
         rule("=")
         let generated = ReportText.stamp(record.generatedAt, timeZone: timeZone)
         field("Generated:", "\(generated.date) \(generated.time)")
-        if !record.number.isEmpty {
+        if !record.isPreview {
             field("Hash:", hash.map { String($0.prefix(16)) + "..." } ?? "unavailable")
             field("Previous:", record.previousNumber.map(TextColumns.clean) ?? "none (first of its chain)")
         }

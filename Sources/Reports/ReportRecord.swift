@@ -144,6 +144,9 @@ public struct ReportRecord: Codable, Hashable, Sendable {
         }
     }
 
+    /// Whether this is an unnumbered preview (`X-PREVIEW`, `Z-PREVIEW`, `CX-PREVIEW`).
+    public var isPreview: Bool { number.isEmpty || number.hasSuffix("-PREVIEW") }
+
     /// SHA-256 of `body`, hex.
     public static func hash(of body: String) -> String { SHA256.hex(Array(body.utf8)) }
 

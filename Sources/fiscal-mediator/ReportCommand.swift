@@ -2,6 +2,7 @@ import ArgumentParser
 import FiscalCore
 import Foundation
 import MediatorStore
+import ReportText
 import Reports
 
 /// `fiscal-mediator report ...`: X and Z reports per terminal and cashier (docs/REPORTS.md),
@@ -36,7 +37,7 @@ struct ReportCommand: AsyncParsableCommand {
             case "json":
                 Swift.print(try record.body())
             case "text":
-                Swift.print(ReportCommand.text(record), terminator: "")
+                Swift.print(try ReportCommand.text(record), terminator: "")
             default:
                 throw ValidationError("--format: '\(format)' is not text or json")
             }
@@ -205,8 +206,9 @@ struct ReportCommand: AsyncParsableCommand {
         return CashCount(pieces)
     }
 
-    static func text(_ record: ReportRecord) -> String {
-        (try? record.body()) ?? ""  // MERGE: ReportText.render once the renderer lands
+    static func text(_ record: ReportRecord) throws -> String {
+        let hash = record.isPreview ? nil : ReportRecord.hash(of: try record.body())
+        return ReportText.render(record, terminalName: nil, hash: hash)
     }
 }
 
