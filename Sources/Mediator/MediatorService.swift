@@ -202,6 +202,10 @@ public final class MediatorService: Service, Sendable {
                         "pairing": "\(self.gateway.pairingEndpoints.joined(separator: ","))",
                     ]
                 )
+                // A combined Z a previous run left halfway is completed (or dropped) now.
+                do { try await self.completePendingCombinedZ() } catch {
+                    self.logger.error("a combined Z left halfway could not be completed", metadata: ["error": "\(error)"])
+                }
             }
             if let zap = gateway.zap {
                 group.addTask { await zap.run { await self.admit($0) } }

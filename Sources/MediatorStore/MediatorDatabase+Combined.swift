@@ -172,13 +172,15 @@ extension MediatorDatabase {
     public func recordCombinedZ(
         device: DeviceDay,
         takenBy: String,
-        settings: ReportSettings
+        settings: ReportSettings,
+        intent: Int64? = nil
     ) async throws(FiscalError) -> ReportRecord {
         try await shopDayError {
             try await self.durableWrite { db in
                 for body in try String.fetchAll(db, sql: "SELECT body FROM report WHERE kind = 'CZ'") {
                     let record = try ReportRecord.decode(body: body)
                     if record.deviceDay?.zNumber == device.zNumber && record.deviceDay?.deviceID == device.deviceID {
+                        try Self.resolveCombinedIntent(db, intent, "done", record.number)
                         return record
                     }
                 }
@@ -236,9 +238,66 @@ extension MediatorDatabase {
                     sql: "INSERT INTO report_outbox (number, kind, terminal_id, sequence, enqueued_at) VALUES (?, ?, NULL, ?, ?)",
                     arguments: [record.number, record.kind.rawValue, record.sequence, now]
                 )
+                try Self.resolveCombinedIntent(db, intent, "done", record.number)
                 return record
             }
         }
+    }
+
+    /// A combined Z on its way, written durably before the device is asked for its Z: after a
+    /// crash, the next start finds it and completes the combined Z from the device's Z (stored
+    /// by the device core, or read back), or drops it if the device never closed its day.
+    public struct CombinedIntent: Sendable, Hashable {
+        public var id: Int64
+        public var takenBy: String
+        /// The number of the last device Z stored before (0: none).
+        public var deviceZBefore: UInt64
+    }
+
+    /// Writes the intent; one may be pending at a time (a second is PERIOD_BUSY).
+    public func beginCombinedZ(takenBy: String, deviceZBefore: UInt64) async throws(FiscalError) -> CombinedIntent {
+        try await shopDayError {
+            try await self.durableWrite { db in
+                if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM combined_intent WHERE state = 'pending')") == true {
+                    throw FiscalError(.periodBusy, "another combined Z is on its way")
+                }
+                try db.execute(
+                    sql: "INSERT INTO combined_intent (taken_by, device_z_before, state, created_at) VALUES (?, ?, 'pending', ?)",
+                    arguments: [takenBy, Int64(clamping: deviceZBefore), Self.now()]
+                )
+                return CombinedIntent(id: db.lastInsertedRowID, takenBy: takenBy, deviceZBefore: deviceZBefore)
+            }
+        }
+    }
+
+    /// The pending combined Z, if a run ended in the middle of one.
+    public func pendingCombinedIntent() async throws(FiscalError) -> CombinedIntent? {
+        try await shopDayError {
+            try await self.pool.read { db in
+                try Row.fetchOne(db, sql: "SELECT * FROM combined_intent WHERE state = 'pending'").map { row in
+                    CombinedIntent(
+                        id: row["id"],
+                        takenBy: row["taken_by"],
+                        deviceZBefore: UInt64(clamping: row["device_z_before"] as Int64)
+                    )
+                }
+            }
+        }
+    }
+
+    /// Drops the intent: the device did not close its day, so there is no combined Z to record.
+    public func dropCombinedIntent(_ id: Int64) async throws(FiscalError) {
+        try await shopDayError {
+            try await self.durableWrite { db in try Self.resolveCombinedIntent(db, id, "dropped", nil) }
+        }
+    }
+
+    static func resolveCombinedIntent(_ db: Database, _ id: Int64?, _ state: String, _ number: String?) throws {
+        guard let id else { return }
+        try db.execute(
+            sql: "UPDATE combined_intent SET state = ?, report_number = ?, resolved_at = ? WHERE id = ? AND state = 'pending'",
+            arguments: [state, number, now(), id]
+        )
     }
 
     /// The last combined Z's verdict, for `/alerts` (REPORT_MISMATCH while it is a mismatch).

@@ -114,6 +114,16 @@ extension MediatorDatabase {
             WHEN OLD.invoice_seq > COALESCE((SELECT MAX(through_seq) FROM prune_log), 0)
             BEGIN SELECT RAISE(ABORT, 'sealed invoices are deleted only by pruning what the cloud confirmed'); END;
         CREATE INDEX request_period ON request(period_id, invoice_seq) WHERE period_id IS NOT NULL;
+        CREATE TABLE combined_intent (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            taken_by TEXT NOT NULL,
+            device_z_before INTEGER NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'done', 'dropped')),
+            report_number TEXT,
+            created_at TEXT NOT NULL,
+            resolved_at TEXT
+        );
+        CREATE UNIQUE INDEX combined_intent_pending ON combined_intent(state) WHERE state = 'pending';
         """
 
     /// Requests still on their way at `terminal` (what a Z waits for).

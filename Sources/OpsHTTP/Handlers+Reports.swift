@@ -94,4 +94,36 @@ extension Handlers {
     private func refusal(_ error: FiscalError, status: HTTPResponse.Status) -> Response {
         json(.object(["code": .string(error.code.rawValue), "message": .string(error.message)]), status: status)
     }
+
+    /// The combined X preview over `terminals` (comma-separated codes; all active by default).
+    func combinedX(terminals: String?) async -> Response {
+        let codes = terminals.map { $0.split(separator: ",").map { TerminalID(String($0)) } }
+        do {
+            return try recordResponse(try await service.combinedX(terminals: codes), format: nil)
+        } catch let error as FiscalError {
+            return refusal(error, status: error.code == .notRegistered ? .notFound : .badRequest)
+        } catch {
+            return refusal(FiscalError(.storeUnavailable, "\(error)"), status: .serviceUnavailable)
+        }
+    }
+
+    /// The combined Z, taken by `taken_by` (a manager): the device's RPT|Z in turn with sales,
+    /// then the record. A refusal (DAY_NOT_CLOSED, DAY_ALREADY_CLOSED, ROLE_REQUIRED,
+    /// PERIOD_BUSY) is 409; a device that cannot answer is 503.
+    func combinedZ(takenBy: String?) async -> Response {
+        guard let takenBy, !takenBy.isEmpty else {
+            return refusal(FiscalError(.messageInvalid, "taken_by names the manager who closes the day"), status: .badRequest)
+        }
+        let record: ReportRecord
+        do {
+            record = try await service.combinedZ(takenBy: takenBy)
+        } catch {
+            return refusal(error, status: Self.status(for: error.code))
+        }
+        do {
+            return try recordResponse(record, format: nil)
+        } catch {
+            return refusal(FiscalError(.replyUnencodable, "\(error)"), status: .internalServerError)
+        }
+    }
 }

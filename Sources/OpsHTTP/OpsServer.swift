@@ -7,6 +7,7 @@ import HummingbirdTLS
 public import Logging
 public import Mediator
 import MediatorStore
+import Reports
 import NIOCore
 public import Prometheus
 
@@ -19,8 +20,9 @@ public import Prometheus
 /// - `GET /alerts`: open alerts (terminals offline, printers, drawers, the device).
 /// - `GET /metrics`: Prometheus text format.
 /// - `GET /staff`, `GET /periods`, `GET /periods/{id}`: the shop's day (docs/SHOP_DAY.md).
-/// - `GET /terminals/{code}/report-x`, `GET /reports`, `GET /reports/{number}`: reports
-///   (docs/REPORTS.md).
+/// - `GET /terminals/{code}/report-x`, `GET /reports/combined-x`, `GET /reports`,
+///   `GET /reports/{number}`: reports (docs/REPORTS.md); `POST /admin/reports/cz?taken_by=ID`
+///   (admin token): the combined Z.
 /// - `GET /admin/device/status`, `POST /admin/device/report?kind=x|z` (admin token): the device
 ///   through the running mediator; a report runs in its turn between sales.
 public enum OpsServer {
@@ -105,6 +107,13 @@ public enum OpsServer {
         // A Z closes the fiscal day: an admin token only, never a read token.
         admin.post("device/report") { request, _ in
             await api.deviceReport(kind: request.uri.queryParameters.get("kind"))
+        }
+        // The combined Z closes the store's day (and the device's): an admin token only.
+        admin.post("reports/cz") { request, _ in
+            await api.combinedZ(takenBy: request.uri.queryParameters.get("taken_by"))
+        }
+        router.get("/reports/combined-x") { request, _ in
+            await api.combinedX(terminals: request.uri.queryParameters.get("terminals"))
         }
         var server: HTTPServerBuilder = .http1()
         if let tls = configuration.tls {
@@ -352,6 +361,20 @@ struct Handlers: Sendable {
                 "code": .string(alert.code.rawValue), "since": .string(Self.iso(Date() - alert.age.inSeconds)),
                 "message": .string(alert.message),
             ])
+        }
+        // The last combined Z disagreed with the device: open until a combined Z agrees.
+        if let last = try await service.store.lastCombinedZ(), let day = last.dayReconciliation, day.verdict == .mismatch {
+            let first = day.differences.first.map { "\($0.item): registers \($0.registers), device \($0.device)" }
+                ?? day.numbers.first.map { "fiscal number \($0.seq) \($0.kind): \($0.reason)" } ?? ""
+            alerts.append(
+                .object([
+                    "kind": .string(ErrorCode.reportMismatch.rawValue), "terminal_id": .null,
+                    "since": .string(last.generatedAt), "report": .string(last.number),
+                    "message": .string(
+                        "\(last.number): the registers' Zs and the device's Z \(last.deviceDay?.zNumber ?? 0) disagree (\(day.differences.count) difference(s), \(day.numbers.count) fiscal number(s)); first: \(first)"
+                    ),
+                ])
+            )
         }
         if let disk = service.disk.check().alert {
             alerts.append(

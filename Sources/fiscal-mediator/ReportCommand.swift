@@ -12,7 +12,7 @@ struct ReportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Take, show, list and verify X and Z reports.",
-        subcommands: [X.self, Z.self, Show.self, List.self, Verify.self]
+        subcommands: [X.self, Z.self, CX.self, CZ.self, Show.self, List.self, Verify.self]
     )
 
     /// Where the reports' settings and the fiscal rules (accepted currencies) come from.
@@ -104,6 +104,57 @@ struct ReportCommand: AsyncParsableCommand {
                 ? try await database.previewZ(request, settings: settings, currencies: currencies)
                 : try await database.takeZ(request, settings: settings, currencies: currencies)
             try output.print(record)
+        }
+    }
+
+    struct CX: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The combined X over terminals (all active by default): each terminal's Zs since the last combined Z and its open period now."
+        )
+        @OptionGroup var store: TerminalsCommand.StoreOptions
+        @OptionGroup var settings: SettingsOptions
+        @OptionGroup var output: FormatOptions
+        @Option(help: "Only these terminals (repeat).") var terminal: [String] = []
+        @Option(help: "Take a numbered CX, by this staff id (supervisor or manager).") var by: String?
+
+        func run() async throws {
+            let record = try await store.open().combinedX(
+                terminals: terminal.isEmpty ? nil : terminal.map { TerminalID($0) },
+                takenBy: by,
+                settings: try settings.settings()
+            )
+            try output.print(record)
+        }
+    }
+
+    struct CZ: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The combined Z: closes the store's day and the device's (RPT|Z), through the running mediator.",
+            discussion: """
+                Every terminal that sold since the last combined Z must have taken its Z. The running \
+                mediator runs RPT|Z at the device in turn with sales and records the combined Z with \
+                both sides and the verdict (match, or mismatch with the differences named). Uses the \
+                admin token kept beside the store.
+                """
+        )
+        @Option(help: "Who closes the day: a manager's staff id.") var by: String
+        @Option(help: "The running mediator's ops API, http://HOST:PORT (default: mediator.ops_http).")
+        var mediator: String?
+        @Option(help: "The mediator's store, to find its admin token beside it (default: from the configuration).")
+        var db: String?
+        @Option(help: "The configuration file (default: $FISCAL_CONFIG, else /etc/fiscal-mediator/mediator.yaml).")
+        var config: String?
+        @OptionGroup var output: FormatOptions
+
+        func run() async throws {
+            let settings = try await ServeCommand.settings(config: config, topology: nil)
+            let ops = ServeCommand.pick(nil, "mediator.ops_http", settings).text ?? "127.0.0.1:8080"
+            let base = mediator ?? "http://\(ops)"
+            let store = db ?? ServeCommand.pick(nil, "mediator.store", settings).text ?? "var/mediator.sqlite"
+            let encoded = by.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? by
+            let body = try await AdminClient(base: base, tokenFile: ServeCommand.adminTokenPath(db: store))
+                .post("/admin/reports/cz?taken_by=\(encoded)")
+            try output.print(try ReportRecord.decode(body: body))
         }
     }
 
