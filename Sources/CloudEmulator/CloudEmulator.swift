@@ -25,12 +25,15 @@ public final class CloudEmulator: Sendable {
         public var downUntil: ContinuousClock.Instant?
         /// Fiscal numbers rejected with REJECTED.
         public var rejectSeqs: Set<UInt64> = []
+        /// Report numbers rejected with REJECTED.
+        public var rejectReports: Set<String> = []
         /// Answer 200 with a body that is not JSON.
         public var garbleAnswers = false
         /// Answer 200 acknowledging an item that was not sent.
         public var foreignAcks = false
         /// Accept any order: no ORDER_GAP, and no CHAIN_BROKEN (the chain can only be checked
-        /// in order). A real cloud may not check order; the mediator must not rely on it.
+        /// in order), for invoices and reports. A real cloud may not check order; the mediator
+        /// must not rely on it.
         public var noOrderCheck = false
         public init() {}
     }
@@ -49,7 +52,9 @@ public final class CloudEmulator: Sendable {
     public let faults = Mutex(Faults())
     /// Batches seen, however they were answered.
     public let batchesSeen = Atomic<Int>(0)
-    private let pool: DatabasePool
+    /// Batches of reports seen, however they were answered.
+    public let reportBatchesSeen = Atomic<Int>(0)
+    let pool: DatabasePool
     private let token: Secret?
     private let logger: Logger
 
@@ -84,6 +89,25 @@ public final class CloudEmulator: Sendable {
                     """
             )
         }
+        migrator.registerMigration("v2-reports") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE received_report (
+                        outlet_id TEXT NOT NULL,
+                        number TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        terminal_id TEXT,
+                        sequence INTEGER NOT NULL,
+                        hash TEXT NOT NULL,
+                        body TEXT NOT NULL,
+                        received_at TEXT NOT NULL,
+                        PRIMARY KEY (outlet_id, number)
+                    );
+                    CREATE INDEX received_report_chain
+                        ON received_report(outlet_id, kind, COALESCE(terminal_id, ''), sequence);
+                    """
+            )
+        }
         try migrator.migrate(pool)
     }
 
@@ -113,6 +137,12 @@ public final class CloudEmulator: Sendable {
         router.get("/v1/outlets/{outlet}/invoices") { request, context in
             try self.list(request, context: context)
         }
+        router.post("/v1/outlets/{outlet}/reports") { request, context in
+            try await self.ingestReports(request, context: context)
+        }
+        router.get("/v1/outlets/{outlet}/reports") { request, context in
+            try self.listReports(request, context: context)
+        }
         router.get("/health") { _, _ in Self.json(["status": "ok"]) }
         return Application(
             router: router,
@@ -125,24 +155,8 @@ public final class CloudEmulator: Sendable {
     func ingest(_ request: Request, context: CloudContext) async throws -> Response {
         batchesSeen.add(1, ordering: .relaxed)
         let outlet = try context.parameters.require("outlet")
-        if let token {
-            guard request.headers[.authorization] == "Bearer \(token.value)" else {
-                return Self.error(.unauthorized, CloudProtocol.Code.unauthorized, "missing or wrong bearer token")
-            }
-        }
         let faults = self.faults.withLock { $0 }
-        if let until = faults.downUntil, ContinuousClock.now < until {
-            var response = Self.error(.serviceUnavailable, CloudProtocol.Code.unavailable, "down for maintenance")
-            let seconds = max(1, Int(((until - .now).components.seconds)))
-            response.headers[.retryAfter] = String(seconds)
-            return response
-        }
-        if faults.errorRate > 0, Double.random(in: 0..<1) < faults.errorRate {
-            let statuses: [HTTPResponse.Status] = [.internalServerError, .badGateway, .serviceUnavailable]
-            let status = statuses[Int.random(in: statuses.indices)]
-            return Self.error(status, CloudProtocol.Code.unavailable, "injected failure")
-        }
-        if faults.latency > .zero { try await Task.sleep(for: faults.latency) }
+        if let refused = try await gate(request, faults) { return refused }
         let body = try await request.body.collect(upTo: 64 << 20)
         guard let batch = try? JSONDecoder().decode(CloudProtocol.Batch.self, from: Data(body.readableBytesView)) else {
             return Self.error(.badRequest, CloudProtocol.Code.badRequest, "the body is not a batch")
@@ -170,6 +184,31 @@ public final class CloudEmulator: Sendable {
             results[0].idempotencyKey = "NOT-SENT:\(results[0].idempotencyKey)"
         }
         return Self.json(CloudProtocol.Response(results: results))
+    }
+
+    /// 401 for a request without the bearer token (when one is required).
+    func unauthorized(_ request: Request) -> Response? {
+        guard let token, request.headers[.authorization] != "Bearer \(token.value)" else { return nil }
+        return Self.error(.unauthorized, CloudProtocol.Code.unauthorized, "missing or wrong bearer token")
+    }
+
+    /// The answer a request gets before its body is looked at, if any: a wrong token, the
+    /// cloud down, an injected failure. Then the injected latency.
+    func gate(_ request: Request, _ faults: Faults) async throws -> Response? {
+        if let refused = unauthorized(request) { return refused }
+        if let until = faults.downUntil, ContinuousClock.now < until {
+            var response = Self.error(.serviceUnavailable, CloudProtocol.Code.unavailable, "down for maintenance")
+            let seconds = max(1, Int(((until - .now).components.seconds)))
+            response.headers[.retryAfter] = String(seconds)
+            return response
+        }
+        if faults.errorRate > 0, Double.random(in: 0..<1) < faults.errorRate {
+            let statuses: [HTTPResponse.Status] = [.internalServerError, .badGateway, .serviceUnavailable]
+            let status = statuses[Int.random(in: statuses.indices)]
+            return Self.error(status, CloudProtocol.Code.unavailable, "injected failure")
+        }
+        if faults.latency > .zero { try await Task.sleep(for: faults.latency) }
+        return nil
     }
 
     /// Stores a batch in one transaction, item by item in order, stopping at the first rejection.

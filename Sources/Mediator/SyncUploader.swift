@@ -9,7 +9,8 @@ import NIOHTTP1
 public import ServiceLifecycle
 
 /// Uploads sealed invoices to the cloud, in fiscal-number order, each exactly once as far as
-/// the cloud can tell (docs/CLOUD_API.md).
+/// the cloud can tell (docs/CLOUD_API.md); and, in the same loop after the invoices, the
+/// reports in the reports' outbox, each chain in order (``reportStep()``).
 ///
 /// Owns: the upload line. It reads the head of the store's outbox, sends it in batches, and
 /// marks an item uploaded only when the cloud acknowledged it (accepted, or a duplicate of
@@ -98,6 +99,9 @@ public actor SyncUploader: Service {
     /// What the uploader is doing, for `/health`.
     public struct Status: Sendable {
         public var state: String
+        /// The reports' line: `idle`, `uploading`, `backing_off`, `refused` (a chain waits on a
+        /// report the cloud refused).
+        public var reportState: String
         public var lastSuccessAt: Date?
         public var lastError: String?
         public var consecutiveFailures: Int
@@ -105,12 +109,23 @@ public actor SyncUploader: Service {
     }
 
     public let configuration: Configuration
-    private let store: MediatorDatabase
-    private let client: HTTPClient
+    let store: MediatorDatabase
+    let client: HTTPClient
     private let ownsClient: Bool
-    private let logger: Logger
+    let logger: Logger
     private let endpoint: String
+    /// `POST` reports here (docs/CLOUD_API.md, "Reports").
+    let reportEndpoint: String
     private var alertsByKind: [ErrorCode: Alert] = [:]
+    /// The reports' line's own alerts (a refused report is SYNC_QUARANTINED here), so the
+    /// invoice line clearing its alerts never clears the reports' and the other way round.
+    var reportAlerts: [ErrorCode: Alert] = [:]
+    /// The reports' line: failures in a row, items per request, chains waiting out a refusal.
+    var reportLine = ReportLine()
+    var reportState = "idle"
+    /// When each line is next looked at (``round()``).
+    private var invoicesDue = ContinuousClock.now
+    private var reportsDue = ContinuousClock.now
     private var state = "starting"
     private var lastSuccessAt: Date?
     private var lastError: String?
@@ -162,6 +177,7 @@ public actor SyncUploader: Service {
         var base = configuration.baseURL
         while base.hasSuffix("/") { base.removeLast() }
         endpoint = "\(base)/v1/outlets/\(configuration.outletID)/invoices"
+        reportEndpoint = "\(base)/v1/outlets/\(configuration.outletID)/reports"
         uploaded = Counter(label: "fiscal_sync_uploaded_total", factory: metrics)
         let failure = { (kind: String) in
             Counter(label: "fiscal_sync_failures_total", dimensions: [("kind", kind)], factory: metrics)
@@ -217,12 +233,15 @@ public actor SyncUploader: Service {
         if ownsClient { try? await client.shutdown() }
     }
 
-    /// Open alerts, oldest first.
-    public func alerts() -> [Alert] { alertsByKind.values.sorted { $0.since < $1.since } }
+    /// Open alerts of both lines, oldest first.
+    public func alerts() -> [Alert] {
+        (Array(alertsByKind.values) + Array(reportAlerts.values)).sorted { $0.since < $1.since }
+    }
 
     public func status() -> Status {
         Status(
             state: state,
+            reportState: reportState,
             lastSuccessAt: lastSuccessAt,
             lastError: lastError,
             consecutiveFailures: machine.consecutiveFailures,
@@ -234,11 +253,28 @@ public actor SyncUploader: Service {
 
     private func uploadLoop() async {
         while !Task.isCancelled {
-            let pause = await step()
+            let pause = await round()
             if let pause {
                 do { try await Task.sleep(for: pause) } catch { return }
             }
         }
+    }
+
+    /// One round of both lines: the invoices' step first, then the reports', each only when
+    /// it is due (a line backing off is not looked at before its pause is over, whatever the
+    /// other does). Returns how long until a line is due again (`nil`: at once). `run()` loops
+    /// on it; a test can drive it by hand.
+    public func round() async -> Duration? {
+        if ContinuousClock.now >= invoicesDue {
+            let pause = await step()
+            invoicesDue = ContinuousClock.now + (pause ?? .zero)
+        }
+        if ContinuousClock.now >= reportsDue {
+            let pause = await reportStep()
+            reportsDue = ContinuousClock.now + (pause ?? .zero)
+        }
+        let wait = min(invoicesDue, reportsDue) - ContinuousClock.now
+        return wait > .zero ? wait : nil
     }
 
     /// One attempt at the head of the line; returns how long to wait before the next one
@@ -372,23 +408,11 @@ public actor SyncUploader: Service {
         } catch {
             return .unencodable("\(error)")
         }
-        var request = HTTPClientRequest(url: endpoint)
-        request.method = .POST
-        request.headers.add(name: "Authorization", value: "Bearer \(configuration.token.value)")
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "Idempotency-Key", value: batch[0].item.idempotencyKey)
-        request.body = .bytes(ByteBuffer(bytes: body))
         let status: Int
         let answer: ByteBuffer
         let retryAfter: Duration?
         do {
-            let response = try await client.execute(
-                request,
-                timeout: .nanoseconds(Int64(configuration.requestTimeout.wholeNanoseconds))
-            )
-            status = Int(response.status.code)
-            retryAfter = response.headers.first(name: "Retry-After").flatMap { Self.retryAfter($0, now: Date()) }
-            answer = try await response.body.collect(upTo: 8 << 20)
+            (status, answer, retryAfter) = try await post(body, to: endpoint, key: batch[0].item.idempotencyKey)
         } catch {
             return .unreachable(Self.describe(error))
         }
@@ -396,6 +420,23 @@ public actor SyncUploader: Service {
             return .status(status, detail: Self.detail(answer), retryAfter: retryAfter)
         }
         return Self.acknowledgements(Data(answer.readableBytesView), for: batch.map(\.item.idempotencyKey))
+    }
+
+    /// One POST to the cloud with the outlet's token and the request timeout: the status, the
+    /// body (up to 8 MiB) and Retry-After. Throws on no answer (refused, reset, timed out).
+    func post(_ body: Data, to url: String, key: String) async throws -> (Int, ByteBuffer, Duration?) {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer \(configuration.token.value)")
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Idempotency-Key", value: key)
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let response = try await client.execute(
+            request,
+            timeout: .nanoseconds(Int64(configuration.requestTimeout.wholeNanoseconds))
+        )
+        let retryAfter = response.headers.first(name: "Retry-After").flatMap { Self.retryAfter($0, now: Date()) }
+        return (Int(response.status.code), try await response.body.collect(upTo: 8 << 20), retryAfter)
     }
 
     /// A 2xx answer's body as acknowledgements: every result must answer the item at its
@@ -525,13 +566,13 @@ public actor SyncUploader: Service {
         return "\(error)"
     }
 
-    private static func detail(_ body: ByteBuffer) -> String {
+    static func detail(_ body: ByteBuffer) -> String {
         guard let error = try? JSONDecoder().decode(CloudProtocol.ErrorBody.self, from: Data(body.readableBytesView))
         else { return "" }
         return ": \(error.code) \(error.message)"
     }
 
-    private static let encoder: JSONEncoder = {
+    static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
         return encoder

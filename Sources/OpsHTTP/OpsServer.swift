@@ -182,6 +182,13 @@ struct Handlers: Sendable {
             "oldest_pending_at": summary.oldestPendingAt.map(JSONValue.string) ?? .null,
             "last_uploaded_seq": summary.lastUploadedSeq.map { .int(Int(clamping: $0)) } ?? .null,
         ]
+        // The reports' outbox (every Z enters it), beside the invoices'.
+        let reports = try await service.store.reportOutboxSummary()
+        var reportsBody: [String: JSONValue] = [
+            "backlog": .int(reports.pending),
+            "failing": .int(reports.failing),
+            "oldest_pending_at": reports.oldestPendingAt.map(JSONValue.string) ?? .null,
+        ]
         var alertCodes = snapshot.alerts.map(\.code.rawValue) + (await service.monitor.alerts().map(\.kind.rawValue))
         if let sync {
             let status = await sync.status()
@@ -192,9 +199,10 @@ struct Handlers: Sendable {
             syncBody["last_success_at"] = status.lastSuccessAt.map { .string(Self.iso($0)) } ?? .null
             syncBody["last_error"] = status.lastError.map(JSONValue.string) ?? .null
             syncBody["consecutive_failures"] = .int(status.consecutiveFailures)
-        } else {
-            syncBody["state"] = .string("disabled")
+            reportsBody["uploader"] = .string(status.reportState)
         }
+        syncBody["reports"] = .object(reportsBody)
+        if sync == nil { syncBody["state"] = .string("disabled") }
         body["sync"] = .object(syncBody)
         let disk = service.disk.check()
         if let alert = disk.alert { alertCodes.append(alert.code.rawValue) }

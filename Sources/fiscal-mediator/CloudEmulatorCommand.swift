@@ -30,6 +30,7 @@ struct CloudEmulatorCommand: AsyncParsableCommand {
     @Option(help: "Go down (503) this long after start, e.g. 10s.") var downAfter: String?
     @Option(help: "Stay down this long, e.g. 30s.") var downFor = "30s"
     @Option(help: "Reject this fiscal number (repeatable).") var rejectSeq: [UInt64] = []
+    @Option(help: "Reject this report number, e.g. Z-2026-REG001-0002 (repeatable).") var rejectReport: [String] = []
     @Flag(help: "Accept any order (no ORDER_GAP, no CHAIN_BROKEN), as a careless real cloud might.")
     var noOrderCheck = false
 
@@ -51,6 +52,7 @@ struct CloudEmulatorCommand: AsyncParsableCommand {
         faults.errorRate = errorRate
         faults.dropRate = dropRate
         faults.rejectSeqs = Set(rejectSeq)
+        faults.rejectReports = Set(rejectReport)
         faults.noOrderCheck = noOrderCheck
         emulator.faults.withLock { $0 = faults }
         if let downAfter {
