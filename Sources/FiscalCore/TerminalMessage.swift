@@ -425,7 +425,8 @@ extension TerminalRequest {
             case .log: .log(Log(invoiceSeq: need(invoiceSeq, "invoice_seq")))
             case .status: .status
             case .ping: .ping
-            case .openPeriod, .cashEvent, .reportX, .closePeriod: preconditionFailure("\(type.rawValue) is made from its body")
+            case .openPeriod, .cashEvent, .reportX, .closePeriod:
+                preconditionFailure("\(type.rawValue) is made from its body")
             case .event: preconditionFailure("EVENT is sent by the mediator only")
             }
         self.init(body, msgID: msgID, terminalID: terminalID)

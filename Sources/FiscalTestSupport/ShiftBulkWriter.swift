@@ -76,7 +76,9 @@ public enum ShiftBulkWriter {
                     )
                     payload = try encoder.encode(invoice)
                     context = SaleContext(
-                        tendered: [.init(method: .cash, currency: invoice.totals.currency, amount: invoice.totals.total)]
+                        tendered: [
+                            .init(method: .cash, currency: invoice.totals.currency, amount: invoice.totals.total)
+                        ]
                     ).storedJSON()
                     reference = Int64(seq - 1)
                 }

@@ -10,7 +10,10 @@ public import Reports
 /// to the device's own Z.
 extension MediatorService {
     /// The combined X over `terminals` (all active ones by default); numbered when `takenBy`.
-    public func combinedX(terminals: [TerminalID]? = nil, takenBy: String? = nil) async throws(FiscalError)
+    public func combinedX(
+        terminals: [TerminalID]? = nil,
+        takenBy: String? = nil
+    ) async throws(FiscalError)
         -> ReportRecord
     {
         try await store.combinedX(terminals: terminals, takenBy: takenBy, settings: configuration.reports)
@@ -41,7 +44,8 @@ extension MediatorService {
     /// core still resolves it, nothing changes yet.
     public func completePendingCombinedZ() async throws(FiscalError) {
         guard let intent = try await store.pendingCombinedIntent() else { return }
-        if let stored = try await storeRead({ try await store.latestDeviceZ() }), stored.zNumber > intent.deviceZBefore {
+        if let stored = try await storeRead({ try await store.latestDeviceZ() }), stored.zNumber > intent.deviceZBefore
+        {
             let report: DeviceReport
             do {
                 report = try JSONDecoder().decode(DeviceReport.self, from: Data(stored.reportJSON.utf8))
@@ -72,7 +76,10 @@ extension MediatorService {
         if verdict == .match {
             logger.notice("combined Z taken; the registers agree with the device", metadata: metadata)
         } else {
-            logger.error("combined Z taken; the registers DISAGREE with the device (REPORT_MISMATCH)", metadata: metadata)
+            logger.error(
+                "combined Z taken; the registers DISAGREE with the device (REPORT_MISMATCH)",
+                metadata: metadata
+            )
         }
     }
 }

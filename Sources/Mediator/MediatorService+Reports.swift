@@ -15,7 +15,11 @@ extension MediatorService {
         }
         let record: ReportRecord
         if x.preview {
-            record = try await store.previewX(at: context.terminal, cashier: x.cashierID, settings: configuration.reports)
+            record = try await store.previewX(
+                at: context.terminal,
+                cashier: x.cashierID,
+                settings: configuration.reports
+            )
         } else {
             guard let by = x.takenBy else {
                 throw FiscalError(.messageInvalid, "taken_by: a numbered X names who takes it")
@@ -38,7 +42,10 @@ extension MediatorService {
 
     /// CLOSE_PERIOD: the Z. A preview answers the Z it would take; otherwise the count is
     /// reconciled, the Z stored, numbered and chained, and the period closed, in one transaction.
-    func closePeriod(_ context: Context, _ close: TerminalRequest.ClosePeriod) async throws(FiscalError)
+    func closePeriod(
+        _ context: Context,
+        _ close: TerminalRequest.ClosePeriod
+    ) async throws(FiscalError)
         -> TerminalReply
     {
         if let problem = StaffIDRule.problem(close.closedBy) {

@@ -3,8 +3,8 @@ public import FiscalDevice
 import Foundation
 public import Logging
 public import MediatorStore
-public import Reports
 public import Metrics
+public import Reports
 public import ServiceLifecycle
 import Synchronization
 public import ZeroMQ
@@ -204,7 +204,10 @@ public final class MediatorService: Service, Sendable {
                 )
                 // A combined Z a previous run left halfway is completed (or dropped) now.
                 do { try await self.completePendingCombinedZ() } catch {
-                    self.logger.error("a combined Z left halfway could not be completed", metadata: ["error": "\(error)"])
+                    self.logger.error(
+                        "a combined Z left halfway could not be completed",
+                        metadata: ["error": "\(error)"]
+                    )
                 }
             }
             if let zap = gateway.zap {

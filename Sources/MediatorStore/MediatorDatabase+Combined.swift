@@ -147,7 +147,8 @@ extension MediatorDatabase {
                 }
                 let zs = try Self.unreferencedZs(db)
                 let closed = try Self.lastClosedSeq(db)
-                let newest = try Int64.fetchOne(db, sql: "SELECT MAX(invoice_seq) FROM request WHERE state = 'sealed'") ?? 0
+                let newest =
+                    try Int64.fetchOne(db, sql: "SELECT MAX(invoice_seq) FROM request WHERE state = 'sealed'") ?? 0
                 if zs.isEmpty && UInt64(max(newest, 0)) <= closed {
                     throw FiscalError(
                         .dayAlreadyClosed,
@@ -235,7 +236,8 @@ extension MediatorDatabase {
                     "\(record.number) by \(takenBy): device Z \(device.zNumber), \(reconciliation.verdict.rawValue)"
                 )
                 try db.execute(
-                    sql: "INSERT INTO report_outbox (number, kind, terminal_id, sequence, enqueued_at) VALUES (?, ?, NULL, ?, ?)",
+                    sql:
+                        "INSERT INTO report_outbox (number, kind, terminal_id, sequence, enqueued_at) VALUES (?, ?, NULL, ?, ?)",
                     arguments: [record.number, record.kind.rawValue, record.sequence, now]
                 )
                 try Self.resolveCombinedIntent(db, intent, "done", record.number)
@@ -258,11 +260,14 @@ extension MediatorDatabase {
     public func beginCombinedZ(takenBy: String, deviceZBefore: UInt64) async throws(FiscalError) -> CombinedIntent {
         try await shopDayError {
             try await self.durableWrite { db in
-                if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM combined_intent WHERE state = 'pending')") == true {
+                if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM combined_intent WHERE state = 'pending')")
+                    == true
+                {
                     throw FiscalError(.periodBusy, "another combined Z is on its way")
                 }
                 try db.execute(
-                    sql: "INSERT INTO combined_intent (taken_by, device_z_before, state, created_at) VALUES (?, ?, 'pending', ?)",
+                    sql:
+                        "INSERT INTO combined_intent (taken_by, device_z_before, state, created_at) VALUES (?, ?, 'pending', ?)",
                     arguments: [takenBy, Int64(clamping: deviceZBefore), Self.now()]
                 )
                 return CombinedIntent(id: db.lastInsertedRowID, takenBy: takenBy, deviceZBefore: deviceZBefore)
@@ -295,7 +300,8 @@ extension MediatorDatabase {
     static func resolveCombinedIntent(_ db: Database, _ id: Int64?, _ state: String, _ number: String?) throws {
         guard let id else { return }
         try db.execute(
-            sql: "UPDATE combined_intent SET state = ?, report_number = ?, resolved_at = ? WHERE id = ? AND state = 'pending'",
+            sql:
+                "UPDATE combined_intent SET state = ?, report_number = ?, resolved_at = ? WHERE id = ? AND state = 'pending'",
             arguments: [state, number, now(), id]
         )
     }
@@ -312,7 +318,9 @@ extension MediatorDatabase {
     static func sealedSeqs(_ db: Database, periods: [Int64]) throws -> [UInt64] {
         guard !periods.isEmpty else { return [] }
         var seqs: [UInt64] = []
-        for chunk in stride(from: 0, to: periods.count, by: 500).map({ Array(periods[$0..<min($0 + 500, periods.count)]) }) {
+        for chunk in stride(from: 0, to: periods.count, by: 500).map({
+            Array(periods[$0..<min($0 + 500, periods.count)])
+        }) {
             let marks = chunk.map { _ in "?" }.joined(separator: ", ")
             seqs += try Int64.fetchAll(
                 db,
@@ -336,11 +344,17 @@ extension MediatorDatabase {
             )
         else {
             if let value = Int64(exactly: seq),
-                try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM sealed_invoice WHERE invoice_seq = ?)", arguments: [value]) == true
+                try Bool.fetchOne(
+                    db,
+                    sql: "SELECT EXISTS (SELECT 1 FROM sealed_invoice WHERE invoice_seq = ?)",
+                    arguments: [value]
+                ) == true
             {
-                return "held as a sealed invoice with no request: adopted from the device's journal, sealed behind the mediator"
+                return
+                    "held as a sealed invoice with no request: adopted from the device's journal, sealed behind the mediator"
             }
-            return "the store has no invoice with this number: sealed at the device behind the mediator, or not yet adopted"
+            return
+                "the store has no invoice with this number: sealed at the device behind the mediator, or not yet adopted"
         }
         let terminal = row["terminal_id"] as String
         guard let period = row["period_id"] as Int64? else {

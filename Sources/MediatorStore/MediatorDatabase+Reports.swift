@@ -192,7 +192,8 @@ extension MediatorDatabase {
         }
         let events = try Row.fetchAll(
             db,
-            sql: "SELECT kind, amount, currency, session_id, cashier_id FROM cash_event WHERE period_id = ? ORDER BY id",
+            sql:
+                "SELECT kind, amount, currency, session_id, cashier_id FROM cash_event WHERE period_id = ? ORDER BY id",
             arguments: [period.id.rawValue]
         ).map { row throws -> ReportInput.Event in
             let kind = row["kind"] as String
@@ -289,7 +290,11 @@ extension MediatorDatabase {
     /// The Z `request` would produce, without committing anything: the preview a supervisor
     /// checks before confirming. With a blind count and no count yet, the drawer's expected
     /// amounts are left out.
-    public func previewZ(_ request: ZRequest, settings: ReportSettings, currencies: [String])
+    public func previewZ(
+        _ request: ZRequest,
+        settings: ReportSettings,
+        currencies: [String]
+    )
         async throws(FiscalError) -> ReportRecord
     {
         try await shopDayError {
@@ -303,7 +308,11 @@ extension MediatorDatabase {
     /// reconciles the count, numbers the record gap-free, hashes and chains it, closes the work
     /// period with its open session, logs who did it, and queues the record for the cloud.
     /// A refusal changes nothing.
-    public func takeZ(_ request: ZRequest, settings: ReportSettings, currencies: [String])
+    public func takeZ(
+        _ request: ZRequest,
+        settings: ReportSettings,
+        currencies: [String]
+    )
         async throws(FiscalError) -> ReportRecord
     {
         try await shopDayError {
@@ -313,7 +322,12 @@ extension MediatorDatabase {
                 guard let period = record.periodID else { preconditionFailure("a Z names its period") }
                 _ = try Self.closePeriod(db, WorkPeriodID(period), closedBy: request.closedBy)
                 let what = request.forced ? "forced close: \(request.forceReason ?? "")" : "Z"
-                try Self.insertEvent(db, request.terminal, "z_report", "\(record.number) by \(request.closedBy) (\(what))")
+                try Self.insertEvent(
+                    db,
+                    request.terminal,
+                    "z_report",
+                    "\(record.number) by \(request.closedBy) (\(what))"
+                )
                 try db.execute(
                     sql: """
                         INSERT INTO report_outbox (number, kind, terminal_id, sequence, enqueued_at)
@@ -350,7 +364,10 @@ extension MediatorDatabase {
         ).map { "\($0["request_id"] as String) (\($0["state"] as String))" }
         if !busy.isEmpty {
             let named = busy.prefix(10).joined(separator: ", ") + (busy.count > 10 ? ", …" : "")
-            throw FiscalError(.periodBusy, "\(terminal) has requests on their way: \(named); finish or abort them first")
+            throw FiscalError(
+                .periodBusy,
+                "\(terminal) has requests on their way: \(named); finish or abort them first"
+            )
         }
         let now = now()
         let input = try reportInput(db, period)
@@ -532,9 +549,14 @@ extension MediatorDatabase {
             try await self.pool.read { db in
                 var stored: [StoredReport] = []
                 var findings: [ReportFinding] = []
-                for row in try Row.fetchAll(db, sql: "SELECT number, kind, terminal_id, sequence, body, hash FROM report") {
+                for row in try Row.fetchAll(
+                    db,
+                    sql: "SELECT number, kind, terminal_id, sequence, body, hash FROM report"
+                ) {
                     guard let kind = ReportKind(rawValue: row["kind"]) else {
-                        findings.append(ReportFinding(row["number"], .columnsMismatch, "kind \(row["kind"] as String) is unknown"))
+                        findings.append(
+                            ReportFinding(row["number"], .columnsMismatch, "kind \(row["kind"] as String) is unknown")
+                        )
                         continue
                     }
                     stored.append(
@@ -549,11 +571,15 @@ extension MediatorDatabase {
                     )
                 }
                 findings += ReportChain.verify(stored)
-                for counter in try Row.fetchAll(db, sql: "SELECT kind, scope, last FROM report_counter ORDER BY scope, kind") {
+                for counter in try Row.fetchAll(
+                    db,
+                    sql: "SELECT kind, scope, last FROM report_counter ORDER BY scope, kind"
+                ) {
                     let kind = counter["kind"] as String
                     let scope = counter["scope"] as String
                     let last = counter["last"] as Int64
-                    let highest = stored.filter { $0.kind.rawValue == kind && ($0.terminal ?? "") == scope }
+                    let highest =
+                        stored.filter { $0.kind.rawValue == kind && ($0.terminal ?? "") == scope }
                         .map(\.sequence).max() ?? 0
                     if highest < last {
                         let missing = "\(kind) #\(highest + 1)\(scope.isEmpty ? "" : " of \(scope)")"

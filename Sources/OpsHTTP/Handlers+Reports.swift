@@ -28,7 +28,10 @@ extension Handlers {
         for text in (query["kind"] ?? "").split(separator: ",") {
             guard let kind = ReportKind(rawValue: text.uppercased()) else {
                 return refusal(
-                    FiscalError(.formatInvalid, "kind '\(PeerText.escaped(String(text), limit: 8))' is not x, z, cx or cz"),
+                    FiscalError(
+                        .formatInvalid,
+                        "kind '\(PeerText.escaped(String(text), limit: 8))' is not x, z, cx or cz"
+                    ),
                     status: .badRequest
                 )
             }
@@ -75,13 +78,15 @@ extension Handlers {
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(
+                body: ResponseBody(
+                    byteBuffer: ByteBuffer(
                         string: ReportText.render(
                             record,
                             terminalName: nil,
                             hash: record.isPreview ? nil : ReportRecord.hash(of: try record.body())
                         )
-                    ))
+                    )
+                )
             )
         }
         return Response(
@@ -112,7 +117,10 @@ extension Handlers {
     /// PERIOD_BUSY) is 409; a device that cannot answer is 503.
     func combinedZ(takenBy: String?) async -> Response {
         guard let takenBy, !takenBy.isEmpty else {
-            return refusal(FiscalError(.messageInvalid, "taken_by names the manager who closes the day"), status: .badRequest)
+            return refusal(
+                FiscalError(.messageInvalid, "taken_by names the manager who closes the day"),
+                status: .badRequest
+            )
         }
         let record: ReportRecord
         do {

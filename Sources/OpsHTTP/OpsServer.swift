@@ -7,9 +7,9 @@ import HummingbirdTLS
 public import Logging
 public import Mediator
 import MediatorStore
-import Reports
 import NIOCore
 public import Prometheus
+import Reports
 
 /// The operator's HTTP API (docs/OPS_API.md): what a shop's IT person or a monitoring system
 /// asks the mediator. Read-only but for the admin routes; loopback by default.
@@ -371,8 +371,11 @@ struct Handlers: Sendable {
             ])
         }
         // The last combined Z disagreed with the device: open until a combined Z agrees.
-        if let last = try await service.store.lastCombinedZ(), let day = last.dayReconciliation, day.verdict == .mismatch {
-            let first = day.differences.first.map { "\($0.item): registers \($0.registers), device \($0.device)" }
+        if let last = try await service.store.lastCombinedZ(), let day = last.dayReconciliation,
+            day.verdict == .mismatch
+        {
+            let first =
+                day.differences.first.map { "\($0.item): registers \($0.registers), device \($0.device)" }
                 ?? day.numbers.first.map { "fiscal number \($0.seq) \($0.kind): \($0.reason)" } ?? ""
             alerts.append(
                 .object([

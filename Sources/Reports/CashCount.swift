@@ -65,7 +65,11 @@ public struct CashCount: Hashable, Sendable, Codable {
                 let count = pieces[currency]![denomination]!
                 guard let value = Money(decimalText: denomination), configured.contains(value.units) else {
                     found.append(
-                        Violation(.cashCountInvalid, at: path[denomination], "\(denomination) is not a \(currency) denomination")
+                        Violation(
+                            .cashCountInvalid,
+                            at: path[denomination],
+                            "\(denomination) is not a \(currency) denomination"
+                        )
                     )
                     continue
                 }
@@ -82,13 +86,19 @@ public struct CashCount: Hashable, Sendable, Codable {
                 total += Int128(value.units) * Int128(count)
             }
             if total > Int128(Money.limit) {
-                found.append(Violation(.valueOutOfRange, at: path, "the \(currency) count is beyond what an amount holds"))
+                found.append(
+                    Violation(.valueOutOfRange, at: path, "the \(currency) count is beyond what an amount holds")
+                )
             }
         }
         for (currency, amount) in expected.sorted(by: { $0.key < $1.key })
         where amount.units != 0 && pieces[currency] == nil {
             found.append(
-                Violation(.fieldMissing, at: root[currency], "the drawer holds \(currency): count it (0 pieces if empty)")
+                Violation(
+                    .fieldMissing,
+                    at: root[currency],
+                    "the drawer holds \(currency): count it (0 pieces if empty)"
+                )
             )
         }
         return found
@@ -128,7 +138,8 @@ public struct ReportSettings: Hashable, Sendable, Codable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         businessName = try c.decodeIfPresent(String.self, forKey: .businessName) ?? ""
-        denominations = try c.decodeIfPresent([String: [Money]].self, forKey: .denominations) ?? Self.defaultDenominations
+        denominations =
+            try c.decodeIfPresent([String: [Money]].self, forKey: .denominations) ?? Self.defaultDenominations
         varianceThresholds =
             try c.decodeIfPresent([String: Money].self, forKey: .varianceThresholds) ?? Self.defaultThresholds
         blindCount = try c.decodeIfPresent(Bool.self, forKey: .blindCount) ?? false

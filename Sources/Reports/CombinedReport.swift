@@ -143,7 +143,11 @@ extension ReportFigures {
     /// The sum of several reports' figures (of one terminal's Zs, or of a store's terminals):
     /// amounts and counts added per currency, tax group, method and drawer currency, averages
     /// recomputed, sessions listed in order. Never across currencies.
-    public static func merge(_ parts: [ReportFigures], terminal: String, asOf: String) throws(FiscalError) -> ReportFigures {
+    public static func merge(
+        _ parts: [ReportFigures],
+        terminal: String,
+        asOf: String
+    ) throws(FiscalError) -> ReportFigures {
         var sales: [String: [CurrencySales]] = [:]
         var drawer: [String: [DrawerLine]] = [:]
         var voids: [String: (Int128, Int)] = [:]
@@ -224,7 +228,9 @@ extension ReportFigures {
                         )
                     },
                     transactions: transactions,
-                    average: try money(transactions == 0 ? 0 : FixedPoint.divideRounded(grand, by: Int128(transactions))),
+                    average: try money(
+                        transactions == 0 ? 0 : FixedPoint.divideRounded(grand, by: Int128(transactions))
+                    ),
                     customers: lines.reduce(0) { $0 + $1.customers },
                     itemsSold: Quantity(units: itemUnits),
                     voidCount: lines.reduce(0) { $0 + $1.voidCount },
@@ -380,8 +386,13 @@ public struct DayReconciliation: Codable, Hashable, Sendable {
             "\(registers.firstSeq.map(String.init) ?? "-")…\(registers.lastSeq.map(String.init) ?? "-") (\(registers.count))",
             "\(device.firstSeq.map(String.init) ?? "-")…\(device.lastSeq.map(String.init) ?? "-") (\(device.invoiceCount))"
         )
-        let registerTypes = Dictionary(uniqueKeysWithValues: registers.types.map { ("\($0.currency) \($0.invoiceType)", $0) })
-        let deviceTypes = Dictionary(device.types.map { ("\($0.currency) \($0.invoiceType)", $0) }, uniquingKeysWith: { $1 })
+        let registerTypes = Dictionary(
+            uniqueKeysWithValues: registers.types.map { ("\($0.currency) \($0.invoiceType)", $0) }
+        )
+        let deviceTypes = Dictionary(
+            device.types.map { ("\($0.currency) \($0.invoiceType)", $0) },
+            uniquingKeysWith: { $1 }
+        )
         for key in Set(registerTypes.keys).union(deviceTypes.keys).sorted() {
             differ("count \(key)", "\(registerTypes[key]?.count ?? 0)", "\(deviceTypes[key]?.count ?? 0)")
             differ(
@@ -390,8 +401,13 @@ public struct DayReconciliation: Codable, Hashable, Sendable {
                 (deviceTypes[key]?.total ?? .zero).canonicalText
             )
         }
-        let registerGroups = Dictionary(uniqueKeysWithValues: registers.taxGroups.map { ("\($0.currency) \($0.code)", $0) })
-        let deviceGroups = Dictionary(device.taxGroups.map { ("\($0.currency) \($0.code)", $0) }, uniquingKeysWith: { $1 })
+        let registerGroups = Dictionary(
+            uniqueKeysWithValues: registers.taxGroups.map { ("\($0.currency) \($0.code)", $0) }
+        )
+        let deviceGroups = Dictionary(
+            device.taxGroups.map { ("\($0.currency) \($0.code)", $0) },
+            uniquingKeysWith: { $1 }
+        )
         for key in Set(registerGroups.keys).union(deviceGroups.keys).sorted() {
             differ(
                 "tax \(key) base",

@@ -70,7 +70,10 @@ public enum ReportChain {
         return findings
     }
 
-    static func check(_ report: StoredReport, after previous: (number: String, hash: String, sequence: Int64)?)
+    static func check(
+        _ report: StoredReport,
+        after previous: (number: String, hash: String, sequence: Int64)?
+    )
         -> [ReportFinding]
     {
         var found: [ReportFinding] = []
@@ -84,7 +87,11 @@ public enum ReportChain {
         let actual = ReportRecord.hash(of: report.body)
         if actual != report.hash {
             found.append(
-                ReportFinding(report.number, .hashMismatch, "its body hashes to \(actual.prefix(16))…, not the stored \(report.hash.prefix(16))…")
+                ReportFinding(
+                    report.number,
+                    .hashMismatch,
+                    "its body hashes to \(actual.prefix(16))…, not the stored \(report.hash.prefix(16))…"
+                )
             )
         }
         let record: ReportRecord

@@ -139,7 +139,11 @@ extension ReportFigures {
                     openedAt: session.openedAt,
                     closedAt: session.closedAt,
                     sales: try sold.keys.sorted().map { currency throws(FiscalError) in
-                        CountedAmount(currency: currency, count: sold[currency]!.count, amount: try money(sold[currency]!.units))
+                        CountedAmount(
+                            currency: currency,
+                            count: sold[currency]!.count,
+                            amount: try money(sold[currency]!.units)
+                        )
                     }
                 )
             }

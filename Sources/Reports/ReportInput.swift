@@ -49,7 +49,8 @@ public struct ReportInput: Sendable, Hashable {
         public var openedAt: String
         public var closedAt: String?
 
-        public init(id: Int64, cashierID: String, cashierName: String? = nil, openedAt: String, closedAt: String? = nil) {
+        public init(id: Int64, cashierID: String, cashierName: String? = nil, openedAt: String, closedAt: String? = nil)
+        {
             self.id = id
             self.cashierID = cashierID
             self.cashierName = cashierName
@@ -84,7 +85,13 @@ public struct ReportInput: Sendable, Hashable {
         public var sessionID: Int64
         public var cashierID: String
 
-        public init(kind: CashEvent.Kind, amount: Money? = nil, currency: String? = nil, sessionID: Int64, cashierID: String) {
+        public init(
+            kind: CashEvent.Kind,
+            amount: Money? = nil,
+            currency: String? = nil,
+            sessionID: Int64,
+            cashierID: String
+        ) {
             self.kind = kind
             self.amount = amount
             self.currency = currency

@@ -67,7 +67,11 @@ struct ReportCommand: AsyncParsableCommand {
                         settings: try settings.settings()
                     )
                 } else {
-                    try await database.previewX(at: TerminalID(terminal), cashier: cashier, settings: try settings.settings())
+                    try await database.previewX(
+                        at: TerminalID(terminal),
+                        cashier: cashier,
+                        settings: try settings.settings()
+                    )
                 }
             try output.print(record)
         }
@@ -109,7 +113,8 @@ struct ReportCommand: AsyncParsableCommand {
 
     struct CX: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "The combined X over terminals (all active by default): each terminal's Zs since the last combined Z and its open period now."
+            abstract:
+                "The combined X over terminals (all active by default): each terminal's Zs since the last combined Z and its open period now."
         )
         @OptionGroup var store: TerminalsCommand.StoreOptions
         @OptionGroup var settings: SettingsOptions
@@ -202,7 +207,8 @@ struct ReportCommand: AsyncParsableCommand {
             var rows = [["NUMBER", "TERMINAL", "PERIOD", "CASHIER", "GENERATED", "BY"]]
             for report in reports {
                 rows.append([
-                    report.number, report.terminal ?? "-", report.periodID.map(String.init) ?? "-", report.cashier ?? "-",
+                    report.number, report.terminal ?? "-", report.periodID.map(String.init) ?? "-",
+                    report.cashier ?? "-",
                     report.generatedAt, report.generatedBy,
                 ])
             }
@@ -229,7 +235,9 @@ struct ReportCommand: AsyncParsableCommand {
             } else if findings.isEmpty {
                 print("\(checked) reports checked: every hash and chain holds")
             } else {
-                print("\(checked) reports checked; \(findings.count) finding(s); the first bad record is \(findings[0].number)")
+                print(
+                    "\(checked) reports checked; \(findings.count) finding(s); the first bad record is \(findings[0].number)"
+                )
                 for finding in findings { print("  \(finding)") }
             }
             if !findings.isEmpty { throw ExitCode(1) }

@@ -7,9 +7,9 @@ import LogFormat
 import Logging
 import Mediator
 import MediatorStore
-import Reports
 import OpsHTTP
 import Prometheus
+import Reports
 import ServiceLifecycle
 import Synchronization
 import Topology

@@ -65,7 +65,10 @@ struct WireGoldenTests {
             ),
             (#"{"v":1,"type":"CASH_EVENT","msg_id":"a","kind":"payout"}"#, "$.event_id"),
             (#"{"v":1,"type":"CLOSE_PERIOD","msg_id":"a","count":{}}"#, "$.closed_by"),
-            (#"{"v":1,"type":"CLOSE_PERIOD","msg_id":"a","closed_by":"S","count":{"CDF":{"500":1e30}}}"#, "$.count.CDF.500"),
+            (
+                #"{"v":1,"type":"CLOSE_PERIOD","msg_id":"a","closed_by":"S","count":{"CDF":{"500":1e30}}}"#,
+                "$.count.CDF.500"
+            ),
             (#"{"v":1,"type":"REPORT_X","msg_id":"a","preview":"yes"}"#, "$.preview"),
             (
                 #"{"v":1,"type":"CASH_EVENT","msg_id":"a","event_id":"e","kind":"payout","amount":99999999999999999999}"#,

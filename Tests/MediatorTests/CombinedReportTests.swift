@@ -30,7 +30,9 @@ struct CombinedReportTests {
         return count
     }
 
-    @Test("a full day: three registers, every Z, and a combined Z that agrees with the device; then a sale behind the mediator is named")
+    @Test(
+        "a full day: three registers, every Z, and a combined Z that agrees with the device; then a sale behind the mediator is named"
+    )
     func fullDay() async throws {
         let running = try await OpsAPITests.Running()
         defer { Task { await running.close() } }
@@ -72,7 +74,14 @@ struct CombinedReportTests {
         )
         // A handover, Bob sells by mobile money, and an X mid-shift.
         _ = try await one.login(cashierID: "BOB")
-        let bobs = SampleInvoices.sale(lines: 2, terminal: "REG-001", cashier: "BOB", lane: nil, seed: 7, payment: .mobileMoney)
+        let bobs = SampleInvoices.sale(
+            lines: 2,
+            terminal: "REG-001",
+            cashier: "BOB",
+            lane: nil,
+            seed: 7,
+            payment: .mobileMoney
+        )
         _ = try await one.fiscalize(requestID: "1-c", invoice: bobs)
         let x = try ReportTests.record(try await one.reportX(preview: false, takenBy: "SUP-01"))
         #expect(x.figures?.sessions.count == 2 && x.figures?.statistics.transactions == 4)
@@ -94,7 +103,14 @@ struct CombinedReportTests {
         )
 
         // REG-003: a USD sale.
-        let dollars = SampleInvoices.sale(lines: 2, terminal: "REG-003", lane: nil, currency: "USD", seed: 3, payment: .cash)
+        let dollars = SampleInvoices.sale(
+            lines: 2,
+            terminal: "REG-003",
+            lane: nil,
+            currency: "USD",
+            seed: 3,
+            payment: .cash
+        )
         _ = try await three.fiscalize(requestID: "3-a", invoice: dollars)
 
         // Refusals of the combined Z before the day is closed, and by a supervisor.
@@ -103,13 +119,17 @@ struct CombinedReportTests {
 
         // The combined X now: three terminals, nothing closed.
         let cx = try await mediator.service.combinedX()
-        #expect(cx.number == "CX-PREVIEW" && cx.combined?.terminals.map(\.terminal) == ["REG-001", "REG-002", "REG-003"])
+        #expect(
+            cx.number == "CX-PREVIEW" && cx.combined?.terminals.map(\.terminal) == ["REG-001", "REG-002", "REG-003"]
+        )
         #expect(cx.combined?.totals.statistics.transactions == 8)
 
         // A Z on each register, REG-001 short by 100 F.
         var zs: [String] = []
         for (code, client) in [("REG-001", one), ("REG-002", two), ("REG-003", three)] {
-            let preview = try ReportTests.record(try await client.closePeriod(closedBy: "SUP-01", count: nil, preview: true))
+            let preview = try ReportTests.record(
+                try await client.closePeriod(closedBy: "SUP-01", count: nil, preview: true)
+            )
             let figures = try #require(preview.figures)
             let z = try ReportTests.record(
                 try await client.closePeriod(
@@ -144,11 +164,15 @@ struct CombinedReportTests {
             invoice: SampleInvoices.sale(terminal: "REG-001", cashier: "BOB", lane: nil, seed: 21, payment: .card)
         )
         let behind = try await mediator.device.fiscalize(SampleInvoices.sale(terminal: "REG-009", lane: nil, seed: 99))
-        let reopened = try ReportTests.record(try await one.closePeriod(closedBy: "SUP-01", count: ["CDF": ["500": 0]], explanation: "none"))
+        let reopened = try ReportTests.record(
+            try await one.closePeriod(closedBy: "SUP-01", count: ["CDF": ["500": 0]], explanation: "none")
+        )
         let mismatch = try await mediator.service.combinedZ(takenBy: "MGR-01")
         let named = try #require(mismatch.dayReconciliation)
         #expect(named.verdict == .mismatch && mismatch.includedReports == [reopened.number])
-        #expect(named.numbers.contains { $0.seq == behind.securityElements.invoiceSeq.rawValue && $0.kind == "missing" })
+        #expect(
+            named.numbers.contains { $0.seq == behind.securityElements.invoiceSeq.rawValue && $0.kind == "missing" }
+        )
         #expect(named.differences.contains { $0.item == "range" })
         let raised = try #require(try await running.json("/alerts").value as? [[String: Any]])
         #expect(raised.contains { $0["kind"] as? String == "REPORT_MISMATCH" })
@@ -156,7 +180,9 @@ struct CombinedReportTests {
         #expect(checked == 7 && findings.isEmpty, "\(findings)")
     }
 
-    @Test("a combined Z left halfway after the device's RPT|Z is completed once at the next start; one left before it is dropped")
+    @Test(
+        "a combined Z left halfway after the device's RPT|Z is completed once at the next start; one left before it is dropped"
+    )
     func crashDuringCombinedZ() async throws {
         for deviceClosed in [true, false] {
             let mediator = try await MediatorHarness(

@@ -1,6 +1,6 @@
 import FiscalCore
-import Foundation
 import FiscalTestSupport
+import Foundation
 import GRDB
 import Mediator
 import MediatorStore
@@ -30,7 +30,9 @@ struct ReportTests {
         ]
     }
 
-    @Test("X previews and numbered Xs per terminal and cashier; a Z refused changes nothing; a Z closes the period and chains")
+    @Test(
+        "X previews and numbered Xs per terminal and cashier; a Z refused changes nothing; a Z closes the period and chains"
+    )
     func xAndZ() async throws {
         let mediator = try await MediatorHarness()
         defer { Task { await mediator.close() } }
@@ -68,7 +70,10 @@ struct ReportTests {
         #expect(cdf.net.units == net)
         #expect(cdf.gross.units == net + 250)  // the USD sale's discount
         #expect(cdf.grandTotal == cdf.paymentsTotal)
-        #expect(figures.statistics.transactions == 3 && figures.sessions.map(\.cashierID) == [SampleInvoices.cashier, "BOB"])
+        #expect(
+            figures.statistics.transactions == 3
+                && figures.sessions.map(\.cashierID) == [SampleInvoices.cashier, "BOB"]
+        )
         let drawerCDF = try #require(figures.drawer("CDF"))
         let changeUSDSale = secondContext.change[0].amount.units
         #expect(
@@ -90,7 +95,9 @@ struct ReportTests {
         // Refusals change nothing.
         let usd = Money(units: 4000)
         let expected = drawerCDF.expected
-        #expect(await refusal { try await client.closePeriod(closedBy: "SUP-01", count: nil) }?.code == .cashCountInvalid)
+        #expect(
+            await refusal { try await client.closePeriod(closedBy: "SUP-01", count: nil) }?.code == .cashCountInvalid
+        )
         let odd = await refusal {
             try await client.closePeriod(closedBy: "SUP-01", count: ["CDF": ["123": 1], "USD": ["1": 40]])
         }
@@ -158,7 +165,9 @@ struct ReportTests {
             requestID: "r5",
             invoice: SampleInvoices.sale(terminal: "REG-001", cashier: "BOB", lane: nil, seed: 11, payment: .card)
         )
-        let again = try Self.record(try await client.closePeriod(closedBy: "SUP-01", count: ["CDF": ["500": 0]], explanation: "kept none"))
+        let again = try Self.record(
+            try await client.closePeriod(closedBy: "SUP-01", count: ["CDF": ["500": 0]], explanation: "kept none")
+        )
         let (stored, hash) = try await mediator.store.report(z.number)
         #expect(stored == z)
         #expect(again.number == "Z-\(Self.year)-REG001-0002" && again.previousNumber == z.number)
@@ -196,7 +205,12 @@ struct ReportTests {
             currencies: ["CDF", "USD"]
         )
         let sale = invoice("REG-001", sale: 3)
-        var record = RequestRecord(invoice: sale, terminal: TerminalID("REG-001"), requestID: RequestID("late"), mode: .fiscalize)
+        var record = RequestRecord(
+            invoice: sale,
+            terminal: TerminalID("REG-001"),
+            requestID: RequestID("late"),
+            mode: .fiscalize
+        )
         record.periodID = period.id
         guard case .refused(let error) = try store.admit(record) else {
             Issue.record("a sale in a closed period was stored")
