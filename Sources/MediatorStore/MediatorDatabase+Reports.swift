@@ -592,6 +592,7 @@ extension MediatorDatabase {
                         )
                     }
                 }
+                findings += try Self.verifyCombined(db, stored)
                 let unreported = try Row.fetchAll(
                     db,
                     sql: """
@@ -611,5 +612,71 @@ extension MediatorDatabase {
                 return (stored.count, findings)
             }
         }
+    }
+
+    /// Each combined Z against the device Z stored beside it (the same number and hash), and
+    /// its reconciliation recomputed from the Zs it names and the fiscal numbers of their
+    /// periods: the verdict, the differences and the numbers must be what was recorded.
+    static func verifyCombined(_ db: Database, _ stored: [StoredReport]) throws -> [ReportFinding] {
+        var findings: [ReportFinding] = []
+        let bodies = Dictionary(stored.map { ($0.number, $0.body) }, uniquingKeysWith: { first, _ in first })
+        for report in stored where report.kind == .cz {
+            guard let record = try? ReportRecord.decode(body: report.body) else { continue }  // named by the chain check
+            guard let device = record.deviceDay, let recorded = record.dayReconciliation else {
+                findings.append(ReportFinding(report.number, .reconciliationMismatch, "it holds no device Z or no verdict"))
+                continue
+            }
+            let held = try Row.fetchOne(
+                db,
+                sql: "SELECT report_hash, device_id FROM device_z_report WHERE z_number = ?",
+                arguments: [Int64(clamping: device.zNumber)]
+            )
+            if let held {
+                if held["report_hash"] as String? != device.reportHash || held["device_id"] as String != device.deviceID {
+                    findings.append(
+                        ReportFinding(
+                            report.number,
+                            .reconciliationMismatch,
+                            "its device Z \(device.zNumber) is not the one stored (hash or device differ)"
+                        )
+                    )
+                }
+            } else {
+                findings.append(
+                    ReportFinding(report.number, .reconciliationMismatch, "the device Z \(device.zNumber) it names is not stored")
+                )
+            }
+            var figures: [ReportFigures] = []
+            var periods: [Int64] = []
+            for number in record.includedReports ?? [] {
+                guard let body = bodies[number], let z = try? ReportRecord.decode(body: body), let part = z.figures
+                else {
+                    findings.append(
+                        ReportFinding(report.number, .reconciliationMismatch, "the Z \(number) it names is not stored")
+                    )
+                    continue
+                }
+                figures.append(part)
+                if let period = z.periodID { periods.append(period) }
+            }
+            let again = DayReconciliation.compare(
+                zs: figures,
+                seqs: try sealedSeqs(db, periods: periods),
+                device: device,
+                explain: { _ in "" }
+            )
+            if again.verdict != recorded.verdict || again.differences != recorded.differences
+                || again.numbers.map({ "\($0.seq) \($0.kind)" }) != recorded.numbers.map({ "\($0.seq) \($0.kind)" })
+            {
+                findings.append(
+                    ReportFinding(
+                        report.number,
+                        .reconciliationMismatch,
+                        "recomputed from its Zs and the device's Z, the verdict is \(again.verdict.rawValue) with \(again.differences.count) difference(s); it records \(recorded.verdict.rawValue) with \(recorded.differences.count)"
+                    )
+                )
+            }
+        }
+        return findings
     }
 }

@@ -2,6 +2,7 @@ import FiscalCore
 import FiscalDevice
 import FiscalTestSupport
 import Foundation
+import GRDB
 import Mediator
 import MediatorStore
 import Reports
@@ -178,6 +179,18 @@ struct CombinedReportTests {
         #expect(raised.contains { $0["kind"] as? String == "REPORT_MISMATCH" })
         let (checked, findings) = try await store.verifyReports()
         #expect(checked == 7 && findings.isEmpty, "\(findings)")
+
+        // The device Z a combined Z names, edited behind the mediator's back: verify names the CZ.
+        try DatabaseQueue(path: store.path).inDatabase { db in
+            try db.execute(
+                sql: """
+                    DROP TRIGGER device_z_report_no_update;
+                    UPDATE device_z_report SET report_hash = 'ffff' || substr(report_hash, 5) WHERE z_number = 1;
+                    """
+            )
+        }
+        let tampered = try await store.verifyReports().findings
+        #expect(tampered.contains { $0.number == cz.number && $0.problem == .reconciliationMismatch })
     }
 
     @Test(
