@@ -621,9 +621,12 @@ extension MediatorDatabase {
         var findings: [ReportFinding] = []
         let bodies = Dictionary(stored.map { ($0.number, $0.body) }, uniquingKeysWith: { first, _ in first })
         for report in stored where report.kind == .cz {
-            guard let record = try? ReportRecord.decode(body: report.body) else { continue }  // named by the chain check
+            // A body that does not decode is named by the chain check.
+            guard let record = try? ReportRecord.decode(body: report.body) else { continue }
             guard let device = record.deviceDay, let recorded = record.dayReconciliation else {
-                findings.append(ReportFinding(report.number, .reconciliationMismatch, "it holds no device Z or no verdict"))
+                findings.append(
+                    ReportFinding(report.number, .reconciliationMismatch, "it holds no device Z or no verdict")
+                )
                 continue
             }
             let held = try Row.fetchOne(
@@ -632,7 +635,8 @@ extension MediatorDatabase {
                 arguments: [Int64(clamping: device.zNumber)]
             )
             if let held {
-                if held["report_hash"] as String? != device.reportHash || held["device_id"] as String != device.deviceID {
+                if held["report_hash"] as String? != device.reportHash || held["device_id"] as String != device.deviceID
+                {
                     findings.append(
                         ReportFinding(
                             report.number,
@@ -643,7 +647,11 @@ extension MediatorDatabase {
                 }
             } else {
                 findings.append(
-                    ReportFinding(report.number, .reconciliationMismatch, "the device Z \(device.zNumber) it names is not stored")
+                    ReportFinding(
+                        report.number,
+                        .reconciliationMismatch,
+                        "the device Z \(device.zNumber) it names is not stored"
+                    )
                 )
             }
             var figures: [ReportFigures] = []
