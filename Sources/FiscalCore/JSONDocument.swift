@@ -21,7 +21,9 @@ public enum JSONDocument: Sendable, Hashable, Codable {
         } else if let value = try? container.decode(Int64.self) {
             self = .integer(value)
         } else if let value = try? container.decode(Decimal.self) {
-            self = .number(value)
+            // One form per value, so a document read, written and read again is the same:
+            // an integral decimal that fits is an integer (`1e2`, `10.0`).
+            if let integer = Self.integer(value) { self = .integer(integer) } else { self = .number(value) }
         } else if let value = try? container.decode(String.self) {
             self = .string(value)
         } else if let value = try? container.decode([JSONDocument].self) {
@@ -53,5 +55,9 @@ public enum JSONDocument: Sendable, Hashable, Codable {
     /// The value this document holds, as `T`.
     public func decode<T: Decodable>(as type: T.Type) throws -> T {
         try JSONDecoder().decode(T.self, from: JSONEncoder().encode(self))
+    }
+
+    private static func integer(_ value: Decimal) -> Int64? {
+        Int64(value.description)
     }
 }

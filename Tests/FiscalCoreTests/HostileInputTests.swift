@@ -262,6 +262,12 @@ struct HostileInputTests {
             cashierID: "CASH-01",
             recordedAt: "t"
         )
+        reply.report = .object([
+            "number": .string("Z-2026-REG001-0001"), "sequence": .integer(1), "forced": .bool(false),
+            "figures": .object(["net": .number(Decimal(string: "117270.05")!)]), "previous_number": .null,
+            "included_reports": .array([.string("Z-2026-REG001-0001")]),
+        ])
+        reply.reportText = "Z REPORT - END OF SHIFT"
         // The hand-written init(from:) reads every stored property: a fully populated reply
         // survives a round trip, and a property added later fails here until it is read too.
         #expect(try JSONDecoder().decode(TerminalReply.self, from: JSONEncoder().encode(reply)) == reply)

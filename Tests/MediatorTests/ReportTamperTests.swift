@@ -151,3 +151,31 @@ struct ReportTamperTests {
         #expect(try await Self.findings(path).isEmpty)
     }
 }
+
+/// `period force-close`: an admin's emergency Z, flagged, with its reason and whatever count.
+@Suite("Forced close")
+struct ForcedCloseTests {
+    @Test("only an admin forces a close; the Z says forced, with the reason, and closes the period without a count")
+    func forced() async throws {
+        let directory = TemporaryDirectory("forced")
+        defer { directory.remove() }
+        let store = try MediatorDatabase(path: directory.url.appendingPathComponent("m.sqlite").path)
+        _ = try store.addTerminal(TerminalRecord(code: TerminalID("REG-001")))
+        _ = try store.addStaff(StaffRecord(id: "SUP-01", displayName: "Sifa", role: .supervisor))
+        _ = try store.addStaff(StaffRecord(id: "ADM-01", displayName: "Joel", role: .admin))
+        _ = try await store.openPeriod(at: TerminalID("REG-001"), openedBy: "SUP-01", openingFloat: .init())
+        func force(_ by: String) async throws(FiscalError) -> ReportRecord {
+            try await store.takeZ(
+                ZRequest(terminal: TerminalID("REG-001"), closedBy: by, count: nil, forceReason: "till stolen"),
+                settings: ReportSettings(),
+                currencies: ["CDF", "USD"]
+            )
+        }
+        #expect(await refusal { try await force("SUP-01") }?.code == .roleRequired)
+        #expect(await refusal { try await force("NOBODY") }?.code == .staffUnknown)
+        let z = try await force("ADM-01")
+        #expect(z.forced && z.forceReason == "till stolen" && z.reconciliation == nil)
+        #expect(try await store.openPeriod(at: TerminalID("REG-001")) == nil)
+        #expect(try await store.verifyReports().findings.isEmpty)
+    }
+}

@@ -21,7 +21,9 @@ public func fuzzTerminalMessage(_ start: UnsafeRawPointer, _ count: Int) -> CInt
             _ = event.violations(currencies: FiscalRules.default.currencies)
         case .log(let log):
             precondition(InvoiceSeq.range.contains(log.invoiceSeq.rawValue) && log.invoiceSeq.int64Value > 0)
-        case .hello, .login, .logout, .commit, .abort, .result, .status, .ping, .openPeriod:
+        case .closePeriod(let close):
+            precondition(StaffIDRule.length.contains(close.closedBy.count))
+        case .hello, .login, .logout, .commit, .abort, .result, .status, .ping, .openPeriod, .reportX:
             break
         }
     }
