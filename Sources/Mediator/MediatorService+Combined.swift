@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import MediatorStore
 public import Reports
+import Synchronization
 
 /// Combined reports (docs/REPORTS.md): the store's X across terminals, and the combined Z that
 /// closes the device's day and proves (or disproves, naming why) that the registers' Zs add up
@@ -23,6 +24,15 @@ extension MediatorService {
     /// (one exchange, in turn with sales), and records the combined Z with both sides and the
     /// verdict in one transaction. A mismatch is recorded, logged and alerted, never refused.
     public func combinedZ(takenBy: String) async throws(FiscalError) -> ReportRecord {
+        // One at a time: a second (a retry after a client timeout) must not find the first's
+        // intent, take it for a crashed run's, and close another device day.
+        let started = combinedRunning.withLock { running in
+            if running { return false }
+            running = true
+            return true
+        }
+        guard started else { throw FiscalError(.periodBusy, "a combined Z is on its way") }
+        defer { combinedRunning.withLock { $0 = false } }
         try await completePendingCombinedZ()
         _ = try await store.planCombinedZ(takenBy: takenBy)
         let before = try await storeRead { try await store.latestDeviceZ()?.zNumber } ?? 0
@@ -60,7 +70,42 @@ extension MediatorService {
             )
             logger.notice("a combined Z left halfway was completed", metadata: ["report": "\(record.number)"])
             log(record)
-        } else if try await storeRead({ try await store.pendingZIntent() }) == nil {
+            return
+        }
+        // The device's own intent written since this one says what happened at the device.
+        let deviceIntent = try await storeRead { try await store.deviceZIntents() }
+            .filter { $0.createdAt >= intent.createdAt }.max { $0.id < $1.id }
+        switch deviceIntent?.state {
+        case .pending:
+            return  // the device core resolves it first (at its start, or after a lost reply)
+        case .unrecoverable:
+            // The device closed its day but its Z cannot be read: recorded as a mismatch that
+            // says so, never dropped (the next combined Z would otherwise compare across days).
+            let seen = deviceIntent?.zCountSeen ?? 0
+            let record = try await store.recordCombinedZ(
+                device: DeviceDay(
+                    zNumber: seen,
+                    deviceID: deviceIntent?.deviceID ?? "unknown",
+                    firstSeq: nil,
+                    lastSeq: nil,
+                    invoiceCount: 0,
+                    generatedAt: deviceIntent?.resolvedAt ?? intent.createdAt,
+                    types: [],
+                    taxGroups: [],
+                    reportHash: nil
+                ),
+                takenBy: intent.takenBy,
+                settings: configuration.reports,
+                intent: intent.id,
+                deviceUnreadable:
+                    "the device closed its day (z_count \(seen)) but its Z could not be read back; read it at the device"
+            )
+            logger.error(
+                "a combined Z was recorded without the device's Z, which could not be read",
+                metadata: ["report": "\(record.number)"]
+            )
+            log(record)
+        case .dropped, .done, nil:
             try await store.dropCombinedIntent(intent.id)
             logger.notice("a combined Z left halfway was dropped: the device did not close its day")
         }

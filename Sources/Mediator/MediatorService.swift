@@ -61,6 +61,8 @@ public final class MediatorService: Service, Sendable {
     }
 
     public let configuration: Configuration
+    /// A combined Z is running in this process: a second waits for nothing, it is refused.
+    let combinedRunning = Mutex(false)
     public let gateway: Gateway
     public let deviceActor: DeviceActor
     public let store: MediatorDatabase

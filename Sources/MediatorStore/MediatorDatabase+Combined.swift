@@ -55,7 +55,7 @@ extension MediatorDatabase {
                     for code in selection where try Self.terminalRow(db, code) == nil {
                         throw FiscalError(.notRegistered, "\(code) is not a registered terminal")
                     }
-                    codes = selection.map(\.rawValue)
+                    codes = Array(Set(selection.map(\.rawValue))).sorted()  // a terminal named twice counts once
                 } else {
                     codes = try String.fetchAll(db, sql: "SELECT code FROM terminal WHERE active = 1 ORDER BY code")
                 }
@@ -174,7 +174,8 @@ extension MediatorDatabase {
         device: DeviceDay,
         takenBy: String,
         settings: ReportSettings,
-        intent: Int64? = nil
+        intent: Int64? = nil,
+        deviceUnreadable: String? = nil
     ) async throws(FiscalError) -> ReportRecord {
         try await shopDayError {
             try await self.durableWrite { db in
@@ -210,8 +211,16 @@ extension MediatorDatabase {
                     )
                 }
                 let seqs = try Self.sealedSeqs(db, periods: periods)
-                let reconciliation = try DayReconciliation.compare(zs: zFigures, seqs: seqs, device: device) { seq in
+                var reconciliation = try DayReconciliation.compare(zs: zFigures, seqs: seqs, device: device) { seq in
                     try Self.explain(db, seq)
+                }
+                if let deviceUnreadable {
+                    // The device closed its day, but its Z could not be read: a mismatch, said so.
+                    reconciliation.verdict = .mismatch
+                    reconciliation.differences.insert(
+                        DayReconciliation.Difference(item: "device Z", registers: "-", device: deviceUnreadable),
+                        at: 0
+                    )
                 }
                 var record = ReportRecord(
                     number: "",
@@ -254,6 +263,7 @@ extension MediatorDatabase {
         public var takenBy: String
         /// The number of the last device Z stored before (0: none).
         public var deviceZBefore: UInt64
+        public var createdAt: String
     }
 
     /// Writes the intent; one may be pending at a time (a second is PERIOD_BUSY).
@@ -265,12 +275,18 @@ extension MediatorDatabase {
                 {
                     throw FiscalError(.periodBusy, "another combined Z is on its way")
                 }
+                let now = Self.now()
                 try db.execute(
                     sql:
                         "INSERT INTO combined_intent (taken_by, device_z_before, state, created_at) VALUES (?, ?, 'pending', ?)",
-                    arguments: [takenBy, Int64(clamping: deviceZBefore), Self.now()]
+                    arguments: [takenBy, Int64(clamping: deviceZBefore), now]
                 )
-                return CombinedIntent(id: db.lastInsertedRowID, takenBy: takenBy, deviceZBefore: deviceZBefore)
+                return CombinedIntent(
+                    id: db.lastInsertedRowID,
+                    takenBy: takenBy,
+                    deviceZBefore: deviceZBefore,
+                    createdAt: now
+                )
             }
         }
     }
@@ -283,7 +299,8 @@ extension MediatorDatabase {
                     CombinedIntent(
                         id: row["id"],
                         takenBy: row["taken_by"],
-                        deviceZBefore: UInt64(clamping: row["device_z_before"] as Int64)
+                        deviceZBefore: UInt64(clamping: row["device_z_before"] as Int64),
+                        createdAt: row["created_at"]
                     )
                 }
             }

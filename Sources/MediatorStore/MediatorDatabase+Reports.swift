@@ -80,9 +80,11 @@ extension MediatorDatabase {
             kind TEXT NOT NULL,
             scope TEXT NOT NULL,
             last INTEGER NOT NULL,
+            last_hash TEXT,
             PRIMARY KEY (kind, scope)
         );
-        CREATE TRIGGER report_counter_only_grows BEFORE UPDATE ON report_counter WHEN NEW.last <= OLD.last
+        CREATE TRIGGER report_counter_only_grows BEFORE UPDATE ON report_counter
+            WHEN NEW.last < OLD.last OR (NEW.last = OLD.last AND OLD.last_hash IS NOT NULL)
             BEGIN SELECT RAISE(ABORT, 'report counters only grow'); END;
         CREATE TRIGGER report_counter_no_delete BEFORE DELETE ON report_counter
             BEGIN SELECT RAISE(ABORT, 'report counters only grow'); END;
@@ -270,7 +272,9 @@ extension MediatorDatabase {
         if let cashier, !input.sessions.contains(where: { $0.cashierID == cashier }) {
             throw FiscalError(.staffUnknown, "\(cashier) has no session in work period \(period.id)")
         }
-        let figures = try ReportFigures.compute(input, scope: cashier.map { .cashier($0) } ?? .terminal, asOf: now)
+        var figures = try ReportFigures.compute(input, scope: cashier.map { .cashier($0) } ?? .terminal, asOf: now)
+        // A blind count would mean nothing if an X showed what the drawer should hold.
+        if settings.blindCount { figures.drawer = [] }
         return ReportRecord(
             number: numbered ? "" : "X-PREVIEW",
             kind: .x,
@@ -394,9 +398,12 @@ extension MediatorDatabase {
             )
         } else if !request.forced && !preview {
             throw FiscalError(.cashCountInvalid, "a Z needs a cash count (`count`, by denomination per currency)")
-        } else if preview && settings.blindCount {
-            // Blind: the cashier counts before seeing what the drawer should hold.
+        }
+        if preview && settings.blindCount {
+            // Blind: the cashier counts before seeing what the drawer should hold, and sees the
+            // variance only once the count is stored (the Z's reply), never in a preview.
             figures.drawer = []
+            reconciliation = nil
         }
         return ReportRecord(
             number: preview ? "Z-PREVIEW" : "",
@@ -450,7 +457,7 @@ extension MediatorDatabase {
                 db,
                 sql: """
                     INSERT INTO report_counter (kind, scope, last) VALUES (?, ?, 1)
-                    ON CONFLICT (kind, scope) DO UPDATE SET last = last + 1 RETURNING last
+                    ON CONFLICT (kind, scope) DO UPDATE SET last = last + 1, last_hash = NULL RETURNING last
                     """,
                 arguments: [record.kind.rawValue, scope]
             )
@@ -479,6 +486,12 @@ extension MediatorDatabase {
                 record.number, record.kind.rawValue, record.terminal, sequence, record.periodID,
                 record.figures?.cashier, record.generatedAt, record.generatedBy, body, ReportRecord.hash(of: body),
             ]
+        )
+        // The newest report's hash is kept beside its counter too: a chain catches an edit of any
+        // report but its newest; this catches the newest (docs/REPORTS.md).
+        try db.execute(
+            sql: "UPDATE report_counter SET last_hash = ? WHERE kind = ? AND scope = ?",
+            arguments: [ReportRecord.hash(of: body), record.kind.rawValue, scope]
         )
     }
 
@@ -522,7 +535,9 @@ extension MediatorDatabase {
                     sql += " AND generated_at <= ?"
                     arguments += [to.count == 10 ? to + "T99" : to]
                 }
-                sql += " ORDER BY generated_at, number LIMIT ?"
+                // The newest `limit`, shown oldest first.
+                sql =
+                    "SELECT * FROM (\(sql) ORDER BY generated_at DESC, number DESC LIMIT ?) ORDER BY generated_at, number"
                 arguments += [limit]
                 return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
                     ReportSummary(
@@ -573,21 +588,31 @@ extension MediatorDatabase {
                 findings += ReportChain.verify(stored)
                 for counter in try Row.fetchAll(
                     db,
-                    sql: "SELECT kind, scope, last FROM report_counter ORDER BY scope, kind"
+                    sql: "SELECT kind, scope, last, last_hash FROM report_counter ORDER BY scope, kind"
                 ) {
                     let kind = counter["kind"] as String
                     let scope = counter["scope"] as String
                     let last = counter["last"] as Int64
-                    let highest =
-                        stored.filter { $0.kind.rawValue == kind && ($0.terminal ?? "") == scope }
-                        .map(\.sequence).max() ?? 0
+                    let chain = stored.filter { $0.kind.rawValue == kind && ($0.terminal ?? "") == scope }
+                    let newest = chain.max { $0.sequence < $1.sequence }
+                    let highest = newest?.sequence ?? 0
                     if highest < last {
-                        let missing = "\(kind) #\(highest + 1)\(scope.isEmpty ? "" : " of \(scope)")"
+                        let missing = "\(kind) #\(highest &+ 1)\(scope.isEmpty ? "" : " of \(scope)")"
                         findings.append(
                             ReportFinding(
                                 missing,
                                 .missingTail,
-                                "\(last - highest) \(kind) report(s) of \(scope.isEmpty ? "the store" : scope) were issued (counter \(last)) but the last stored is sequence \(highest)"
+                                "\(kind) report(s) of \(scope.isEmpty ? "the store" : scope) were issued up to counter \(last), but the last stored is sequence \(highest)"
+                            )
+                        )
+                    } else if let newest, newest.sequence == last, let kept = counter["last_hash"] as String?,
+                        kept != newest.hash
+                    {
+                        findings.append(
+                            ReportFinding(
+                                newest.number,
+                                .hashMismatch,
+                                "the newest \(kind) of \(scope.isEmpty ? "the store" : scope) has hash \(newest.hash.prefix(16))…, but \(kept.prefix(16))… was kept beside its counter when it was stored"
                             )
                         )
                     }

@@ -293,6 +293,11 @@ public struct DayReconciliation: Codable, Hashable, Sendable {
         public var item: String
         public var registers: String
         public var device: String
+        public init(item: String, registers: String, device: String) {
+            self.item = item
+            self.registers = registers
+            self.device = device
+        }
     }
 
     public struct NumberNote: Codable, Hashable, Sendable {
@@ -335,7 +340,7 @@ public struct DayReconciliation: Codable, Hashable, Sendable {
             for sales in figures.sales {
                 for line in sales.types {
                     let key = "\(sales.currency) \(line.invoiceType)"
-                    types[key, default: (0, 0)].0 += UInt64(line.count)
+                    types[key, default: (0, 0)].0 &+= UInt64(clamping: line.count)
                     types[key, default: (0, 0)].1 += Int128(line.total.units)
                 }
                 for group in sales.taxGroups {

@@ -77,9 +77,13 @@ public enum ReportChain {
         -> [ReportFinding]
     {
         var found: [ReportFinding] = []
-        let expectedSequence = (previous?.sequence ?? 0) + 1
+        let expectedSequence = (previous?.sequence ?? 0) &+ 1
         if report.sequence > expectedSequence {
-            let missing = (expectedSequence..<report.sequence).map(String.init).joined(separator: ", ")
+            // Named as a range: a tampered sequence of 2^63 must not build a list of that size.
+            let missing =
+                report.sequence - expectedSequence <= 10
+                ? (expectedSequence..<report.sequence).map(String.init).joined(separator: ", ")
+                : "\(expectedSequence) to \(report.sequence &- 1)"
             found.append(ReportFinding(report.number, .gap, "sequence \(missing) missing before it"))
         } else if report.sequence < expectedSequence {
             found.append(ReportFinding(report.number, .gap, "sequence \(report.sequence) is stored twice"))

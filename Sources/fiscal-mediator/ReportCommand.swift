@@ -37,7 +37,7 @@ struct ReportCommand: AsyncParsableCommand {
             case "json":
                 Swift.print(try record.body())
             case "text":
-                Swift.print(try ReportCommand.text(record), terminator: "")
+                Swift.print(try ReportCommand.text(record, hash: hash), terminator: "")
             default:
                 throw ValidationError("--format: '\(format)' is not text or json")
             }
@@ -173,8 +173,10 @@ struct ReportCommand: AsyncParsableCommand {
             guard ReportNumber.isWellFormed(number) else {
                 throw FiscalError(.reportNotFound, "'\(number)' is not a report number (like Z-2026-REG001-0001)")
             }
-            let (record, _) = try await store.open().report(number)
-            try output.print(record)
+            // The hash printed is the stored one, not the re-encoded record's: a tampered record
+            // shows a hash that does not match its chain.
+            let (record, hash) = try await store.open().report(number)
+            try output.print(record, hash: hash)
         }
     }
 
@@ -265,8 +267,8 @@ struct ReportCommand: AsyncParsableCommand {
         return CashCount(pieces)
     }
 
-    static func text(_ record: ReportRecord) throws -> String {
-        let hash = record.isPreview ? nil : ReportRecord.hash(of: try record.body())
+    static func text(_ record: ReportRecord, hash stored: String? = nil) throws -> String {
+        let hash = try record.isPreview ? nil : (stored ?? ReportRecord.hash(of: record.body()))
         return ReportText.render(record, terminalName: nil, hash: hash)
     }
 }

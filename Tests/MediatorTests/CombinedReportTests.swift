@@ -1,3 +1,4 @@
+import DeviceEmulator
 import FiscalCore
 import FiscalDevice
 import FiscalTestSupport
@@ -233,5 +234,38 @@ struct CombinedReportTests {
             }
             await mediator.close()
         }
+    }
+
+    @Test(
+        "a device whose Z cannot be read back (no QRY|ZREPORT) closed its day: the combined Z is recorded as a mismatch that says so"
+    )
+    func unreadableDeviceZ() async throws {
+        let mediator = try await MediatorHarness(
+            transport: .pty,
+            configureEmulator: { $0.answersZReportQuery = false },
+            beforeStart: { device, store in
+                _ = try store.addTerminal(TerminalRecord(code: TerminalID("REG-001")))
+                _ = try await store.openPeriod(at: TerminalID("REG-001"), openedBy: "MGR", openingFloat: .init())
+                _ = try await store.takeZ(
+                    ZRequest(terminal: TerminalID("REG-001"), closedBy: "MGR", count: CashCount([:])),
+                    settings: ReportSettings(),
+                    currencies: ["CDF", "USD"]
+                )
+                _ = try await store.beginCombinedZ(takenBy: "MGR", deviceZBefore: 0)
+                _ = try await store.apply(StoreBatch(id: 1, writes: [.zIntent(zCountBefore: 0, deviceID: nil)]))
+                _ = try await device.client.report(.z)
+            }
+        )
+        defer { Task { await mediator.close() } }
+        try await eventually("the combined intent is resolved") {
+            try await mediator.store.pendingCombinedIntent() == nil
+        }
+        let czs = try await mediator.store.reports(kinds: [.cz])
+        #expect(czs.count == 1)
+        let cz = try await mediator.store.report(try #require(czs.first).number).record
+        #expect(cz.dayReconciliation?.verdict == .mismatch)
+        #expect(cz.dayReconciliation?.differences.first?.item == "device Z")
+        // verify names it too: the device Z it names is not stored.
+        #expect(try await mediator.store.verifyReports().findings.contains { $0.number == cz.number })
     }
 }

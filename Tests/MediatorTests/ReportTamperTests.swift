@@ -77,6 +77,40 @@ struct ReportTamperTests {
         #expect(findings.first?.number == zs[2].number && findings.first?.problem == .chainBroken)
     }
 
+    @Test("the newest Z edited with its hash recomputed is named: its hash was kept beside its counter")
+    func editedNewest() async throws {
+        let (_, path, zs) = try await Self.store()
+        let store = try MediatorDatabase(path: path)
+        var forged = try await store.report(zs[2].number).record
+        forged.generatedBy = "EVE"
+        let body = try forged.body()
+        try Self.tamper(
+            path,
+            "UPDATE report SET body = '\(body.replacingOccurrences(of: "'", with: "''"))', hash = '\(ReportRecord.hash(of: body))' WHERE number = '\(zs[2].number)'"
+        )
+        let findings = try await Self.findings(path)
+        #expect(findings.contains { $0.number == zs[2].number && $0.problem == .hashMismatch })
+    }
+
+    @Test("with a blind count, neither an X nor a Z preview shows the drawer or the variance")
+    func blind() async throws {
+        let directory = TemporaryDirectory("blind")
+        defer { directory.remove() }
+        let store = try MediatorDatabase(path: directory.url.appendingPathComponent("m.sqlite").path)
+        _ = try store.addTerminal(TerminalRecord(code: TerminalID("REG-001")))
+        let float = CurrencyAmounts(["CDF": Money(units: 500_000)])
+        _ = try await store.openPeriod(at: TerminalID("REG-001"), openedBy: "SUP", openingFloat: float)
+        let settings = ReportSettings(blindCount: true)
+        let request = ZRequest(terminal: TerminalID("REG-001"), closedBy: "SUP", count: CashCount(["CDF": ["500": 9]]))
+        #expect(try await store.previewX(at: TerminalID("REG-001"), settings: settings).figures?.drawer.isEmpty == true)
+        let preview = try await store.previewZ(request, settings: settings, currencies: ["CDF"])
+        #expect(preview.figures?.drawer.isEmpty == true && preview.reconciliation == nil)
+        var explained = request
+        explained.explanation = "counted short"
+        let z = try await store.takeZ(explained, settings: settings, currencies: ["CDF"])
+        #expect(z.blindCount && z.reconciliation?.lines.first?.variance == Money(units: -50_000))
+    }
+
     @Test("a deleted Z is named: a gap and a broken chain after it; a deleted last Z by its counter")
     func deleted() async throws {
         let (_, path, zs) = try await Self.store()
