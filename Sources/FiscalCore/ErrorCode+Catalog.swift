@@ -193,7 +193,7 @@ extension ErrorCode {
         Entry(code: .referenceUnknown, origin: .mediator, retryable: false, summary: "A refund or credit note's `reference` is not the fiscal number of an invoice sealed here."),
         Entry(code: .referenceInvalid, origin: .mediator, retryable: false, summary: "A refund or credit note's `reference` is an invoice of another outlet, another currency, or not a sale."),
         Entry(code: .refundExceedsOriginal, origin: .mediator, retryable: false, summary: "The refund or credit note, with the earlier ones of the same invoice, is more than that invoice's total."),
-        Entry(code: .periodBusy, origin: .mediator, retryable: true, summary: "The terminal has requests queued, prepared, committing or in doubt; a Z waits for them. `message` names each."),
+        Entry(code: .periodBusy, origin: .mediator, retryable: true, summary: "The terminal has requests queued, prepared, committing or in doubt, and a Z waits for them (`message` names each); or a combined Z is closing the day and a sale waits a moment. Send it again."),
         Entry(code: .cashCountInvalid, origin: .validation, retryable: false, summary: "The cash count is missing, negative, in a currency not accepted, or names a denomination that is not configured; `violations` names each."),
         Entry(code: .varianceExplanationRequired, origin: .mediator, retryable: false, summary: "The variance between expected and counted cash is above the configured threshold and no explanation was given."),
         Entry(code: .roleRequired, origin: .mediator, retryable: false, summary: "The staff member named (`closed_by`, `taken_by`) lacks the role the action needs: supervisor or manager for a Z, manager for a combined Z, admin for a forced close."),

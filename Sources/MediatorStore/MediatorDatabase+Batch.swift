@@ -158,6 +158,18 @@ extension MediatorDatabase {
     /// Checked in the admission's own transaction, so no sale is ever stored (and so sealed) in
     /// a period whose Z is already taken. A replay of a stored request is not refused.
     static func periodClosed(_ record: RequestRecord, _ db: Database) throws -> StoreWriteResult? {
+        // While a combined Z closes the day (from its intent to its record), no sale is stored:
+        // one stored now could be sealed on either side of the device's RPT|Z.
+        if try Bool.fetchOne(
+            db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM combined_intent WHERE state = 'pending')")
+        ) == true {
+            return .refused(
+                FiscalError(
+                    .periodBusy,
+                    "the store's day is being closed (a combined Z); send the sale again in a moment"
+                )
+            )
+        }
         guard let period = record.periodID,
             try String.fetchOne(
                 db.cachedStatement(sql: "SELECT closed_at FROM work_period WHERE id = ?"),

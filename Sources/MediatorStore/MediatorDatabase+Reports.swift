@@ -320,44 +320,79 @@ extension MediatorDatabase {
         async throws(FiscalError) -> ReportRecord
     {
         try await shopDayError {
-            try await self.durableWrite { db in
+            // The figures are computed from a read snapshot, so the store's one writer (every
+            // sale's seal) never waits for a Z over a long shift. The short write then checks
+            // that nothing the figures depend on moved since (the period's watermark); if it
+            // did, it computes again, and after two misses inside the write itself.
+            for _ in 0..<2 {
+                let (planned, mark) = try await self.pool.read { db in
+                    let record = try Self.zRecord(db, request, settings, currencies, preview: false)
+                    return (record, try Self.watermark(db, record.periodID))
+                }
+                let committed = try await self.durableWrite { db -> ReportRecord? in
+                    guard let period = try Self.openPeriodRow(db, request.terminal),
+                        period.id.rawValue == planned.periodID, try Self.watermark(db, planned.periodID) == mark
+                    else { return nil }
+                    try Self.checkNotBusy(db, request.terminal)
+                    var record = planned
+                    try Self.commitZ(db, &record, request)
+                    return record
+                }
+                if let committed { return committed }
+            }
+            return try await self.durableWrite { db in
                 var record = try Self.zRecord(db, request, settings, currencies, preview: false)
-                try Self.store(db, &record)
-                guard let period = record.periodID else { preconditionFailure("a Z names its period") }
-                _ = try Self.closePeriod(db, WorkPeriodID(period), closedBy: request.closedBy)
-                let what = request.forced ? "forced close: \(request.forceReason ?? "")" : "Z"
-                try Self.insertEvent(
-                    db,
-                    request.terminal,
-                    "z_report",
-                    "\(record.number) by \(request.closedBy) (\(what))"
-                )
-                try db.execute(
-                    sql: """
-                        INSERT INTO report_outbox (number, kind, terminal_id, sequence, enqueued_at)
-                        VALUES (?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        record.number, record.kind.rawValue, record.terminal, record.sequence, record.generatedAt,
-                    ]
-                )
+                try Self.commitZ(db, &record, request)
                 return record
             }
         }
     }
 
-    static func zRecord(
-        _ db: Database,
-        _ request: ZRequest,
-        _ settings: ReportSettings,
-        _ currencies: [String],
-        preview: Bool
-    ) throws -> ReportRecord {
-        let terminal = request.terminal
-        guard let period = try openPeriodRow(db, terminal) else {
-            throw FiscalError(.workPeriodClosed, "\(terminal) has no open work period")
+    /// What a period's figures depend on, as one string: its sealed requests (count and last
+    /// number), its cash events (count and last id) and its sessions (count, last id, closed).
+    static func watermark(_ db: Database, _ period: Int64?) throws -> String {
+        guard let period else { return "" }
+        let sealed = try Row.fetchOne(
+            db,
+            sql:
+                "SELECT COUNT(*) AS n, COALESCE(MAX(invoice_seq), 0) AS m FROM request WHERE period_id = ? AND state = 'sealed'",
+            arguments: [period]
+        )
+        let events = try Row.fetchOne(
+            db,
+            sql: "SELECT COUNT(*) AS n, COALESCE(MAX(id), 0) AS m FROM cash_event WHERE period_id = ?",
+            arguments: [period]
+        )
+        let sessions = try Row.fetchOne(
+            db,
+            sql:
+                "SELECT COUNT(*) AS n, COALESCE(MAX(id), 0) AS m, COUNT(closed_at) AS c FROM cashier_session WHERE period_id = ?",
+            arguments: [period]
+        )
+        func text(_ row: Row?, _ keys: [String]) -> String {
+            keys.map { "\(row?[$0] as Int64? ?? -1)" }.joined(separator: "/")
         }
-        let closer = try checkRole(db, request.closedBy, forced: request.forced)
+        return [text(sealed, ["n", "m"]), text(events, ["n", "m"]), text(sessions, ["n", "m", "c"])].joined(
+            separator: ";"
+        )
+    }
+
+    /// Numbers, stores and chains a computed Z, closes its period with its session, logs who did
+    /// it and queues it for the cloud: the commit, in the caller's write transaction.
+    static func commitZ(_ db: Database, _ record: inout ReportRecord, _ request: ZRequest) throws {
+        try store(db, &record)
+        guard let period = record.periodID else { preconditionFailure("a Z names its period") }
+        _ = try closePeriod(db, WorkPeriodID(period), closedBy: request.closedBy)
+        let what = request.forced ? "forced close: \(request.forceReason ?? "")" : "Z"
+        try insertEvent(db, request.terminal, "z_report", "\(record.number) by \(request.closedBy) (\(what))")
+        try db.execute(
+            sql: "INSERT INTO report_outbox (number, kind, terminal_id, sequence, enqueued_at) VALUES (?, ?, ?, ?, ?)",
+            arguments: [record.number, record.kind.rawValue, record.terminal, record.sequence, record.generatedAt]
+        )
+    }
+
+    /// PERIOD_BUSY when `terminal` has requests on their way, naming them.
+    static func checkNotBusy(_ db: Database, _ terminal: TerminalID) throws {
         let busy = try Row.fetchAll(
             db,
             sql: """
@@ -373,6 +408,21 @@ extension MediatorDatabase {
                 "\(terminal) has requests on their way: \(named); finish or abort them first"
             )
         }
+    }
+
+    static func zRecord(
+        _ db: Database,
+        _ request: ZRequest,
+        _ settings: ReportSettings,
+        _ currencies: [String],
+        preview: Bool
+    ) throws -> ReportRecord {
+        let terminal = request.terminal
+        guard let period = try openPeriodRow(db, terminal) else {
+            throw FiscalError(.workPeriodClosed, "\(terminal) has no open work period")
+        }
+        let closer = try checkRole(db, request.closedBy, forced: request.forced)
+        try checkNotBusy(db, terminal)
         let now = now()
         let input = try reportInput(db, period)
         var figures = try ReportFigures.compute(input, scope: .terminal, asOf: now)

@@ -159,8 +159,9 @@ struct CloudSyncReportTests {
                 directory.remove()
             }
         }
-        // Down long enough for two attempts: the line honours Retry-After (1 s at least).
-        cloud.emulator.faults.withLock { $0.downUntil = .now + .milliseconds(2500) }
+        // Down until the test brings it back: the line honours Retry-After (1 s at least), and on a
+        // loaded machine three attempts may take longer than any fixed outage.
+        cloud.emulator.faults.withLock { $0.downUntil = .now + .seconds(3600) }
         let uploader = try CloudSyncTests().uploader(store, cloud.url)
         try await drive(uploader) { await uploader.alerts().contains { $0.kind == .syncFailing } }
         #expect(try Self.held(cloud).isEmpty)
@@ -168,6 +169,7 @@ struct CloudSyncReportTests {
         #expect(summary.pending == 3 && summary.failing >= 1 && summary.oldestPendingAt == zs[0].generatedAt)
         let first = try #require(try await store.reportOutboxState(zs[0].number))
         #expect(first.state == "pending" && first.attempts >= 2 && first.lastError?.contains("503") == true)
+        cloud.emulator.faults.withLock { $0.downUntil = .now }
         try await drive(uploader) { try await Self.pending(store) == 0 }
         #expect(try await Self.stored(store, zs) == Self.held(cloud))
         #expect(await uploader.alerts().isEmpty)
