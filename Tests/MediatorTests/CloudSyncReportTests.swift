@@ -159,17 +159,17 @@ struct CloudSyncReportTests {
                 directory.remove()
             }
         }
-        // Down until the test brings it back: the line honours Retry-After (1 s at least), and on a
-        // loaded machine three attempts may take longer than any fixed outage.
-        cloud.emulator.faults.withLock { $0.downUntil = .now + .seconds(3600) }
+        // Failing until the test brings it back (5xx without Retry-After): a fixed outage can end
+        // before three attempts on a loaded machine.
+        cloud.emulator.faults.withLock { $0.errorRate = 1 }
         let uploader = try CloudSyncTests().uploader(store, cloud.url)
         try await drive(uploader) { await uploader.alerts().contains { $0.kind == .syncFailing } }
         #expect(try Self.held(cloud).isEmpty)
         let summary = try await store.reportOutboxSummary()
         #expect(summary.pending == 3 && summary.failing >= 1 && summary.oldestPendingAt == zs[0].generatedAt)
         let first = try #require(try await store.reportOutboxState(zs[0].number))
-        #expect(first.state == "pending" && first.attempts >= 2 && first.lastError?.contains("503") == true)
-        cloud.emulator.faults.withLock { $0.downUntil = .now }
+        #expect(first.state == "pending" && first.attempts >= 2 && first.lastError?.contains("50") == true)
+        cloud.emulator.faults.withLock { $0.errorRate = 0 }
         try await drive(uploader) { try await Self.pending(store) == 0 }
         #expect(try await Self.stored(store, zs) == Self.held(cloud))
         #expect(await uploader.alerts().isEmpty)
