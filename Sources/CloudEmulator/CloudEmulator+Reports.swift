@@ -42,13 +42,15 @@ extension CloudEmulator {
         let faults = self.faults.withLock { $0 }
         if let refused = try await gate(request, faults) { return refused }
         let body = try await request.body.collect(upTo: 64 << 20)
-        guard
-            let items = try? JSONDecoder().decode(
-                [CloudProtocol.ReportItem].self,
-                from: Data(body.readableBytesView)
+        let items: [CloudProtocol.ReportItem]
+        do {
+            items = try JSONDecoder().decode([CloudProtocol.ReportItem].self, from: Data(body.readableBytesView))
+        } catch {
+            return Self.error(
+                .badRequest,
+                CloudProtocol.Code.badRequest,
+                "the body is not an array of reports: \(PeerText.escaped("\(error)", limit: 200))"
             )
-        else {
-            return Self.error(.badRequest, CloudProtocol.Code.badRequest, "the body is not an array of reports")
         }
         let results = try storeReports(
             items,
@@ -95,13 +97,30 @@ extension CloudEmulator {
             var results: [CloudProtocol.ReportResult] = []
             var brokenChains: Set<String> = []
             for item in items {
-                let header = try? JSONDecoder().decode(Header.self, from: Data(item.body.utf8))
+                // A body that is not a report is refused below, with why it could not be read.
+                let header: Header?
+                let unreadable: String?
+                do {
+                    header = try JSONDecoder().decode(Header.self, from: Data(item.body.utf8))
+                    unreadable = nil
+                } catch {
+                    header = nil
+                    unreadable = PeerText.escaped("\(error)", limit: 200)
+                }
                 let chain = header.map { "\($0.kind)/\($0.terminal ?? "")" }
                 if let chain, brokenChains.contains(chain) {
                     results.append(.init(number: item.number, status: .skipped))
                     continue
                 }
-                switch try Self.reportRefusal(db, item, header, outlet: outlet, reject: reject, checkOrder: checkOrder)
+                switch try Self.reportRefusal(
+                    db,
+                    item,
+                    header,
+                    unreadable: unreadable,
+                    outlet: outlet,
+                    reject: reject,
+                    checkOrder: checkOrder
+                )
                 {
                 case .refused(let code, let reason):
                     results.append(.init(number: item.number, status: .rejected, code: code, reason: reason))
@@ -137,6 +156,7 @@ extension CloudEmulator {
         _ db: Database,
         _ item: CloudProtocol.ReportItem,
         _ header: Header?,
+        unreadable: String?,
         outlet: String,
         reject: Set<String>,
         checkOrder: Bool
@@ -144,7 +164,10 @@ extension CloudEmulator {
         guard SHA256.hex(Array(item.body.utf8)) == item.hash else {
             return .refused(CloudProtocol.Code.reportHashMismatch, "SHA-256 of the body is not the report's hash")
         }
-        guard let header, header.number == item.number else {
+        guard let header else {
+            return .refused(CloudProtocol.Code.badRequest, "the body is not a report: \(unreadable ?? "unreadable")")
+        }
+        guard header.number == item.number else {
             return .refused(CloudProtocol.Code.badRequest, "the body is not a report numbered \(item.number)")
         }
         if let held = try String.fetchOne(

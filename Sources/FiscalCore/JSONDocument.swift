@@ -12,6 +12,10 @@ public enum JSONDocument: Sendable, Hashable, Codable {
     case array([JSONDocument])
     case object([String: JSONDocument])
 
+    /// Tries each JSON type in turn. The `try?` here swallows no result: Foundation throws
+    /// different errors for "another type" (a type mismatch, or data corrupted for a string
+    /// asked as a number), so each probe is only a question; the last one decodes an object and
+    /// throws whatever a value that is none of them gives.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {

@@ -696,8 +696,12 @@ extension MediatorDatabase {
         var findings: [ReportFinding] = []
         let bodies = Dictionary(stored.map { ($0.number, $0.body) }, uniquingKeysWith: { first, _ in first })
         for report in stored where report.kind == .cz {
-            // A body that does not decode is named by the chain check.
-            guard let record = try? ReportRecord.decode(body: report.body) else { continue }
+            let record: ReportRecord
+            do {
+                record = try ReportRecord.decode(body: report.body)
+            } catch {
+                continue  // a finding already: the chain check names it `undecodable`
+            }
             guard let device = record.deviceDay, let recorded = record.dayReconciliation else {
                 findings.append(
                     ReportFinding(report.number, .reconciliationMismatch, "it holds no device Z or no verdict")
@@ -732,6 +736,7 @@ extension MediatorDatabase {
             var figures: [ReportFigures] = []
             var periods: [Int64] = []
             for number in record.includedReports ?? [] {
+                // A Z missing, unreadable or without figures is a finding, never a pass.
                 guard let body = bodies[number], let z = try? ReportRecord.decode(body: body), let part = z.figures
                 else {
                     findings.append(

@@ -67,13 +67,16 @@ extension Handlers {
             )
         }
         do {
-            return try recordResponse(try await service.store.report(number).record, format: format)
+            let (record, hash) = try await service.store.report(number)
+            return try recordResponse(record, format: format, hash: hash)
         } catch let error as FiscalError where error.code == .reportNotFound {
             return refusal(error, status: .notFound)
         }
     }
 
-    private func recordResponse(_ record: ReportRecord, format: String?) throws -> Response {
+    /// The record as JSON, or as 80 mm text with `hash` (the stored one; for a record just
+    /// taken, the hash of the body it was stored with).
+    private func recordResponse(_ record: ReportRecord, format: String?, hash: String? = nil) throws -> Response {
         if format == "text" {
             return Response(
                 status: .ok,
@@ -83,7 +86,7 @@ extension Handlers {
                         string: ReportText.render(
                             record,
                             terminalName: nil,
-                            hash: record.isPreview ? nil : ReportRecord.hash(of: try record.body())
+                            hash: record.isPreview ? nil : try hash ?? ReportRecord.hash(of: record.body())
                         )
                     )
                 )

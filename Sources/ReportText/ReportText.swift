@@ -53,8 +53,9 @@ public enum ReportText {
             page.rule("-")
             page.line("NO FIGURES RECORDED")
         }
-        let digest = hash ?? (try? ReportRecord.hash(of: record.body()))
-        page.footer(record, hash: digest)
+        // The stored hash, from the caller: a hash of the record re-encoded here would look
+        // right for a tampered record. Without one the text says "unavailable".
+        page.footer(record, hash: hash)
         return page.lines.map { $0 + "\n" }.joined()
     }
 }

@@ -83,3 +83,26 @@ struct WireGoldenTests {
         }
     }
 }
+
+/// `JSONDocument`, the carrier of a report record in a reply: every JSON type read and written
+/// back the same, amounts as exact decimals, and one form per value.
+@Suite("JSON documents")
+struct JSONDocumentTests {
+    @Test("each JSON type reads back as itself; a number beyond Int64 stays exact; 10.0 and 1e2 are integers")
+    func roundTrip() throws {
+        let text =
+            #"{"a":null,"b":true,"c":42,"d":117270.05,"e":"x","f":[1,"y"],"g":{"h":18446744073709551616},"i":10.0,"j":1e2}"#
+        let document = try JSONDecoder().decode(JSONDocument.self, from: Data(text.utf8))
+        guard case .object(let fields) = document else {
+            Issue.record("an object read as \(document)")
+            return
+        }
+        #expect(fields["a"] == .null && fields["b"] == .bool(true) && fields["c"] == .integer(42))
+        #expect(fields["d"] == .number(Decimal(string: "117270.05")!) && fields["e"] == .string("x"))
+        #expect(fields["f"] == .array([.integer(1), .string("y")]))
+        #expect(fields["g"] == .object(["h": .number(Decimal(string: "18446744073709551616")!)]))
+        #expect(fields["i"] == .integer(10) && fields["j"] == .integer(100))
+        let again = try JSONDecoder().decode(JSONDocument.self, from: JSONEncoder().encode(document))
+        #expect(again == document)
+    }
+}

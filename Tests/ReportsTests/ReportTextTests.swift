@@ -191,9 +191,11 @@ struct ReportTextTests {
         #expect(text.contains("SHIFT: 08:00 - 14:30 (6h 30m)"))
         #expect(!text.contains("COUNTED"))
         #expect(text.contains("  EXPECTED:                      KES  68,800.00\n"))
-        // By default the hash is the record's own.
-        let record = try Self.specX()
-        #expect(text.contains(String(ReportRecord.hash(of: try record.body()).prefix(16))))
+        // The hash printed is only the one the caller gives (the stored one), never recomputed.
+        #expect(text.contains("Hash:           unavailable"))
+        let stored = String(repeating: "ab", count: 32)
+        let given = ReportText.render(try Self.specX(), terminalName: "Register 1", hash: stored)
+        #expect(given.contains("Hash:           abababababababab..."))
     }
 
     @Test("a cashier's X, a forced Z without a count, a preview and a combined report without figures")
