@@ -98,7 +98,7 @@ extension MediatorDatabase {
                 record.combined = try CombinedFigures.combine(parts, asOf: now)
                 record.includedReports = included
                 if let takenBy {
-                    _ = try Self.checkCombinedRole(db, takenBy, kind: .cx)
+                    _ = try Self.requireRole(db, takenBy, as: "taken_by", for: .combinedX)
                     try Self.store(db, &record)
                     try Self.insertEvent(db, TerminalID("*"), "cx_report", "\(record.number) by \(takenBy)")
                 }
@@ -117,7 +117,7 @@ extension MediatorDatabase {
     public func planCombinedZ(takenBy: String) async throws(FiscalError) -> CombinedZPlan {
         try await shopDayError {
             try await self.pool.read { db in
-                let staff = try Self.checkCombinedRole(db, takenBy, kind: .cz)
+                let staff = try Self.requireRole(db, takenBy, as: "taken_by", for: .combinedZ)
                 let busy = try Row.fetchAll(
                     db,
                     sql: """
@@ -381,25 +381,5 @@ extension MediatorDatabase {
             return "sealed for \(terminal) in work period \(period), which is still open"
         }
         return "sealed for \(terminal) in work period \(period), whose Z an earlier combined Z covered"
-    }
-
-    /// A combined Z needs a manager or an admin; a combined X a supervisor, a manager or an
-    /// admin. An empty staff registry checks nothing.
-    static func checkCombinedRole(_ db: Database, _ id: String, kind: ReportKind) throws -> StaffRecord? {
-        if let problem = StaffIDRule.problem(id) { throw FiscalError(.formatInvalid, "taken_by: \(problem)") }
-        switch try standing(db, id) {
-        case .registryUnused: return nil
-        case .unknown: throw FiscalError(.staffUnknown, "\(id) is not registered")
-        case .inactive: throw FiscalError(.staffUnknown, "\(id) is deactivated")
-        case .active(let staff):
-            let allowed: Set<StaffRole> = kind == .cz ? [.manager, .admin] : [.supervisor, .manager, .admin]
-            guard allowed.contains(staff.role) else {
-                throw FiscalError(
-                    .roleRequired,
-                    "a \(kind == .cz ? "combined Z needs a manager" : "combined X needs a supervisor or a manager"); \(id) is \(staff.role.rawValue)"
-                )
-            }
-            return staff
-        }
     }
 }

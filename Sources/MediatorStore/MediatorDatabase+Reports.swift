@@ -421,7 +421,7 @@ extension MediatorDatabase {
         guard let period = try openPeriodRow(db, terminal) else {
             throw FiscalError(.workPeriodClosed, "\(terminal) has no open work period")
         }
-        let closer = try checkRole(db, request.closedBy, forced: request.forced)
+        let closer = try requireRole(db, request.closedBy, as: "closed_by", for: request.forced ? .forcedClose : .z)
         try checkNotBusy(db, terminal)
         let now = now()
         let input = try reportInput(db, period)
@@ -473,10 +473,40 @@ extension MediatorDatabase {
         )
     }
 
-    /// The closer's standing: supervisor, manager or admin for a Z; admin for a forced close. An
-    /// empty staff registry checks nothing (small shops, docs/SHOP_DAY.md).
-    static func checkRole(_ db: Database, _ id: String, forced: Bool) throws -> StaffRecord? {
-        if let problem = StaffIDRule.problem(id) { throw FiscalError(.formatInvalid, "closed_by: \(problem)") }
+    /// Who may take which report: a Z needs a supervisor, a manager or an admin; a forced close
+    /// an admin; a combined X a supervisor or above; a combined Z a manager or an admin.
+    enum ReportAction {
+        case z, forcedClose, combinedX, combinedZ
+
+        var allowed: Set<StaffRole> {
+            switch self {
+            case .z, .combinedX: [.supervisor, .manager, .admin]
+            case .forcedClose: [.admin]
+            case .combinedZ: [.manager, .admin]
+            }
+        }
+
+        var needs: String {
+            switch self {
+            case .z: "a Z needs a supervisor or a manager"
+            case .forcedClose: "a forced close needs an admin"
+            case .combinedX: "a combined X needs a supervisor or a manager"
+            case .combinedZ: "a combined Z needs a manager"
+            }
+        }
+    }
+
+    /// The staff member `id` (`field` names it in errors) may take `action`: registered, active,
+    /// with the role. An empty staff registry checks nothing (small shops, docs/SHOP_DAY.md).
+    static func requireRole(
+        _ db: Database,
+        _ id: String,
+        as field: String,
+        for action: ReportAction
+    ) throws
+        -> StaffRecord?
+    {
+        if let problem = StaffIDRule.problem(id) { throw FiscalError(.formatInvalid, "\(field): \(problem)") }
         switch try standing(db, id) {
         case .registryUnused:
             return nil
@@ -485,14 +515,8 @@ extension MediatorDatabase {
         case .inactive:
             throw FiscalError(.staffUnknown, "\(id) is deactivated")
         case .active(let staff):
-            let allowed: Set<StaffRole> = forced ? [.admin] : [.supervisor, .manager, .admin]
-            guard allowed.contains(staff.role) else {
-                throw FiscalError(
-                    .roleRequired,
-                    forced
-                        ? "a forced close needs an admin; \(id) is \(staff.role.rawValue)"
-                        : "a Z needs a supervisor or a manager; \(id) is \(staff.role.rawValue)"
-                )
+            guard action.allowed.contains(staff.role) else {
+                throw FiscalError(.roleRequired, "\(action.needs); \(id) is \(staff.role.rawValue)")
             }
             return staff
         }
